@@ -1,0 +1,133 @@
+"""Password hashing and policy.
+
+New hashes are argon2id (m=19456 KiB, t=2, p=1, OWASP). bcrypt hashes (`$2a$`, `$2b$`, `$2y$`) from
+imports are verified and upgraded to argon2id on the next successful login. A check against a
+user who has no password still costs one argon2id verification, so timing does not tell who exists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import bcrypt
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from app.errors import Invalid
+
+ARGON2 = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+# A hash of a random string: verifying against it spends the same time as a real check.
+_DUMMY_HASH = ARGON2.hash("gatehouse-timing-equalizer")
+
+
+def hash_password(password: str) -> str:
+    return ARGON2.hash(password)
+
+
+def is_bcrypt(hashed: str) -> bool:
+    return hashed.startswith(_BCRYPT_PREFIXES)
+
+
+def verify_password(hashed: str | None, password: str) -> bool:
+    """True when `password` matches `hashed`; a missing hash spends a dummy argon2id check."""
+    if hashed is None:
+        try:
+            ARGON2.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        return False
+    if is_bcrypt(hashed):
+        try:
+            # PHP's $2y$ is the same algorithm as $2b$.
+            candidate = hashed.replace("$2y$", "$2b$", 1).encode()
+            return bcrypt.checkpw(password.encode()[:72], candidate)
+        except ValueError:
+            return False
+    try:
+        return ARGON2.verify(hashed, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(hashed: str) -> bool:
+    """Anything but an argon2id hash with the current parameters is upgraded on login."""
+    if not hashed.startswith("$argon2id$"):
+        return True
+    try:
+        return ARGON2.check_needs_rehash(hashed)
+    except InvalidHashError:
+        return True
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    min_length: int = 8
+    uppercase_required: bool = False
+    lowercase_required: bool = False
+    alphabet_required: bool = False
+    digit_required: bool = False
+    symbol_required: bool = False
+    minimum_guessable_level: int = 0
+    excluded_keywords: tuple[str, ...] = ()
+    history_size: int = 0
+    history_days: int = 0
+
+    @classmethod
+    def from_config(cls, policy: dict[str, Any]) -> PasswordPolicy:
+        fields = {k: v for k, v in policy.items() if k in cls.__dataclass_fields__}
+        fields["excluded_keywords"] = tuple(fields.get("excluded_keywords") or ())
+        return cls(**fields)
+
+    def violations(self, password: str) -> list[dict[str, Any]]:
+        """Authgear's `PasswordPolicyViolated` causes: `{"Name": ..., "Info": ...}`."""
+        out: list[dict[str, Any]] = []
+        if len(password) < self.min_length:
+            out.append(
+                {"Name": "PasswordTooShort", "Info": {"min_length": self.min_length, "pw_length": len(password)}}
+            )
+        if self.uppercase_required and not re.search(r"[A-Z]", password):
+            out.append({"Name": "PasswordUppercaseRequired"})
+        if self.lowercase_required and not re.search(r"[a-z]", password):
+            out.append({"Name": "PasswordLowercaseRequired"})
+        if self.alphabet_required and not re.search(r"[A-Za-z]", password):
+            out.append({"Name": "PasswordAlphabetRequired"})
+        if self.digit_required and not re.search(r"[0-9]", password):
+            out.append({"Name": "PasswordDigitRequired"})
+        if self.symbol_required and not re.search(r"[^A-Za-z0-9]", password):
+            out.append({"Name": "PasswordSymbolRequired"})
+        lowered = password.lower()
+        if any(k.lower() in lowered for k in self.excluded_keywords if k):
+            out.append({"Name": "PasswordContainingExcludedKeywords"})
+        return out
+
+    def check(self, password: str) -> None:
+        causes = self.violations(password)
+        if causes:
+            raise Invalid("PasswordPolicyViolated", "password violates the policy", {"causes": causes})
+
+    def to_api(self) -> dict[str, Any]:
+        """The `password_policy` object of the flow API (contract 6.6); absent key = not required."""
+        out: dict[str, Any] = {"minimum_length": self.min_length}
+        for name in (
+            "uppercase_required",
+            "lowercase_required",
+            "alphabet_required",
+            "digit_required",
+            "symbol_required",
+        ):
+            if getattr(self, name):
+                out[name] = True
+        if self.minimum_guessable_level:
+            out["minimum_zxcvbn_score"] = max(0, self.minimum_guessable_level - 1)
+        history = {"enabled": bool(self.history_size or self.history_days)}
+        if self.history_size:
+            history["size"] = self.history_size
+        if self.history_days:
+            history["days"] = self.history_days
+        out["history"] = history
+        if self.excluded_keywords:
+            out["excluded_keywords"] = list(self.excluded_keywords)
+        return out

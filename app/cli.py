@@ -1,0 +1,58 @@
+"""`flask --app app gatehouse ...`: init, create-user, admin-token."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask import current_app
+from flask_migrate import upgrade
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from app.extensions import db
+from app.project_files import ensure_project_dir
+from app.services import services
+
+
+@click.group("gatehouse")
+def cli() -> None:
+    """Gatehouse administration."""
+
+
+@cli.command("init")
+def init() -> None:
+    """Create or migrate the database and add missing keys to the secrets file."""
+    cfg = services().config
+    if cfg.config_dir is not None:
+        for line in ensure_project_dir(cfg.config_dir, cfg.public_origin):
+            click.echo(f"wrote {line}")
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    click.echo("database is up to date")
+
+
+@cli.command("create-user")
+@click.option("--login-id", "login_id", required=True, help="email, phone (E.164) or username")
+@click.option("--key", default="email", show_default=True, help="login ID key or type")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_user(login_id: str, key: str, password: str) -> None:
+    """Create a user with a login ID and a password."""
+    svc = services()
+    user = svc.users.create_user([(key, login_id)])
+    svc.passwords.create(user.id, password)
+    db.session.commit()
+    click.echo(user.id)
+
+
+@cli.command("admin-token")
+@click.option("--ttl", default=300, show_default=True, help="lifetime in seconds")
+def admin_token(ttl: int) -> None:
+    """Print a short-lived Admin API JWT signed with the admin-api.auth key."""
+    cfg = services().config
+    keys = cfg.secrets.get("admin-api.auth", {}).get("keys", [])
+    if not keys:
+        raise click.ClickException("authgear.secrets.yaml has no admin-api.auth key; run `gatehouse init`")
+    key = KeySet.import_key_set({"keys": keys}).keys[0]
+    now = int(time.time())
+    header = {"alg": "RS256", "typ": "JWT", "kid": key.kid}
+    click.echo(jwt.encode(header, {"aud": [cfg.project["id"]], "iat": now, "exp": now + ttl}, key))

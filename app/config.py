@@ -1,0 +1,547 @@
+"""Project configuration: an Authgear project directory (authgear.yaml + authgear.secrets.yaml).
+
+Gatehouse reads the files an Authgear user already has. Keys keep Authgear's names and defaults
+(contract section 8). Top-level keys that Authgear knows but Gatehouse does not implement yet are
+accepted and reported once at start; anything else that is wrong stops start-up with a message that
+names the key and the problem. Nothing outside this module reads the environment.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+# Every top-level key of Authgear's authgear.yaml (contract section 8).
+AUTHGEAR_TOP_LEVEL_KEYS = frozenset(
+    "id http hook ui localization messaging usage search authentication session oauth saml identity "
+    "authenticator user_profile account_deletion account_anonymization account_linking forgot_password "
+    "welcome_message verification otp web3 google_tag_manager account_migration captcha bot_protection "
+    "network_protection fraud_protection test_mode authentication_flow external_jwt".split()
+)
+IMPLEMENTED_TOP_LEVEL_KEYS = frozenset(
+    "id http ui localization messaging authentication session oauth identity authenticator user_profile "
+    "account_deletion account_anonymization forgot_password verification authentication_flow".split()
+)
+
+DEFAULTS: dict[str, Any] = {
+    "http": {"allowed_origins": [], "cookie_prefix": "", "cookie_domain": None},
+    "identity": {
+        "login_id": {
+            "keys": [{"key": "email", "type": "email"}],
+            "types": {
+                "email": {
+                    "case_sensitive": False,
+                    "block_plus_sign": False,
+                    "ignore_dot_sign": False,
+                    "domain_blocklist_enabled": False,
+                    "domain_allowlist_enabled": False,
+                    "block_free_email_provider_domains": False,
+                },
+                "username": {
+                    "block_reserved_usernames": True,
+                    "exclude_keywords_enabled": False,
+                    "ascii_only": True,
+                    "case_sensitive": False,
+                },
+                "phone": {},
+            },
+        },
+        "on_conflict": {"promotion": "error"},
+    },
+    "authentication": {
+        "identities": ["oauth", "login_id"],
+        "primary_authenticators": ["password"],
+        "secondary_authenticators": ["totp"],
+        "secondary_authentication_mode": "if_exists",
+        "device_token": {"disabled": False, "expire_in_days": 30},
+        "recovery_code": {"disabled": False, "count": 16, "list_enabled": False},
+        "public_signup_disabled": False,
+        "rate_limits": {
+            "general": {
+                "per_ip": {"enabled": True, "period": "1m", "burst": 60},
+                "per_user_per_ip": {"enabled": True, "period": "1m", "burst": 10},
+            },
+            "signup": {"per_ip": {"enabled": True, "period": "1m", "burst": 10}},
+            "account_enumeration": {"per_ip": {"enabled": True, "period": "1m", "burst": 10}},
+        },
+        "lockout": {
+            "max_attempts": 0,
+            "history_duration": "1h",
+            "minimum_duration": "1m",
+            "maximum_duration": "1h",
+            "backoff_factor": 2,
+            "lockout_type": "per_user",
+        },
+    },
+    "authenticator": {
+        "password": {
+            "policy": {
+                "min_length": 8,
+                "uppercase_required": False,
+                "lowercase_required": False,
+                "alphabet_required": False,
+                "digit_required": False,
+                "symbol_required": False,
+                "minimum_guessable_level": 0,
+                "excluded_keywords": [],
+                "history_size": 0,
+                "history_days": 0,
+            },
+            "expiry": {"force_change": {"enabled": False, "duration_since_last_update": "2160h"}},
+            "force_change": True,
+        },
+        "totp": {"maximum": 99},
+        "oob_otp": {
+            "email": {"maximum": 99, "email_otp_mode": "code", "valid_periods": {"code": "300s", "link": "20m"}},
+            "sms": {"maximum": 99, "phone_otp_mode": "sms", "valid_periods": {"code": "300s", "link": "20m"}},
+        },
+    },
+    "verification": {
+        "claims": {
+            "email": {"enabled": True, "required": True},
+            "phone_number": {"enabled": True, "required": True},
+        },
+        "criteria": "any",
+        "code_valid_period": "300s",
+        "rate_limits": {
+            "email": {
+                "trigger_cooldown": "1m",
+                "max_failed_attempts_revoke_otp": 5,
+                "trigger_per_ip": {"enabled": True, "period": "1m", "burst": 60},
+                "validate_per_ip": {"enabled": True, "period": "1m", "burst": 60},
+            },
+            "sms": {
+                "trigger_cooldown": "1m",
+                "max_failed_attempts_revoke_otp": 5,
+                "trigger_per_ip": {"enabled": True, "period": "1m", "burst": 60},
+                "validate_per_ip": {"enabled": True, "period": "1m", "burst": 60},
+            },
+        },
+    },
+    "forgot_password": {
+        "enabled": True,
+        "valid_periods": {"link": "20m", "code": "300s"},
+        "rate_limits": {
+            "email": {"trigger_cooldown": "1m"},
+            "sms": {"trigger_cooldown": "1m"},
+        },
+    },
+    "session": {
+        "lifetime_seconds": 31449600,
+        "idle_timeout_enabled": True,
+        "idle_timeout_seconds": 2592000,
+        "use_session_cookie": False,
+    },
+    "oauth": {"clients": []},
+    "user_profile": {"standard_attributes": {"access_control": []}, "custom_attributes": {"attributes": []}},
+    "account_deletion": {"scheduled_by_end_user_enabled": False, "grace_period_days": 30},
+    "account_anonymization": {"grace_period_days": 30},
+    "localization": {"fallback_language": "en", "supported_languages": ["en"]},
+    "messaging": {},
+    "ui": {
+        "implementation": "authflowv2",
+        "signup_login_flow_enabled": False,
+        "authentication_flow": {"groups": []},
+    },
+    "authentication_flow": {"rate_limits": {"per_ip": {"enabled": True, "period": "1m", "burst": 1200}}},
+}
+
+CLIENT_DEFAULTS: dict[str, Any] = {
+    "x_application_type": "spa",
+    "redirect_uris": [],
+    "post_logout_redirect_uris": [],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "access_token_lifetime_seconds": 1800,
+    "refresh_token_lifetime_seconds": 31449600,
+    "refresh_token_idle_timeout_enabled": True,
+    "refresh_token_idle_timeout_seconds": 2592000,
+    "refresh_token_rotation_enabled": False,
+    "issue_jwt_access_token": False,
+    "x_max_concurrent_session": 0,
+}
+
+_DURATION = {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$"}
+_BOOL = {"type": "boolean"}
+_RATE = {
+    "type": "object",
+    "properties": {"enabled": _BOOL, "period": _DURATION, "burst": {"type": "integer", "minimum": 1}},
+}
+_STR_LIST = {"type": "array", "items": {"type": "string"}}
+
+# JSON Schema of the subset Gatehouse implements. Objects are open (Authgear has many more keys);
+# every key listed here is type-checked.
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "http"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1},
+        "http": {
+            "type": "object",
+            "required": ["public_origin"],
+            "properties": {
+                "public_origin": {"type": "string", "pattern": r"^https?://[^/?#]+$"},
+                "allowed_origins": _STR_LIST,
+                "cookie_prefix": {"type": "string"},
+                "cookie_domain": {"type": ["string", "null"]},
+            },
+        },
+        "identity": {
+            "type": "object",
+            "properties": {
+                "login_id": {
+                    "type": "object",
+                    "properties": {
+                        "keys": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["type"],
+                                "properties": {
+                                    "key": {"type": "string"},
+                                    "type": {"enum": ["email", "phone", "username"]},
+                                    "max_length": {"type": "integer", "minimum": 1},
+                                    "modify_disabled": _BOOL,
+                                    "create_disabled": _BOOL,
+                                    "update_disabled": _BOOL,
+                                    "delete_disabled": _BOOL,
+                                },
+                            },
+                        },
+                        "types": {"type": "object"},
+                    },
+                },
+            },
+        },
+        "authentication": {
+            "type": "object",
+            "properties": {
+                "identities": {
+                    "type": "array",
+                    "items": {"enum": ["login_id", "oauth", "anonymous", "biometric", "passkey", "siwe", "ldap"]},
+                },
+                "primary_authenticators": {
+                    "type": "array",
+                    "items": {"enum": ["password", "passkey", "oob_otp_email", "oob_otp_sms"]},
+                },
+                "secondary_authenticators": {
+                    "type": "array",
+                    "items": {"enum": ["password", "oob_otp_email", "oob_otp_sms", "totp"]},
+                },
+                "secondary_authentication_mode": {"enum": ["disabled", "if_exists", "required"]},
+                "device_token": {
+                    "type": "object",
+                    "properties": {"disabled": _BOOL, "expire_in_days": {"type": "integer", "minimum": 1}},
+                },
+                "recovery_code": {
+                    "type": "object",
+                    "properties": {
+                        "disabled": _BOOL,
+                        "count": {"type": "integer", "minimum": 1, "maximum": 24},
+                        "list_enabled": _BOOL,
+                    },
+                },
+                "public_signup_disabled": _BOOL,
+                "lockout": {
+                    "type": "object",
+                    "properties": {
+                        "max_attempts": {"type": "integer", "minimum": 0},
+                        "history_duration": _DURATION,
+                        "minimum_duration": _DURATION,
+                        "maximum_duration": _DURATION,
+                        "backoff_factor": {"type": "number", "minimum": 1},
+                        "lockout_type": {"enum": ["per_user", "per_user_per_ip"]},
+                    },
+                },
+            },
+        },
+        "authenticator": {
+            "type": "object",
+            "properties": {
+                "password": {
+                    "type": "object",
+                    "properties": {
+                        "policy": {
+                            "type": "object",
+                            "properties": {
+                                "min_length": {"type": "integer", "minimum": 1},
+                                "uppercase_required": _BOOL,
+                                "lowercase_required": _BOOL,
+                                "alphabet_required": _BOOL,
+                                "digit_required": _BOOL,
+                                "symbol_required": _BOOL,
+                                "minimum_guessable_level": {"type": "integer", "minimum": 0, "maximum": 5},
+                                "excluded_keywords": _STR_LIST,
+                                "history_size": {"type": "integer", "minimum": 0},
+                                "history_days": {"type": "integer", "minimum": 0},
+                            },
+                        },
+                        "force_change": _BOOL,
+                    },
+                },
+            },
+        },
+        "verification": {
+            "type": "object",
+            "properties": {
+                "criteria": {"enum": ["any", "all"]},
+                "code_valid_period": _DURATION,
+            },
+        },
+        "session": {
+            "type": "object",
+            "properties": {
+                "lifetime_seconds": {"type": "integer", "minimum": 60},
+                "idle_timeout_enabled": _BOOL,
+                "idle_timeout_seconds": {"type": "integer", "minimum": 60},
+                "use_session_cookie": _BOOL,
+            },
+        },
+        "oauth": {
+            "type": "object",
+            "properties": {
+                "clients": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["client_id", "name"],
+                        "properties": {
+                            "client_id": {"type": "string", "minLength": 1},
+                            "name": {"type": "string"},
+                            "client_name": {"type": "string"},
+                            "x_application_type": {
+                                "enum": [
+                                    "spa",
+                                    "traditional_webapp",
+                                    "native",
+                                    "confidential",
+                                    "third_party_app",
+                                    "m2m",
+                                ]
+                            },
+                            "redirect_uris": _STR_LIST,
+                            "post_logout_redirect_uris": _STR_LIST,
+                            "grant_types": _STR_LIST,
+                            "response_types": _STR_LIST,
+                            "access_token_lifetime_seconds": {"type": "integer", "minimum": 300},
+                            "refresh_token_lifetime_seconds": {"type": "integer", "minimum": 300},
+                            "refresh_token_idle_timeout_enabled": _BOOL,
+                            "refresh_token_idle_timeout_seconds": {"type": "integer", "minimum": 300},
+                            "refresh_token_rotation_enabled": _BOOL,
+                            "issue_jwt_access_token": _BOOL,
+                            "x_max_concurrent_session": {"enum": [0, 1]},
+                            "x_custom_ui_uri": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "localization": {
+            "type": "object",
+            "properties": {"fallback_language": {"type": "string"}, "supported_languages": _STR_LIST},
+        },
+        "ui": {"type": "object"},
+        "authentication_flow": {
+            "type": "object",
+            "properties": {"rate_limits": {"type": "object", "properties": {"per_ip": _RATE}}},
+        },
+    },
+}
+
+
+class ConfigError(Exception):
+    """The project configuration cannot be used; the message names the key and the problem."""
+
+
+@dataclass
+class AppConfig:
+    """Everything the app reads from files and the environment, validated once at start."""
+
+    project: dict[str, Any]
+    secrets: dict[str, Any] = field(default_factory=dict)
+    database_url: str = "sqlite:///gatehouse.sqlite"
+    redis_url: str | None = None
+    config_dir: Path | None = None
+    secret_key: str = ""
+    unimplemented_keys: list[str] = field(default_factory=list)
+    testing: bool = False
+
+    @property
+    def public_origin(self) -> str:
+        return self.project["http"]["public_origin"]
+
+    @property
+    def cookie_prefix(self) -> str:
+        return self.project["http"]["cookie_prefix"]
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_origin.startswith("https://")
+
+    def section(self, dotted: str) -> Any:
+        """The value at a dotted path, e.g. `authentication.rate_limits`."""
+        node: Any = self.project
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+    def client(self, client_id: str) -> dict[str, Any] | None:
+        for c in self.project["oauth"]["clients"]:
+            if c["client_id"] == client_id:
+                return c
+        return None
+
+    def client_secret_keys(self, client_id: str) -> list[dict[str, Any]]:
+        for item in self.secrets.get("oauth.client_secrets", {}).get("items", []):
+            if item.get("client_id") == client_id:
+                return list(item.get("keys", []))
+        return []
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `base` with `override` merged in; lists and scalars replace, dicts merge."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in a Go-style duration string such as `5m`, `1h30m`, `300s`."""
+    if isinstance(value, int | float):
+        return float(value)
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ConfigError(f"invalid duration {value!r}")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def _pointer(path: Any) -> str:
+    return "/" + "/".join(str(p) for p in path) if path else "/"
+
+
+def validate_project(raw: Any) -> tuple[dict[str, Any], list[str]]:
+    """Validate an authgear.yaml document; returns it with defaults and the unimplemented keys."""
+    if not isinstance(raw, dict):
+        raise ConfigError("authgear.yaml: the document must be a mapping")
+    unknown = sorted(k for k in raw if k not in AUTHGEAR_TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(f"authgear.yaml: unknown top-level key {unknown[0]!r}")
+    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(raw), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        raise ConfigError(f"authgear.yaml {_pointer(err.absolute_path)}: {err.message}")
+    project = deep_merge(DEFAULTS, raw)
+    project["oauth"]["clients"] = [deep_merge(CLIENT_DEFAULTS, c) for c in project["oauth"]["clients"]]
+    _check_clients(project["oauth"]["clients"])
+    for i, key in enumerate(project["identity"]["login_id"]["keys"]):
+        key.setdefault("key", key["type"])
+        key.setdefault("max_length", 320 if key["type"] == "email" else 40)
+        if not isinstance(key["key"], str) or not key["key"]:
+            raise ConfigError(f"authgear.yaml /identity/login_id/keys/{i}/key: must be a non-empty string")
+    loc = project["localization"]
+    if loc["fallback_language"] not in loc["supported_languages"]:
+        raise ConfigError("authgear.yaml /localization/fallback_language: must be one of supported_languages")
+    for path in ("verification.code_valid_period", "authentication.lockout.history_duration"):
+        node: Any = project
+        for part in path.split("."):
+            node = node[part]
+        try:
+            parse_duration(node)
+        except ConfigError as exc:
+            raise ConfigError(f"authgear.yaml /{path.replace('.', '/')}: {exc}") from None
+    unimplemented = sorted(k for k in raw if k not in IMPLEMENTED_TOP_LEVEL_KEYS)
+    return project, unimplemented
+
+
+def _check_clients(clients: list[dict[str, Any]]) -> None:
+    seen: set[str] = set()
+    for i, c in enumerate(clients):
+        where = f"authgear.yaml /oauth/clients/{i}"
+        if c["client_id"] in seen:
+            raise ConfigError(f"{where}/client_id: duplicated client_id {c['client_id']!r}")
+        seen.add(c["client_id"])
+        if c["x_application_type"] != "m2m" and not c["redirect_uris"]:
+            raise ConfigError(f"{where}/redirect_uris: required for {c['x_application_type']} clients")
+        if c["x_application_type"] == "traditional_webapp" and not c["post_logout_redirect_uris"]:
+            raise ConfigError(f"{where}/post_logout_redirect_uris: required for traditional_webapp clients")
+        if c["x_application_type"] in ("confidential", "third_party_app") and not c.get("client_name"):
+            raise ConfigError(f"{where}/client_name: required for {c['x_application_type']} clients")
+
+
+def parse_secrets(raw: Any) -> dict[str, Any]:
+    """authgear.secrets.yaml is `secrets: [{key, data}]`; returns {key: data}."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("secrets", []), list):
+        raise ConfigError("authgear.secrets.yaml /secrets: must be a list of {key, data}")
+    out: dict[str, Any] = {}
+    for i, item in enumerate(raw.get("secrets", [])):
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str) or "data" not in item:
+            raise ConfigError(f"authgear.secrets.yaml /secrets/{i}: must have a string key and data")
+        if not isinstance(item["data"], dict):
+            raise ConfigError(f"authgear.secrets.yaml /secrets/{i}/data: must be a mapping")
+        out[item["key"]] = item["data"]
+    return out
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name}: not valid YAML ({exc.__class__.__name__})") from None
+
+
+def load_config(env: dict[str, str] | None = None) -> AppConfig:
+    """Read the project directory named by GATEHOUSE_CONFIG_DIR (default `instance/`, created when missing)."""
+    env = dict(os.environ if env is None else env)
+    config_dir = Path(env.get("GATEHOUSE_CONFIG_DIR", "instance")).resolve()
+    project_file = config_dir / "authgear.yaml"
+    secrets_file = config_dir / "authgear.secrets.yaml"
+    if "GATEHOUSE_CONFIG_DIR" not in env:
+        # The embedded default: the first start writes a project with a demo client and fresh keys.
+        from app.project_files import ensure_project_dir
+
+        ensure_project_dir(config_dir)
+    if not project_file.exists():
+        raise ConfigError(f"{project_file}: not found (run `flask --app app gatehouse init`)")
+    project, unimplemented = validate_project(_read_yaml(project_file))
+    secrets = parse_secrets(_read_yaml(secrets_file)) if secrets_file.exists() else {}
+    database_url = (
+        env.get("DATABASE_URL")
+        or secrets.get("db", {}).get("database_url")
+        or f"sqlite:///{config_dir / 'gatehouse.sqlite'}"
+    )
+    redis_url = env.get("REDIS_URL") or secrets.get("redis", {}).get("redis_url") or None
+    secret_key = secrets.get("csrf", {}).get("keys", [{}])[0].get("k", "")
+    return AppConfig(
+        project=project,
+        secrets=secrets,
+        database_url=normalize_database_url(database_url),
+        redis_url=redis_url,
+        config_dir=config_dir,
+        secret_key=secret_key,
+        unimplemented_keys=unimplemented,
+    )
+
+
+def normalize_database_url(url: str) -> str:
+    """Authgear's `postgres://` URLs name the psycopg 3 driver for SQLAlchemy."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

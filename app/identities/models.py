@@ -1,0 +1,75 @@
+"""Users, their identities (login IDs, OAuth links, anonymous, passkey) and verified claims."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import ID, new_id, utcnow
+from app.extensions import db
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(index=True)
+    is_disabled: Mapped[bool] = mapped_column(default=False)
+    disable_reason: Mapped[str | None] = mapped_column(String(1000))
+    is_deactivated: Mapped[bool] = mapped_column(default=False)
+    delete_at: Mapped[datetime | None]
+    deletion_scheduled_by: Mapped[str | None] = mapped_column(String(16))  # admin | end_user
+    is_anonymized: Mapped[bool] = mapped_column(default=False)
+    anonymized_at: Mapped[datetime | None]
+    anonymize_at: Mapped[datetime | None]
+    account_valid_from: Mapped[datetime | None]
+    account_valid_until: Mapped[datetime | None]
+    standard_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    custom_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    identities: Mapped[list[Identity]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="Identity.created_at"
+    )
+
+
+class Identity(db.Model):
+    """One way to identify a user. `dedup_key` carries the uniqueness guarantee for every type:
+    `login_id:<key>:<unique value>`, `oauth:<provider>:<subject>`, `passkey:<credential id>`."""
+
+    __tablename__ = "identities"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(16))  # login_id | oauth | anonymous | passkey
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    dedup_key: Mapped[str | None] = mapped_column(String(600), unique=True)
+    login_id_key: Mapped[str | None] = mapped_column(String(64))
+    login_id_type: Mapped[str | None] = mapped_column(String(16))  # email | phone | username
+    login_id: Mapped[str | None] = mapped_column(String(400))  # normalized
+    original_login_id: Mapped[str | None] = mapped_column(String(400))
+    provider_type: Mapped[str | None] = mapped_column(String(64))
+    provider_alias: Mapped[str | None] = mapped_column(String(64))
+    provider_subject_id: Mapped[str | None] = mapped_column(String(400))
+    claims: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    user: Mapped[User] = relationship(back_populates="identities")
+
+    __table_args__ = (Index("ix_identities_login_id", "login_id"),)
+
+
+class VerifiedClaim(db.Model):
+    __tablename__ = "verified_claims"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))  # email | phone_number
+    value: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "name", "value"),)

@@ -1,0 +1,102 @@
+"""Login ID normalization (contract section 8, `identity.login_id.types`).
+
+`normalize` returns the stored form and the unique key that the uniqueness guarantee uses:
+- email: NFKC, domain lower-cased, local part lower-cased unless `case_sensitive`, `+` refused with
+  `block_plus_sign`, dots ignored in the unique key with `ignore_dot_sign`;
+- phone: E.164 (`+` and country code required), valid numbers only;
+- username: NFKC, case-folded unless `case_sensitive`, ASCII letters, digits, `_-.` with `ascii_only`,
+  reserved names refused with `block_reserved_usernames`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+
+from app.errors import ValidationFailed
+
+_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
+_USERNAME_ASCII = re.compile(r"^[a-zA-Z0-9_.\-]+$")
+RESERVED_USERNAMES = frozenset(
+    "admin administrator root system sysadmin support help info security webmaster postmaster "
+    "hostmaster abuse noreply no-reply null undefined api www mail auth login logout signup settings "
+    "oauth oauth2 account accounts user users me self staff moderator".split()
+)
+
+
+@dataclass(frozen=True)
+class NormalizedLoginID:
+    type: str
+    value: str  # what is stored and shown
+    unique_key: str  # what must be unique per login ID key
+
+
+def _invalid(fmt: str, message: str, location: str = "/login_id") -> ValidationFailed:
+    return ValidationFailed([{"location": location, "kind": "format", "details": {"format": fmt}}], message)
+
+
+def normalize_email(raw: str, rules: dict[str, Any]) -> NormalizedLoginID:
+    value = unicodedata.normalize("NFKC", raw).strip()
+    if not _EMAIL.match(value):
+        raise _invalid("email", "invalid email address")
+    local, domain = value.rsplit("@", 1)
+    domain = domain.lower()
+    if not rules.get("case_sensitive", False):
+        local = local.lower()
+    if rules.get("block_plus_sign", False) and "+" in local:
+        raise _invalid("email", "email address with + is not allowed")
+    stored = f"{local}@{domain}"
+    unique_local = local.replace(".", "") if rules.get("ignore_dot_sign", False) else local
+    return NormalizedLoginID("email", stored, f"{unique_local}@{domain.encode('idna').decode()}")
+
+
+def normalize_phone(raw: str, rules: dict[str, Any] | None = None) -> NormalizedLoginID:
+    value = raw.strip()
+    if not value.startswith("+"):
+        raise _invalid("phone", "phone number must be in E.164 format")
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise _invalid("phone", "invalid phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise _invalid("phone", "invalid phone number")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return NormalizedLoginID("phone", e164, e164)
+
+
+def normalize_username(raw: str, rules: dict[str, Any]) -> NormalizedLoginID:
+    value = unicodedata.normalize("NFKC", raw).strip()
+    if not value:
+        raise _invalid("username", "username must not be empty")
+    if rules.get("ascii_only", True) and not _USERNAME_ASCII.match(value):
+        raise _invalid("username", "username may contain only letters, digits, _ - and .")
+    folded = value.casefold()
+    if rules.get("block_reserved_usernames", True) and folded in RESERVED_USERNAMES:
+        raise _invalid("username", "this username is reserved")
+    if rules.get("exclude_keywords_enabled", False):
+        for keyword in rules.get("excluded_keywords", []):
+            if keyword.casefold() in folded:
+                raise _invalid("username", "this username is not allowed")
+    stored = value if rules.get("case_sensitive", False) else folded
+    return NormalizedLoginID("username", stored, stored)
+
+
+_NORMALIZERS = {"email": normalize_email, "phone": normalize_phone, "username": normalize_username}
+
+
+def normalize(login_id_type: str, raw: Any, rules: dict[str, Any], max_length: int) -> NormalizedLoginID:
+    if not isinstance(raw, str):
+        raise ValidationFailed(
+            [{"location": "/login_id", "kind": "type", "details": {"expected": ["string"]}}],
+            "login ID must be a string",
+        )
+    if len(raw) > max_length:
+        raise ValidationFailed(
+            [{"location": "/login_id", "kind": "maxLength", "details": {"expected": max_length, "actual": len(raw)}}],
+            "login ID is too long",
+        )
+    return _NORMALIZERS[login_id_type](raw, rules)

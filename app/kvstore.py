@@ -1,0 +1,132 @@
+"""Short-lived shared state: flow states, rate-limit buckets, OTP cooldowns, caches.
+
+`RedisStore` when Redis is configured; `MemoryStore` (same interface, one process) otherwise.
+Every key gets the store's prefix so several deployments or test runs can share one Redis.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+import redis
+
+
+class KVStore(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+    def set(self, key: str, value: bytes | str, ttl: float | None = None, only_new: bool = False) -> bool: ...
+    def delete(self, *keys: str) -> None: ...
+    def incr(self, key: str, ttl: float) -> int: ...
+    def ttl(self, key: str) -> float | None: ...
+    def ping(self) -> bool: ...
+    def clear(self) -> None: ...
+
+
+class MemoryStore:
+    """In-process store for the embedded default (single web process)."""
+
+    def __init__(self, clock: object = time.monotonic) -> None:
+        self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def _live(self, key: str) -> tuple[bytes, float | None] | None:
+        item = self._data.get(key)
+        if item is not None and item[1] is not None and item[1] <= self._clock():  # type: ignore[operator]
+            del self._data[key]
+            return None
+        return item
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            item = self._live(key)
+            return item[0] if item else None
+
+    def set(self, key: str, value: bytes | str, ttl: float | None = None, only_new: bool = False) -> bool:
+        data = value.encode() if isinstance(value, str) else value
+        with self._lock:
+            if only_new and self._live(key) is not None:
+                return False
+            expires = self._clock() + ttl if ttl else None  # type: ignore[operator]
+            self._data[key] = (data, expires)
+            return True
+
+    def delete(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._data.pop(key, None)
+
+    def incr(self, key: str, ttl: float) -> int:
+        with self._lock:
+            item = self._live(key)
+            if item is None:
+                self._data[key] = (b"1", self._clock() + ttl)  # type: ignore[operator]
+                return 1
+            value = int(item[0]) + 1
+            self._data[key] = (str(value).encode(), item[1])
+            return value
+
+    def ttl(self, key: str) -> float | None:
+        with self._lock:
+            item = self._live(key)
+            if item is None or item[1] is None:
+                return None
+            return item[1] - self._clock()  # type: ignore[operator]
+
+    def ping(self) -> bool:
+        return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+class RedisStore:
+    """Redis-backed store shared by every web node and worker."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "gatehouse:") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    def get(self, key: str) -> bytes | None:
+        return self.client.get(self._k(key))
+
+    def set(self, key: str, value: bytes | str, ttl: float | None = None, only_new: bool = False) -> bool:
+        px = int(ttl * 1000) if ttl else None
+        return bool(self.client.set(self._k(key), value, px=px, nx=only_new))
+
+    def delete(self, *keys: str) -> None:
+        if keys:
+            self.client.delete(*(self._k(k) for k in keys))
+
+    def incr(self, key: str, ttl: float) -> int:
+        pipe = self.client.pipeline()
+        pipe.incr(self._k(key))
+        pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
+        value, _ = pipe.execute()
+        return int(value)
+
+    def ttl(self, key: str) -> float | None:
+        ms = self.client.pttl(self._k(key))
+        return ms / 1000 if ms is not None and ms >= 0 else None
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+    def clear(self) -> None:
+        """Delete this store's keys only (never FLUSHDB: the Redis may be shared)."""
+        batch = []
+        for key in self.client.scan_iter(match=self.prefix + "*", count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                self.client.delete(*batch)
+                batch = []
+        if batch:
+            self.client.delete(*batch)

@@ -1,0 +1,108 @@
+"""Creates and completes an Authgear project directory: authgear.yaml with a demo client, and the
+secrets Gatehouse needs (OIDC signing key, Admin API key, CSRF key, demo client secret)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from joserfc.jwk import RSAKey
+
+DEMO_CLIENT_ID = "demo"
+DEMO_REDIRECT_URI = "http://localhost:3000/demo/callback"
+
+
+def default_project(public_origin: str = "http://localhost:3000") -> dict[str, Any]:
+    return {
+        "id": "gatehouse",
+        "http": {"public_origin": public_origin},
+        "identity": {
+            "login_id": {"keys": [{"key": "email", "type": "email"}, {"key": "username", "type": "username"}]}
+        },
+        "authentication": {
+            "identities": ["login_id"],
+            "primary_authenticators": ["password"],
+            "secondary_authenticators": ["totp", "oob_otp_email"],
+            "secondary_authentication_mode": "if_exists",
+        },
+        "oauth": {
+            "clients": [
+                {
+                    "client_id": DEMO_CLIENT_ID,
+                    "name": "Demo app",
+                    "client_name": "Demo app",
+                    "x_application_type": "traditional_webapp",
+                    "redirect_uris": [DEMO_REDIRECT_URI],
+                    "post_logout_redirect_uris": ["http://localhost:3000/"],
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"],
+                }
+            ]
+        },
+        "localization": {"fallback_language": "en", "supported_languages": ["en"]},
+    }
+
+
+def new_rsa_jwk() -> dict[str, Any]:
+    kid = secrets.token_hex(8)
+    key = RSAKey.generate_key(2048, parameters={"kid": kid, "alg": "RS256", "use": "sig"}, private=True)
+    return dict(key.as_dict(private=True))
+
+
+def complete_secrets(items: list[dict[str, Any]], client_ids: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Adds the secrets that are missing; returns the list and the keys that were added."""
+    by_key = {i["key"]: i for i in items}
+    added: list[str] = []
+    for key in ("oauth", "admin-api.auth"):
+        if key not in by_key:
+            by_key[key] = {"key": key, "data": {"keys": [new_rsa_jwk()]}}
+            added.append(key)
+    if "csrf" not in by_key:
+        by_key["csrf"] = {"key": "csrf", "data": {"keys": [{"kty": "oct", "k": secrets.token_urlsafe(32)}]}}
+        added.append("csrf")
+    client_secrets = by_key.setdefault("oauth.client_secrets", {"key": "oauth.client_secrets", "data": {"items": []}})
+    have = {i["client_id"] for i in client_secrets["data"].setdefault("items", [])}
+    for client_id in client_ids:
+        if client_id not in have:
+            client_secrets["data"]["items"].append(
+                {
+                    "client_id": client_id,
+                    "keys": [
+                        {
+                            "kid": secrets.token_hex(8),
+                            "kty": "oct",
+                            "k": secrets.token_urlsafe(32),
+                            "created_at": int(time.time()),
+                        }
+                    ],
+                }
+            )
+            added.append(f"oauth.client_secrets/{client_id}")
+    return list(by_key.values()), added
+
+
+def ensure_project_dir(config_dir: Path, public_origin: str = "http://localhost:3000") -> list[str]:
+    """Writes authgear.yaml if missing and adds missing secrets; returns what it wrote."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    project_file = config_dir / "authgear.yaml"
+    if not project_file.exists():
+        project_file.write_text(yaml.safe_dump(default_project(public_origin), sort_keys=False))
+        written.append(str(project_file))
+    project = yaml.safe_load(project_file.read_text()) or {}
+    confidential = [
+        c["client_id"]
+        for c in (project.get("oauth") or {}).get("clients", [])
+        if c.get("x_application_type") in ("traditional_webapp", "confidential", "third_party_app", "m2m")
+    ]
+    secrets_file = config_dir / "authgear.secrets.yaml"
+    current = (yaml.safe_load(secrets_file.read_text()) if secrets_file.exists() else None) or {}
+    items, added = complete_secrets(list(current.get("secrets", [])), confidential)
+    if added:
+        secrets_file.write_text(yaml.safe_dump({"secrets": items}, sort_keys=False))
+        secrets_file.chmod(0o600)
+        written.extend(f"{secrets_file.name}: {a}" for a in added)
+    return written

@@ -1,0 +1,106 @@
+"""IdP sessions: create, resolve from the session cookie, touch (throttled), list and revoke."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from app.audit import AuditLogWriter
+from app.context import RequestContext
+from app.crypto import random_alnum, sha256_hex
+from app.db import Clock, utcnow
+from app.extensions import db
+from app.sessions.models import IdPSession, OfflineGrant
+
+# A busy session writes its last access at most once per this many seconds.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+class SessionService:
+    def __init__(self, session_config: dict[str, Any], audit: AuditLogWriter, clock: Clock = utcnow) -> None:
+        self.lifetime = timedelta(seconds=session_config["lifetime_seconds"])
+        self.idle_timeout = (
+            timedelta(seconds=session_config["idle_timeout_seconds"])
+            if session_config["idle_timeout_enabled"]
+            else None
+        )
+        self.audit = audit
+        self.clock = clock
+
+    def create(
+        self, user_id: str, amr: list[str], ctx: RequestContext | None = None, acr: str | None = None
+    ) -> tuple[IdPSession, str]:
+        """A new session and its token (the cookie value); only the token's hash is stored."""
+        ctx = ctx or RequestContext()
+        token = random_alnum(32)
+        now = self.clock()
+        session = IdPSession(
+            user_id=user_id,
+            token_hash=sha256_hex(token),
+            created_at=now,
+            authenticated_at=now,
+            last_access_at=now,
+            expires_at=now + self.lifetime,
+            amr=list(amr),
+            acr=acr,
+            created_ip=ctx.ip or None,
+            created_user_agent=ctx.user_agent or None,
+            last_access_ip=ctx.ip or None,
+            last_access_user_agent=ctx.user_agent or None,
+        )
+        db.session.add(session)
+        db.session.flush()
+        self.audit.write("session.created", ctx, user_id, {"session_id": session.id, "amr": list(amr)})
+        return session, token
+
+    def is_live(self, session: IdPSession) -> bool:
+        now = self.clock()
+        if session.expires_at <= now:
+            return False
+        return not (self.idle_timeout is not None and session.last_access_at + self.idle_timeout <= now)
+
+    def resolve(self, token: str | None) -> IdPSession | None:
+        """The live session for a cookie value, or None."""
+        if not token or len(token) > 200:
+            return None
+        session = db.session.scalar(select(IdPSession).where(IdPSession.token_hash == sha256_hex(token)))
+        if session is None or not self.is_live(session):
+            return None
+        return session
+
+    def touch(self, session: IdPSession, ctx: RequestContext) -> bool:
+        """Record an access; returns True when it wrote (at most once per TOUCH_INTERVAL)."""
+        now = self.clock()
+        if now - session.last_access_at < TOUCH_INTERVAL:
+            return False
+        session.last_access_at = now
+        session.last_access_ip = ctx.ip or session.last_access_ip
+        session.last_access_user_agent = ctx.user_agent or session.last_access_user_agent
+        db.session.flush()
+        return True
+
+    def list_for_user(self, user_id: str) -> list[IdPSession]:
+        stmt = select(IdPSession).where(IdPSession.user_id == user_id).order_by(IdPSession.last_access_at.desc())
+        return [s for s in db.session.scalars(stmt) if self.is_live(s)]
+
+    def revoke(self, session_id: str, ctx: RequestContext | None = None) -> bool:
+        session = db.session.get(IdPSession, session_id)
+        if session is None:
+            return False
+        user_id = session.user_id
+        db.session.execute(delete(OfflineGrant).where(OfflineGrant.idp_session_id == session_id))
+        db.session.delete(session)
+        db.session.flush()
+        self.audit.write("session.revoked", ctx, user_id, {"session_id": session_id})
+        return True
+
+    def revoke_all(self, user_id: str, except_session_id: str | None = None, ctx: RequestContext | None = None) -> int:
+        stmt = select(IdPSession.id).where(IdPSession.user_id == user_id)
+        if except_session_id:
+            stmt = stmt.where(IdPSession.id != except_session_id)
+        ids = list(db.session.scalars(stmt))
+        for sid in ids:
+            self.revoke(sid, ctx)
+        return len(ids)
