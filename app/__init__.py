@@ -7,13 +7,13 @@ import secrets
 from pathlib import Path
 
 import redis
-from flask import Flask, Response
+from flask import Flask, Response, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from app import models  # noqa: F401  (the whole schema, for Alembic)
 from app.config import AppConfig, load_config
-from app.errors import register_error_handlers
+from app.errors import RequestEntityTooLarge, register_error_handlers
 from app.extensions import babel, csrf, db, migrate
 from app.kvstore import KVStore, MemoryStore, RedisStore
 from app.services import Services
@@ -49,6 +49,7 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
     app.extensions["gatehouse"] = Services.build(config, store)
 
     register_error_handlers(app)
+    _register_body_limit(app)
     _register_blueprints(app)
     _register_security_headers(app)
 
@@ -81,6 +82,16 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(health.bp)
     csrf.exempt(health.bp)
+
+
+def _register_body_limit(app: Flask) -> None:
+    """The global 1 MiB cap (contract 0.3) before any route runs, whether or not it reads the body;
+    MAX_CONTENT_LENGTH still stops bodies without Content-Length when they are read."""
+
+    @app.before_request
+    def _limit() -> None:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge("JSONTooLarge", "request body too large")
 
 
 def _register_security_headers(app: Flask) -> None:

@@ -10,6 +10,7 @@ from flask_migrate import upgrade
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from app.errors import AppError
 from app.extensions import db
 from app.project_files import ensure_project_dir
 from app.services import services
@@ -38,8 +39,13 @@ def init() -> None:
 def create_user(login_id: str, key: str, password: str) -> None:
     """Create a user with a login ID and a password."""
     svc = services()
-    user = svc.users.create_user([(key, login_id)])
-    svc.passwords.create(user.id, password)
+    try:
+        user = svc.users.create_user([(key, login_id)])
+        svc.passwords.create(user.id, password)
+    except AppError as exc:
+        db.session.rollback()
+        # Say what is wrong (duplicate, policy, format) instead of printing a traceback.
+        raise click.ClickException(f"{exc.name}/{exc.reason}: {exc.message} {exc.info or ''}".rstrip()) from None
     db.session.commit()
     click.echo(user.id)
 

@@ -9,6 +9,7 @@ names the key and the problem. Nothing outside this module reads the environment
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+log = logging.getLogger("gatehouse")
 
 # Every top-level key of Authgear's authgear.yaml (contract section 8).
 AUTHGEAR_TOP_LEVEL_KEYS = frozenset(
@@ -456,16 +459,33 @@ def validate_project(raw: Any) -> tuple[dict[str, Any], list[str]]:
     loc = project["localization"]
     if loc["fallback_language"] not in loc["supported_languages"]:
         raise ConfigError("authgear.yaml /localization/fallback_language: must be one of supported_languages")
-    for path in ("verification.code_valid_period", "authentication.lockout.history_duration"):
-        node: Any = project
-        for part in path.split("."):
-            node = node[part]
-        try:
-            parse_duration(node)
-        except ConfigError as exc:
-            raise ConfigError(f"authgear.yaml /{path.replace('.', '/')}: {exc}") from None
+    _check_durations(project, [])
     unimplemented = sorted(k for k in raw if k not in IMPLEMENTED_TOP_LEVEL_KEYS)
     return project, unimplemented
+
+
+def _is_duration_key(key: str, parent: str) -> bool:
+    return parent == "valid_periods" or key.endswith(("period", "_duration", "cooldown")) or key in (
+        "duration_since_last_update",
+    )
+
+
+def _check_durations(node: Any, path: list[str]) -> None:
+    """Every duration string (defaults included) parses at start, not at the first request that reads it."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _check_durations(item, [*path, str(i)])
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if isinstance(value, dict | list):
+            _check_durations(value, [*path, key])
+        elif isinstance(value, str) and _is_duration_key(key, path[-1] if path else ""):
+            try:
+                parse_duration(value)
+            except ConfigError as exc:
+                raise ConfigError(f"authgear.yaml {_pointer([*path, key])}: {exc}") from None
 
 
 def _check_clients(clients: list[dict[str, Any]]) -> None:
@@ -512,13 +532,14 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
     config_dir = Path(env.get("GATEHOUSE_CONFIG_DIR", "instance")).resolve()
     project_file = config_dir / "authgear.yaml"
     secrets_file = config_dir / "authgear.secrets.yaml"
-    if "GATEHOUSE_CONFIG_DIR" not in env:
-        # The embedded default: the first start writes a project with a demo client and fresh keys.
+    if "GATEHOUSE_CONFIG_DIR" not in env or not project_file.exists():
+        # The embedded default, and a named directory without a project yet (`gatehouse init` builds
+        # the app before it runs, so the project must exist by then): write a project with a demo
+        # client and fresh keys, and say so.
         from app.project_files import ensure_project_dir
 
-        ensure_project_dir(config_dir)
-    if not project_file.exists():
-        raise ConfigError(f"{project_file}: not found (run `flask --app app gatehouse init`)")
+        for written in ensure_project_dir(config_dir):
+            log.warning("wrote %s", written)
     project, unimplemented = validate_project(_read_yaml(project_file))
     secrets = parse_secrets(_read_yaml(secrets_file)) if secrets_file.exists() else {}
     database_url = (
@@ -527,7 +548,8 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
         or f"sqlite:///{config_dir / 'gatehouse.sqlite'}"
     )
     redis_url = env.get("REDIS_URL") or secrets.get("redis", {}).get("redis_url") or None
-    secret_key = secrets.get("csrf", {}).get("keys", [{}])[0].get("k", "")
+    csrf_keys = secrets.get("csrf", {}).get("keys") or [{}]
+    secret_key = csrf_keys[0].get("k", "") if isinstance(csrf_keys, list) and isinstance(csrf_keys[0], dict) else ""
     return AppConfig(
         project=project,
         secrets=secrets,

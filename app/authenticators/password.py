@@ -14,6 +14,7 @@ from typing import Any
 import bcrypt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
 
 from app.errors import Invalid
 
@@ -62,6 +63,12 @@ def needs_rehash(hashed: str) -> bool:
         return True
 
 
+def guessable_level(password: str) -> int:
+    """Authgear's guessable level: the zxcvbn score (0-4) plus one."""
+    # zxcvbn's cost grows with length; past 100 characters the score no longer changes.
+    return int(zxcvbn(password[:100])["score"]) + 1
+
+
 @dataclass(frozen=True)
 class PasswordPolicy:
     min_length: int = 8
@@ -101,6 +108,15 @@ class PasswordPolicy:
         lowered = password.lower()
         if any(k.lower() in lowered for k in self.excluded_keywords if k):
             out.append({"Name": "PasswordContainingExcludedKeywords"})
+        if self.minimum_guessable_level > 0:
+            level = guessable_level(password)
+            if level < self.minimum_guessable_level:
+                out.append(
+                    {
+                        "Name": "PasswordBelowGuessableLevel",
+                        "Info": {"min_level": self.minimum_guessable_level, "pw_level": level},
+                    }
+                )
         return out
 
     def check(self, password: str) -> None:

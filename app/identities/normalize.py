@@ -49,9 +49,14 @@ def normalize_email(raw: str, rules: dict[str, Any]) -> NormalizedLoginID:
         local = local.lower()
     if rules.get("block_plus_sign", False) and "+" in local:
         raise _invalid("email", "email address with + is not allowed")
+    try:
+        # The unique key uses the ASCII (IDNA) domain so a Unicode domain and its punycode collide.
+        ascii_domain = domain.encode("idna").decode()
+    except UnicodeError:  # an empty or over-long (> 63 characters) label
+        raise _invalid("email", "invalid email address") from None
     stored = f"{local}@{domain}"
     unique_local = local.replace(".", "") if rules.get("ignore_dot_sign", False) else local
-    return NormalizedLoginID("email", stored, f"{unique_local}@{domain.encode('idna').decode()}")
+    return NormalizedLoginID("email", stored, f"{unique_local}@{ascii_domain}")
 
 
 def normalize_phone(raw: str, rules: dict[str, Any] | None = None) -> NormalizedLoginID:
