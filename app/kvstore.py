@@ -17,7 +17,7 @@ class KVStore(Protocol):
     def get(self, key: str) -> bytes | None: ...
     def set(self, key: str, value: bytes | str, ttl: float | None = None, only_new: bool = False) -> bool: ...
     def delete(self, *keys: str) -> None: ...
-    def incr(self, key: str, ttl: float) -> int: ...
+    def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
     def ttl(self, key: str) -> float | None: ...
     def ping(self) -> bool: ...
     def clear(self) -> None: ...
@@ -57,13 +57,13 @@ class MemoryStore:
             for key in keys:
                 self._data.pop(key, None)
 
-    def incr(self, key: str, ttl: float) -> int:
+    def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         with self._lock:
             item = self._live(key)
             if item is None:
-                self._data[key] = (b"1", self._clock() + ttl)  # type: ignore[operator]
-                return 1
-            value = int(item[0]) + 1
+                self._data[key] = (str(amount).encode(), self._clock() + ttl)  # type: ignore[operator]
+                return amount
+            value = int(item[0]) + amount
             self._data[key] = (str(value).encode(), item[1])
             return value
 
@@ -103,9 +103,9 @@ class RedisStore:
         if keys:
             self.client.delete(*(self._k(k) for k in keys))
 
-    def incr(self, key: str, ttl: float) -> int:
+    def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         pipe = self.client.pipeline()
-        pipe.incr(self._k(key))
+        pipe.incrby(self._k(key), amount)
         pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
         value, _ = pipe.execute()
         return int(value)
