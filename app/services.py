@@ -10,8 +10,10 @@ from app.audit import AuditLogWriter
 from app.authenticators.service import PasswordService
 from app.config import AppConfig
 from app.db import Clock, utcnow
+from app.identities.account import AccountService
 from app.identities.service import UserService
 from app.kvstore import KVStore
+from app.roles.service import RoleService
 from app.sessions.service import SessionService
 
 
@@ -24,19 +26,26 @@ class Services:
     users: UserService
     passwords: PasswordService
     sessions: SessionService
+    roles: RoleService
+    accounts: AccountService
 
     @classmethod
     def build(cls, config: AppConfig, store: KVStore, clock: Clock = utcnow) -> Services:
         audit = AuditLogWriter(clock)
         project = config.project
+        users = UserService(project["identity"], audit, clock)
+        passwords = PasswordService(project["authenticator"]["password"], audit, clock)
+        sessions = SessionService(project["session"], audit, clock)
         return cls(
             config=config,
             store=store,
             clock=clock,
             audit=audit,
-            users=UserService(project["identity"], audit, clock),
-            passwords=PasswordService(project["authenticator"]["password"], audit, clock),
-            sessions=SessionService(project["session"], audit, clock),
+            users=users,
+            passwords=passwords,
+            sessions=sessions,
+            roles=RoleService(clock),
+            accounts=AccountService(project, users, passwords, sessions, audit, clock),
         )
 
 
