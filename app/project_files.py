@@ -3,6 +3,7 @@ secrets Gatehouse needs (OIDC signing key, Admin API key, CSRF key, demo client 
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from pathlib import Path
@@ -102,7 +103,10 @@ def ensure_project_dir(config_dir: Path, public_origin: str = "http://localhost:
     current = (yaml.safe_load(secrets_file.read_text()) if secrets_file.exists() else None) or {}
     items, added = complete_secrets(list(current.get("secrets", [])), confidential)
     if added:
-        secrets_file.write_text(yaml.safe_dump({"secrets": items}, sort_keys=False))
+        # Created 0600 from the first byte (a chmod after writing leaves a window where keys are readable).
+        fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(yaml.safe_dump({"secrets": items}, sort_keys=False))
         secrets_file.chmod(0o600)
         written.extend(f"{secrets_file.name}: {a}" for a in added)
     return written

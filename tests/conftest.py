@@ -165,11 +165,10 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     with base.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        if db.engine.dialect.name == "postgresql":
-            db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                db.session.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (table names from metadata)
+        # DELETE in dependency order: on the few rows a test leaves it takes milliseconds, where
+        # TRUNCATE of every table costs about 0.2 s per test on PostgreSQL.
+        for name in tables:
+            db.session.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (table names from metadata)
         db.session.commit()
     request.getfixturevalue("store").clear()
 

@@ -20,6 +20,7 @@ import phonenumbers
 from app.errors import ValidationFailed
 
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
+_PHONE_CHARS = re.compile(r"^\+[0-9 ()\-.]+$")
 _USERNAME_ASCII = re.compile(r"^[a-zA-Z0-9_.\-]+$")
 RESERVED_USERNAMES = frozenset(
     "admin administrator root system sysadmin support help info security webmaster postmaster "
@@ -63,6 +64,9 @@ def normalize_phone(raw: str, rules: dict[str, Any] | None = None) -> Normalized
     value = raw.strip()
     if not value.startswith("+"):
         raise _invalid("phone", "phone number must be in E.164 format")
+    if not _PHONE_CHARS.match(value):
+        # libphonenumber would drop letters and extensions ("x123") silently; refuse them instead.
+        raise _invalid("phone", "invalid phone number")
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
