@@ -7,12 +7,18 @@ from dataclasses import dataclass
 from flask import current_app
 
 from app.audit import AuditLogWriter
+from app.authenticators.oob import OOBAuthenticatorService
+from app.authenticators.otp import OTPService
+from app.authenticators.recovery_codes import RecoveryCodeService
 from app.authenticators.service import PasswordService
+from app.authenticators.totp import TOTPService
 from app.config import AppConfig
 from app.db import Clock, utcnow
 from app.identities.account import AccountService
 from app.identities.service import UserService
 from app.kvstore import KVStore
+from app.messaging.service import MessageSender
+from app.ratelimit import AccountLockout, RateLimiter
 from app.roles.service import RoleService
 from app.sessions.service import SessionService
 
@@ -28,6 +34,13 @@ class Services:
     sessions: SessionService
     roles: RoleService
     accounts: AccountService
+    rate_limiter: RateLimiter
+    lockout: AccountLockout
+    sender: MessageSender
+    otp: OTPService
+    totp: TOTPService
+    recovery_codes: RecoveryCodeService
+    oob: OOBAuthenticatorService
 
     @classmethod
     def build(cls, config: AppConfig, store: KVStore, clock: Clock = utcnow) -> Services:
@@ -36,6 +49,8 @@ class Services:
         users = UserService(project["identity"], audit, clock)
         passwords = PasswordService(project["authenticator"]["password"], audit, clock)
         sessions = SessionService(project["session"], audit, clock)
+        rate_limiter = RateLimiter(store, clock)
+        sender = MessageSender(config, clock)
         return cls(
             config=config,
             store=store,
@@ -46,6 +61,13 @@ class Services:
             sessions=sessions,
             roles=RoleService(clock),
             accounts=AccountService(project, users, passwords, sessions, audit, clock),
+            rate_limiter=rate_limiter,
+            lockout=AccountLockout(store, project["authentication"]["lockout"], clock),
+            sender=sender,
+            otp=OTPService(store, sender, rate_limiter, project, clock),
+            totp=TOTPService(store, audit, clock),
+            recovery_codes=RecoveryCodeService(audit, clock),
+            oob=OOBAuthenticatorService(audit, clock),
         )
 
 

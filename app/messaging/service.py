@@ -1,0 +1,106 @@
+"""MessageSender: renders a localized message and hands it to the configured provider.
+
+Email goes over SMTP when the secret `mail.smtp` is set, SMS to the webhook of `sms.custom`;
+without them (the embedded default) both land in the outbox folder and the log gets one line
+naming the file, never the code. Log lines mask the recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.config import AppConfig
+from app.db import Clock, utcnow
+from app.errors import ServiceUnavailable
+from app.messaging.email import DeliveryError, OutboxTransport, SMTPTransport, build_email
+from app.messaging.outbox import Outbox
+from app.messaging.sms import OutboxSMSTransport, WebhookSMSTransport
+from app.messaging.templates import MessageRenderer, normalize_locale
+
+log = logging.getLogger("gatehouse.messaging")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class MessageDeliveryFailed(ServiceUnavailable):
+    def __init__(self) -> None:
+        super().__init__("MessageDeliveryFailed", "the message could not be delivered; try again later")
+
+
+def mask_address(target: str) -> str:
+    """`john@example.com` -> `j****@example.com`; `+85298765432` -> `+8529876****`."""
+    if "@" in target:
+        local, domain = target.rsplit("@", 1)
+        return f"{local[:1]}****@{domain}"
+    if len(target) <= 4:
+        return "*" * len(target)
+    return target[:-4] + "****"
+
+
+class MessageSender:
+    def __init__(self, config: AppConfig, clock: Clock = utcnow, renderer: MessageRenderer | None = None) -> None:
+        self.clock = clock
+        localization = config.project.get("localization", {})
+        self.fallback_language = localization.get("fallback_language", "en")
+        self.supported_languages = list(localization.get("supported_languages", [self.fallback_language]))
+        self.renderer = renderer or MessageRenderer(fallback_language=self.fallback_language)
+        host = urlsplit(config.public_origin).hostname or "localhost"
+        self.message_id_domain = host
+        email_config = config.project.get("messaging", {}).get("email", {})
+        self.email_sender = email_config.get("sender") or f"no-reply@{host}"
+        outbox = Outbox(config.config_dir / "outbox" if config.config_dir else None)
+        self.outbox = outbox
+        smtp = config.secrets.get("mail.smtp")
+        self.smtp = SMTPTransport(smtp) if smtp else None
+        self.email_outbox = OutboxTransport(outbox)
+        sms = config.secrets.get("sms.custom")
+        self.sms_webhook = WebhookSMSTransport(sms) if sms else None
+        self.sms_outbox = OutboxSMSTransport(outbox)
+
+    def resolve_locale(self, locale: str | None) -> str:
+        """The best of `localization.supported_languages` for `locale`, else the fallback language."""
+        wanted = (normalize_locale(locale) or "").lower()
+        supported = {s.replace("-", "_").lower(): s for s in self.supported_languages}
+        while wanted:
+            if wanted in supported:
+                return supported[wanted]
+            wanted = wanted.rpartition("_")[0]
+        return self.fallback_language
+
+    def send_email(self, to: str, template: str, params: dict[str, Any], locale: str) -> None:
+        _check_recipient(to)
+        rendered = self.renderer.render_email(template, params, self.resolve_locale(locale))
+        msg = build_email(self.email_sender, to, rendered, self.message_id_domain, self.clock())
+        if self.smtp is None:
+            path = self.email_outbox.send(msg, template)
+            log.info("email %s to %s written to the outbox: %s", template, mask_address(to), path)
+            return
+        try:
+            self.smtp.send(msg)
+        except DeliveryError as exc:
+            log.error("email %s to %s not delivered: %s", template, mask_address(to), exc)
+            raise MessageDeliveryFailed() from None
+        log.info("email %s sent to %s", template, mask_address(to))
+
+    def send_sms(self, to: str, template: str, params: dict[str, Any], locale: str) -> None:
+        _check_recipient(to)
+        used = self.resolve_locale(locale)
+        body = self.renderer.render_sms(template, params, used)
+        if self.sms_webhook is None:
+            path = self.sms_outbox.send(to, body, template, used)
+            log.info("sms %s to %s written to the outbox: %s", template, mask_address(to), path)
+            return
+        try:
+            self.sms_webhook.send(to, body, template, used)
+        except DeliveryError as exc:
+            log.error("sms %s to %s not delivered: %s", template, mask_address(to), exc)
+            raise MessageDeliveryFailed() from None
+        log.info("sms %s sent to %s", template, mask_address(to))
+
+
+def _check_recipient(to: str) -> None:
+    if not to or len(to) > 320 or _CONTROL.search(to):
+        raise ValueError("invalid recipient")

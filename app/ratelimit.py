@@ -1,0 +1,183 @@
+"""Rate limits, cooldowns and account lockout (contract section 10), kept in the key-value store.
+
+Buckets live in Redis when configured (shared by every web node) or in the in-process store.
+The store offers atomic INCR and SET NX only, so:
+
+* `RateLimiter.check` is a sliding-window counter: the current fixed window plus the previous one
+  weighted by how much of it still falls inside the last `period`. Each attempt increments the
+  current window first and is refunded when refused, so the counter never drops below the number
+  of admitted attempts and N parallel callers can never get more than `burst` through. Refused
+  attempts do not consume, as in Authgear's GCRA where a non-conforming request is not counted.
+* `RateLimiter.cooldown` (burst 1, e.g. the 60 s OTP resend cooldown) keeps "blocked until" and
+  moves it forward with a claim key derived from the previous value: a compare-and-set that only
+  one of several racing callers wins.
+* `AccountLockout` follows Authgear's lockout: failures are counted per user and per (user, IP)
+  "contributor" within `history_duration`; reaching `max_attempts` locks for
+  `minimum_duration * backoff_factor ** (attempts - max_attempts)`, at most `maximum_duration`.
+
+Times come from the injected clock and are stored in the values; store TTLs only clean up.
+Scopes (IPs, user IDs, addresses) are hashed into the keys so the store holds no personal data.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.config import parse_duration
+from app.crypto import sha256_hex
+from app.db import Clock, utcnow
+from app.errors import TooManyRequest
+from app.kvstore import KVStore
+
+
+def _scope_key(scope: str) -> str:
+    return sha256_hex(scope)[:32]
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def rate_limited(group: str, name: str, message: str = "request rate limited") -> TooManyRequest:
+    """Authgear's `TooManyRequest/RateLimited` with its info shape (contract 0.2)."""
+    return TooManyRequest(
+        "RateLimited",
+        message,
+        info={"bucket_name": name, "rate_limit": {"name": name, "group": group}, "rate_limit_name": group},
+    )
+
+
+class RateLimiter:
+    def __init__(self, store: KVStore, clock: Clock = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+
+    def check(self, group: str, name: str, scope: str, rule: dict[str, Any] | None) -> None:
+        """Count one attempt of `name` for `scope`; `TooManyRequest/RateLimited` past `rule.burst` per period.
+
+        `rule` is Authgear's `{"enabled": bool, "period": "1m", "burst": 60}`; a missing rule or
+        `enabled: false` means no limit."""
+        if not rule or not rule.get("enabled", True) or "period" not in rule or "burst" not in rule:
+            return
+        period = parse_duration(rule["period"])
+        burst = int(rule["burst"])
+        if period <= 0 or burst <= 0:
+            return
+        now = self.clock().timestamp()
+        window = math.floor(now / period)
+        overlap = 1.0 - (now - window * period) / period
+        base = f"ratelimit:{name}:{_scope_key(scope)}:"
+        previous = int(self.store.get(base + str(window - 1)) or 0)
+        key = base + str(window)
+        # Keys must outlive the next window, which reads them as its `previous`.
+        ttl = 2 * period + 1
+        count = self.store.incr(key, ttl)
+        if count + previous * overlap > burst:
+            self.store.incr(key, ttl, -1)
+            raise rate_limited(group, name)
+
+    def cooldown(self, group: str, name: str, scope: str, seconds: float) -> datetime:
+        """Start a cooldown of `seconds` for `scope`, or `TooManyRequest/RateLimited` while one runs.
+
+        Returns when the next cooldown may start (e.g. an OTP's `can_resend_at`)."""
+        now = self.clock()
+        if seconds <= 0:
+            return now
+        key = f"cooldown:{name}:{_scope_key(scope)}"
+        current = self.store.get(key)
+        if current is not None and float(current) > now.timestamp():
+            raise rate_limited(group, name, "cooling down")
+        # Only one caller may replace this particular value: the claim is keyed by it. The claim
+        # lives no longer than the value it guards, so an expired "no value" state can recur.
+        claim = f"{key}:after:{current.decode() if current is not None else '-'}"
+        if not self.store.set(claim, "1", ttl=seconds, only_new=True):
+            raise rate_limited(group, name, "cooling down")
+        until = now + timedelta(seconds=seconds)
+        self.store.set(key, f"{until.timestamp():.6f}", ttl=seconds + 5)
+        return until
+
+    def cooldown_until(self, name: str, scope: str) -> datetime | None:
+        """The end of the running cooldown of `name` for `scope`, or None."""
+        current = self.store.get(f"cooldown:{name}:{_scope_key(scope)}")
+        if current is None:
+            return None
+        until = datetime.fromtimestamp(float(current), UTC)
+        return until if until > self.clock() else None
+
+
+class AccountLockout:
+    """`authentication.lockout`: lock a user (or a user from one IP) after repeated failures."""
+
+    BUCKET = "AccountAuthentication"
+
+    def __init__(self, store: KVStore, lockout_config: dict[str, Any], clock: Clock = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = int(lockout_config.get("max_attempts", 0) or 0)
+        self.history = parse_duration(lockout_config.get("history_duration", "1h"))
+        self.minimum = parse_duration(lockout_config.get("minimum_duration", "1m"))
+        self.maximum = parse_duration(lockout_config.get("maximum_duration", "1h"))
+        self.backoff = float(lockout_config.get("backoff_factor", 2))
+        self.per_ip = lockout_config.get("lockout_type", "per_user") == "per_user_per_ip"
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_attempts > 0
+
+    def _keys(self, user_id: str, ip: str) -> tuple[str, str, str]:
+        base = f"lockout:{_scope_key(user_id)}"
+        contributor = f"{base}:ip:{_scope_key(ip)}"
+        lock = f"{base}:lock:{_scope_key(ip)}" if self.per_ip else f"{base}:lock"
+        return f"{base}:total", contributor, lock
+
+    def locked_until(self, user_id: str, ip: str) -> datetime | None:
+        if not self.enabled:
+            return None
+        value = self.store.get(self._keys(user_id, ip)[2])
+        if value is None:
+            return None
+        until = datetime.fromtimestamp(float(value), UTC)
+        return until if until > self.clock() else None
+
+    def check(self, user_id: str, ip: str) -> None:
+        """`TooManyRequest/AccountLockout` (info.until, RFC 3339) while the account is locked."""
+        until = self.locked_until(user_id, ip)
+        if until is not None:
+            raise TooManyRequest("AccountLockout", "account locked", info={"until": rfc3339(until)})
+
+    def record_failure(self, user_id: str, ip: str) -> None:
+        if not self.enabled or self.locked_until(user_id, ip) is not None:
+            # As in Authgear, attempts made while locked are refused, not counted.
+            return
+        total_key, contributor_key, lock_key = self._keys(user_id, ip)
+        total = self.store.incr(total_key, self.history)
+        contributed = self.store.incr(contributor_key, self.history)
+        attempts = contributed if self.per_ip else total
+        if attempts < self.max_attempts:
+            return
+        exponent = min(attempts - self.max_attempts, 64)
+        duration = min(self.minimum * self.backoff**exponent, self.maximum)
+        # Whole seconds, rounded up, so the `until` a client sees is never before the real end.
+        until = math.ceil(self.clock().timestamp() + duration)
+        self.store.set(lock_key, str(until), ttl=duration + 1)
+
+    def reset(self, user_id: str, ip: str | None = None) -> None:
+        """Forget failures after a successful authentication.
+
+        With `ip` (Authgear's behaviour) only that IP's failures are forgotten, so a user who logs
+        in from home does not wipe an attacker's count from elsewhere. Without it the user's total
+        is cleared; per-IP counts (lockout_type per_user_per_ip) then stay until they expire.
+        A running lock is kept: it ends on its own."""
+        if not self.enabled:
+            return
+        total_key, contributor_key, _ = self._keys(user_id, ip or "")
+        if ip is None:
+            self.store.delete(total_key)
+            return
+        contributed = int(self.store.get(contributor_key) or 0)
+        self.store.delete(contributor_key)
+        if contributed and self.store.get(total_key) is not None:
+            if self.store.incr(total_key, self.history, -contributed) <= 0:
+                self.store.delete(total_key)
