@@ -9,12 +9,13 @@ from pathlib import Path
 import redis
 from flask import Flask, Response, request
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from app import models  # noqa: F401  (the whole schema, for Alembic)
 from app.config import AppConfig, load_config
 from app.errors import RequestEntityTooLarge, register_error_handlers
 from app.extensions import babel, csrf, db, migrate
+from app.flows.engine import FlowEngine
 from app.kvstore import KVStore, MemoryStore, RedisStore
 from app.services import Services
 
@@ -47,6 +48,7 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
     if store is None:
         store = RedisStore(redis.Redis.from_url(config.redis_url)) if config.redis_url else MemoryStore()
     app.extensions["gatehouse"] = Services.build(config, store)
+    app.extensions["gatehouse.flows"] = FlowEngine(app.extensions["gatehouse"])
 
     register_error_handlers(app)
     _register_body_limit(app)
@@ -71,17 +73,39 @@ def _engine_options(url: str) -> dict[str, object]:
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     """SQLite enforces foreign keys only when asked, per connection."""
     if type(dbapi_connection).__module__ == "sqlite3":
+        # pysqlite BEGINs by itself, and only before DML: a SAVEPOINT (`begin_nested`, used by the
+        # uniqueness guard) then opens the outermost transaction and its RELEASE commits everything,
+        # so a later rollback undoes nothing. Switch that off; `_sqlite_begin` emits BEGIN instead.
+        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
         cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
 
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN")
+
+
 def _register_blueprints(app: Flask) -> None:
     from app import health
+    from app.api import flows as flows_api
 
     app.register_blueprint(health.bp)
     csrf.exempt(health.bp)
+
+    from app.admin import graphql_api as admin_graphql
+
+    app.register_blueprint(admin_graphql.bp)
+    csrf.exempt(admin_graphql.bp)  # bearer-token API, no cookies
+    app.register_blueprint(flows_api.bp)
+    csrf.exempt(flows_api.bp)
+
+    from app import oidc
+
+    app.register_blueprint(oidc.bp)  # CSRF: its API views are exempt one by one, the consent form is not
 
 
 def _register_body_limit(app: Flask) -> None:

@@ -1,0 +1,261 @@
+"""The Authentication Flow engine: one code path for the JSON API, the hosted pages and the settings UI.
+
+A flow runs its steps in order. A step either completes at once (`Done`), possibly inserting the
+nested steps of the branch it chose, or waits for input (`Wait`). Each accepted input commits what
+it wrote and yields a new state token; an input error leaves the state as it was, still usable.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from app.crypto import random_alnum, sha256_hex
+from app.errors import BadRequest, Forbidden
+from app.extensions import db
+from app.flows import steps as _steps  # noqa: F401  (registers the step types)
+from app.flows.definitions import FLOW_TYPES, FlowCatalog
+from app.flows.inputs import STRING, obj, validate
+from app.flows.run import REGISTRY, Done, FlowContext, FlowRun, Wait
+from app.flows.state import AuthenticationFlowNotFound, FlowState, FlowStateStore, new_flow_id
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+CREATE_SCHEMA = obj(
+    {
+        "type": {"enum": list(FLOW_TYPES)},
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "url_query": {"type": "string", "maxLength": 8192},
+        "batch_input": {"type": "array", "maxItems": 20, "items": {"type": "object"}},
+        "bot_protection": {"type": "object"},
+    },
+    required=["type", "name"],
+)
+INPUT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "state_token": STRING,
+        "input": {"type": "object"},
+        "batch_input": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "object"}},
+    },
+    "required": ["state_token"],
+    "additionalProperties": False,
+    "oneOf": [{"required": ["input"]}, {"required": ["batch_input"]}],
+}
+GET_SCHEMA = obj({"state_token": STRING}, required=["state_token"])
+
+
+class AuthenticationFlowUnknownFlow(BadRequest):
+    def __init__(self) -> None:
+        super().__init__("AuthenticationFlowUnknownFlow", "unknown authentication flow")
+
+
+@dataclass
+class FlowResult:
+    state_token: str
+    state: FlowState
+    action: dict[str, Any]
+    session_token: str | None = None  # set once, when a flow that signs in finishes
+    device_token: str | None = None  # set when the user asked to remember this device
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "state_token": self.state_token,
+            "type": self.state.type,
+            "name": self.state.name,
+            "action": self.action,
+        }
+
+
+class FlowEngine:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self.catalog = FlowCatalog(svc.config.project)
+        self.states = FlowStateStore(svc.store)
+
+    # -- public API -----------------------------------------------------------------------------
+    def create(self, body: dict[str, Any], ctx: FlowContext) -> FlowResult:
+        validate(body, CREATE_SCHEMA)
+        flow_type, name = body["type"], body["name"]
+        flow = self.catalog.get(flow_type, name)
+        if flow is None:
+            raise AuthenticationFlowUnknownFlow()
+        state = FlowState(flow_id=new_flow_id(), type=flow_type, name=name, url_query=body.get("url_query", ""))
+        run = FlowRun(state, self.svc, ctx, self.catalog)
+        self._check_allowed(run)
+        if flow_type == "signup" and self.svc.config.project["authentication"]["public_signup_disabled"]:
+            raise Forbidden("NoPublicSignup", "public signup is disabled")
+        state.queue = flow["steps"]
+        result = self._commit(run, lambda: None)
+        for inp in body.get("batch_input", []):
+            result = self.input(result.state_token, inp, ctx)
+        return result
+
+    def input(self, state_token: Any, inp: Any, ctx: FlowContext) -> FlowResult:
+        state = self.states.load(state_token)
+        if state.finished or self.states.is_finished(state.flow_id):
+            raise AuthenticationFlowNotFound()
+        run = FlowRun(state, self.svc, ctx, self.catalog)
+        if not isinstance(inp, dict):
+            validate(inp, {"type": "object"})
+        step = REGISTRY[run.step["type"]]
+        return self._commit(run, lambda: step.input(run, inp))
+
+    def input_request(self, body: dict[str, Any], ctx: FlowContext) -> FlowResult:
+        """`POST .../states/input`: one input or a batch, applied in order."""
+        validate(body, INPUT_SCHEMA)
+        result: FlowResult | None = None
+        token = body["state_token"]
+        for inp in body.get("batch_input") or [body["input"]]:
+            result = self.input(token, inp, ctx)
+            token = result.state_token
+        assert result is not None
+        return result
+
+    def get(self, body: dict[str, Any], ctx: FlowContext) -> FlowResult:
+        """`POST .../states`: re-read a state without changing it."""
+        validate(body, GET_SCHEMA)
+        state = self.states.load(body["state_token"])
+        run = FlowRun(state, self.svc, ctx, self.catalog)
+        return FlowResult(body["state_token"], state, self._action(run))
+
+    # -- running --------------------------------------------------------------------------------
+    def _commit(self, run: FlowRun, apply: Any) -> FlowResult:
+        """Apply an input and advance; commit and save a new state, or roll back and raise."""
+        try:
+            outcome = apply()
+            if isinstance(outcome, Done):
+                self._complete_current(run, outcome)
+            finish = self._advance(run)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        token = self.states.save(run.state)
+        if run.state.finished:
+            self.states.mark_finished(run.state.flow_id)
+        return FlowResult(token, run.state, self._action(run), **finish)
+
+    def _complete_current(self, run: FlowRun, outcome: Done) -> None:
+        run.state.queue[0:0] = outcome.insert
+        run.state.current = None
+        run.state.local = {}
+
+    def _advance(self, run: FlowRun) -> dict[str, Any]:
+        while run.state.current is None:
+            if not run.state.queue:
+                return self._finish(run)
+            run.state.current = run.state.queue.pop(0)
+            run.state.local = {}
+            outcome = REGISTRY[run.step["type"]].enter(run)
+            if isinstance(outcome, Wait):
+                break
+            self._complete_current(run, outcome)
+        return {}
+
+    def _action(self, run: FlowRun) -> dict[str, Any]:
+        if run.state.finished:
+            return {"type": "finished", "data": dict(run.state.finish)}
+        action: dict[str, Any] = {"type": run.step["type"]}
+        action.update(REGISTRY[run.step["type"]].action(run))
+        return action
+
+    def _check_allowed(self, run: FlowRun) -> None:
+        """A client's `x_authentication_flow_allowlist` limits the flows it may start."""
+        client = run.client
+        allow = (client or {}).get("x_authentication_flow_allowlist")
+        if not allow:
+            return
+        allowed = {(f["type"], f["name"]) for f in allow.get("flows", [])}
+        groups = {g["name"] for g in allow.get("groups", [])}
+        for group in self.svc.config.project["ui"].get("authentication_flow", {}).get("groups", []):
+            if group["name"] in groups:
+                allowed |= {(f["type"], f["name"]) for f in group.get("flows", [])}
+        if (run.state.type, run.state.name) not in allowed:
+            raise Forbidden("AuthenticationFlowNotAllowed", "this client may not use this flow")
+
+    # -- finishing ------------------------------------------------------------------------------
+    def _finish(self, run: FlowRun) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        flow_type = run.flow_type
+        if flow_type in ("signup", "promote"):
+            run.data["user_id"] = self._create_signed_up_user(run)
+        if flow_type in ("signup", "promote", "login"):
+            out["session_token"] = self._sign_in(run)
+        elif flow_type == "reauth":
+            self._reauthenticate(run)
+        if run.data.get("device_token_requested") and run.user_id:
+            out["device_token"] = self._issue_device_token(run.user_id)
+        run.state.finished = True
+        run.state.current = None
+        run.state.finish = {"finish_redirect_uri": self._finish_redirect_uri(run)}
+        return out
+
+    def _create_signed_up_user(self, run: FlowRun) -> str:
+        svc, pending = self.svc, run.pending
+        user = svc.users.create_user(
+            [(i["key"], i["value"]) for i in pending["identities"]],
+            run.ctx.request,
+            standard_attributes=pending["attributes"],
+        )
+        for a in pending["authenticators"]:
+            if a["type"] == "password":
+                svc.passwords.create_from_hash(user.id, a["password_hash"], a["kind"])
+            elif a["type"] == "totp":
+                svc.totp.create(user.id, a["secret"], a["display_name"], run.ctx.request)
+            else:
+                svc.oob.create(user.id, a["channel"], a["target"], a["kind"], run.ctx.request)
+        for claim in pending["verified"]:
+            svc.users.mark_verified(user.id, claim["name"], claim["value"])
+        if pending["recovery_codes"]:
+            svc.recovery_codes.replace(user.id, pending["recovery_codes"])
+        svc.audit.write("user.signed_up", run.ctx.request, user.id)
+        return user.id
+
+    def _sign_in(self, run: FlowRun) -> str:
+        user = self.svc.users.get(run.user_id or "")
+        self.svc.users.record_login(user)
+        amr = list(run.data.get("amr", []))
+        if len(run.data.get("factors", [])) > 1 and "mfa" not in amr:
+            amr.append("mfa")
+        session, token = self.svc.sessions.create(user.id, amr, run.ctx.request)
+        if run.data.get("terminate_other_sessions"):
+            self.svc.sessions.revoke_all(user.id, except_session_id=session.id, ctx=run.ctx.request)
+        self.svc.audit.write("user.authenticated", run.ctx.request, user.id, {"amr": amr})
+        return token
+
+    def _reauthenticate(self, run: FlowRun) -> None:
+        if run.ctx.session_id and run.ctx.session_user_id == run.user_id:
+            from app.sessions.models import IdPSession
+
+            session = db.session.get(IdPSession, run.ctx.session_id)
+            if session is not None:
+                session.authenticated_at = self.svc.clock()
+                session.amr = sorted(set(session.amr) | set(run.data.get("amr", [])))
+        self.svc.audit.write("user.reauthenticated", run.ctx.request, run.user_id)
+
+    def _issue_device_token(self, user_id: str) -> str:
+        token = random_alnum(32)
+        days = self.svc.config.project["authentication"]["device_token"]["expire_in_days"]
+        self.svc.store.set(f"device_token:{sha256_hex(token)}", user_id, ttl=timedelta(days=days).total_seconds())
+        return token
+
+    def _finish_redirect_uri(self, run: FlowRun) -> str:
+        origin = self.svc.config.public_origin
+        x_ref = run.query.get("x_ref")
+        if x_ref:
+            return f"{origin}/oauth2/consent?{urlencode({'x_ref': x_ref})}"
+        ui = self.svc.config.project["ui"]
+        return ui.get("default_redirect_uri") or f"{origin}/settings"
+
+
+def device_token_user(svc: Services, token: str | None) -> str | None:
+    """The user a remembered-device token belongs to, if it is still valid."""
+    if not token or len(token) > 100:
+        return None
+    raw = svc.store.get(f"device_token:{sha256_hex(token)}")
+    return raw.decode() if raw else None

@@ -1,0 +1,131 @@
+"""What a step sees while it runs: the flow state, the services and the caller's context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+from app.context import RequestContext
+from app.flows.state import FlowState
+from app.services import Services
+
+
+@dataclass(frozen=True)
+class FlowContext:
+    """Built by the transport: who is calling, and what they already hold."""
+
+    request: RequestContext = field(default_factory=RequestContext)
+    session_id: str | None = None  # a live IdP session of the caller, if any
+    session_user_id: str | None = None
+    device_token: str | None = None  # the `mfa_device_token` cookie
+
+
+@dataclass
+class Done:
+    """The step is complete; `insert` are nested steps to run next (a chosen branch's steps)."""
+
+    insert: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Wait:
+    """The step needs (more) input."""
+
+
+WAIT = Wait()
+Outcome = Done | Wait
+
+
+@dataclass
+class FlowRun:
+    state: FlowState
+    svc: Services
+    ctx: FlowContext
+    catalog: Any = None  # the engine's FlowCatalog, for signup_login switching to its target flow
+
+    @property
+    def step(self) -> dict[str, Any]:
+        assert self.state.current is not None
+        return self.state.current
+
+    @property
+    def local(self) -> dict[str, Any]:
+        return self.state.local
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.state.data
+
+    @property
+    def flow_type(self) -> str:
+        """The flow being run; a signup_login flow becomes signup or login after identify."""
+        return self.data.get("effective_type", self.state.type)
+
+    @property
+    def user_id(self) -> str | None:
+        return self.data.get("user_id")
+
+    @property
+    def project(self) -> dict[str, Any]:
+        return self.svc.config.project
+
+    @property
+    def ip(self) -> str:
+        return self.ctx.request.ip
+
+    @property
+    def locale(self) -> str:
+        return self.query.get("ui_locales", "").split(" ")[0] or self.ctx.request.locale or "en"
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.state.url_query, max_num_fields=50).items()}
+
+    @property
+    def client(self) -> dict[str, Any] | None:
+        client_id = self.query.get("client_id")
+        return self.svc.config.client(client_id) if client_id else None
+
+    @property
+    def signing_up(self) -> bool:
+        return self.flow_type in ("signup", "promote")
+
+    def output(self, step_name: str | None) -> dict[str, Any]:
+        """What a named earlier step recorded (for `target_step`)."""
+        return self.data.get("outputs", {}).get(step_name or "", {})
+
+    def record(self, values: dict[str, Any]) -> None:
+        """Record the current step's output under its name, when it has one."""
+        name = self.step.get("name")
+        if name:
+            self.data.setdefault("outputs", {}).setdefault(name, {}).update(values)
+
+    def add_amr(self, *values: str) -> None:
+        amr = self.data.setdefault("amr", [])
+        for v in values:
+            if v not in amr:
+                amr.append(v)
+
+    @property
+    def pending(self) -> dict[str, Any]:
+        """What a signup will create when it finishes (nothing is written before)."""
+        return self.data.setdefault(
+            "pending", {"identities": [], "authenticators": [], "verified": [], "recovery_codes": [], "attributes": {}}
+        )
+
+
+class StepType(Protocol):
+    def enter(self, run: FlowRun) -> Outcome: ...
+    def action(self, run: FlowRun) -> dict[str, Any]: ...
+    def input(self, run: FlowRun, inp: dict[str, Any]) -> Outcome: ...
+
+
+REGISTRY: dict[str, StepType] = {}
+
+
+def register(type_name: str) -> Any:
+    def wrap(cls: type) -> type:
+        REGISTRY[type_name] = cls()
+        return cls
+
+    return wrap

@@ -1,0 +1,116 @@
+"""account_recovery steps: `select_destination`, `verify_account_recovery_code`, `reset_password` (contract 6.7).
+
+Whether an account exists is never revealed: for an unknown login ID no code is sent, and every code
+is refused exactly as a wrong one would be.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.authenticators.otp import mask
+from app.errors import Forbidden
+from app.flows.inputs import CODE, INDEX, PASSWORD, TRUE, obj, validate
+from app.flows.run import WAIT, Done, FlowRun, Outcome, register
+from app.flows.steps.common import iso
+
+PURPOSE = "account_recovery"
+
+
+def _recovery(run: FlowRun) -> dict[str, Any]:
+    return run.data["recovery"]
+
+
+def _send(run: FlowRun) -> None:
+    r = _recovery(run)
+    if r["user_id"]:
+        run.svc.otp.send(PURPOSE, r["channel"], r["target"], locale=run.locale, ip=run.ip)
+
+
+@register("select_destination")
+class SelectDestination:
+    def enter(self, run: FlowRun) -> Outcome:
+        return WAIT
+
+    def action(self, run: FlowRun) -> dict[str, Any]:
+        r = _recovery(run)
+        option = {"masked_display_name": mask(r["target"]), "channel": r["channel"], "otp_form": "code"}
+        return {"data": {"type": "account_recovery_select_destination_data", "options": [option]}}
+
+    def input(self, run: FlowRun, inp: dict[str, Any]) -> Outcome:
+        validate(inp, obj({"index": {**INDEX, "maximum": 0}}, ["index"]))
+        _send(run)
+        return Done()
+
+
+@register("verify_account_recovery_code")
+class VerifyAccountRecoveryCode:
+    def enter(self, run: FlowRun) -> Outcome:
+        if "recovery_sent" not in run.data:
+            run.data["recovery_sent"] = True
+        return WAIT
+
+    def action(self, run: FlowRun) -> dict[str, Any]:
+        r = _recovery(run)
+        status = run.svc.otp.status(PURPOSE, r["target"])
+        return {
+            "data": {
+                "type": "account_recovery_verify_code_data",
+                "masked_display_name": mask(r["target"]),
+                "channel": r["channel"],
+                "otp_form": "code",
+                "code_length": status["code_length"],
+                "can_resend_at": iso(status["can_resend_at"]),
+                "failed_attempt_rate_limit_exceeded": status["failed_attempt_rate_limit_exceeded"],
+            }
+        }
+
+    def input(self, run: FlowRun, inp: dict[str, Any]) -> Outcome:
+        validate(
+            inp,
+            {
+                "type": "object",
+                "oneOf": [
+                    obj({"account_recovery_code": CODE}, ["account_recovery_code"]),
+                    obj({"resend": TRUE}, ["resend"]),
+                ],
+            },
+        )
+        if inp.get("resend"):
+            _send(run)
+            return WAIT
+        r = _recovery(run)
+        if not r["user_id"]:
+            raise Forbidden("InvalidOTPCode", "invalid code")
+        run.svc.otp.verify(PURPOSE, r["target"], inp["account_recovery_code"], ip=run.ip)
+        run.data["user_id"] = r["user_id"]
+        return Done()
+
+
+@register("reset_password")
+class ResetPassword:
+    def enter(self, run: FlowRun) -> Outcome:
+        return WAIT
+
+    def action(self, run: FlowRun) -> dict[str, Any]:
+        return {
+            "data": {
+                "type": "new_password_data",
+                "password_policy": run.svc.passwords.policy.to_api(),
+                "masked_target": mask(_recovery(run)["target"]),
+            }
+        }
+
+    def input(self, run: FlowRun, inp: dict[str, Any]) -> Outcome:
+        validate(inp, obj({"new_password": PASSWORD}, ["new_password"]))
+        user_id, ctx, svc = run.user_id or "", run.ctx.request, run.svc
+        auth = svc.passwords.get(user_id)
+        if auth is None:
+            svc.passwords.create(user_id, inp["new_password"], ctx=ctx)
+        else:
+            svc.passwords.change(auth, inp["new_password"], ctx)
+        # Whoever held the old password is signed out everywhere.
+        svc.sessions.revoke_all(user_id, ctx=ctx)
+        svc.lockout.reset(user_id)
+        svc.audit.write("user.password_reset", ctx, user_id)
+        return Done()

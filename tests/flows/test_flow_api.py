@@ -1,0 +1,151 @@
+"""The Authentication Flow API under hostile, oversized and concurrent input."""
+
+from __future__ import annotations
+
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.identities.models import Identity
+
+FLOWS = "/api/v1/authentication_flows"
+INPUT = FLOWS + "/states/input"
+
+
+def _start_username_signup(client, username):
+    token = client.post(FLOWS, json={"type": "signup", "name": "default"}).get_json()["result"]["state_token"]
+    resp = client.post(
+        INPUT, json={"state_token": token, "input": {"identification": "username", "login_id": username}}
+    )
+    return resp.get_json()["result"]["state_token"]
+
+
+def test_oversized_body_is_refused_with_the_envelope(flow_app):
+    client = flow_app().test_client()
+    resp = client.post(FLOWS, data=b"{" + b" " * (1024 * 1024 + 10) + b"}", content_type="application/json")
+    assert resp.status_code == 413
+    assert resp.get_json()["error"]["name"] == "RequestEntityTooLarge"
+
+
+def test_non_json_and_non_object_bodies_are_bad_requests(flow_app):
+    client = flow_app().test_client()
+    for body in (b"not json", b"[1,2]", b'"string"', b"\xff\xfe"):
+        resp = client.post(FLOWS, data=body, content_type="application/json")
+        assert resp.status_code == 400
+        assert resp.get_json()["error"]["name"] == "BadRequest"
+
+
+def test_states_can_be_re_read_and_earlier_tokens_stay_usable(flow_app):
+    client = flow_app().test_client()
+    first = client.post(FLOWS, json={"type": "signup", "name": "default"}).get_json()["result"]
+    second = client.post(
+        INPUT, json={"state_token": first["state_token"], "input": {"identification": "username", "login_id": "back_1"}}
+    ).get_json()["result"]
+    assert second["state_token"] != first["state_token"]
+    reread = client.post(FLOWS + "/states", json={"state_token": first["state_token"]}).get_json()["result"]
+    assert reread["action"]["type"] == "identify"
+    again = client.post(
+        INPUT, json={"state_token": first["state_token"], "input": {"identification": "username", "login_id": "back_2"}}
+    )
+    assert again.status_code == 200
+
+
+def test_two_concurrent_signups_with_one_username_make_one_user(flow_app):
+    app = flow_app()
+    username = "race_" + secrets.token_hex(4)
+    clients = [app.test_client(), app.test_client()]
+    tokens = [_start_username_signup(c, username) for c in clients]
+
+    def finish(i):
+        body = {
+            "state_token": tokens[i],
+            "input": {"authentication": "primary_password", "new_password": "Pa55-word-race"},
+        }
+        return clients[i].post(INPUT, json=body)
+
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(finish, [0, 1]))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 400]
+    failed = next(r for r in responses if r.status_code == 400).get_json()["error"]
+    assert failed["info"]["cause"]["kind"] == "DuplicatedIdentity"
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(Identity).where(Identity.login_id == username))
+    assert count == 1
+
+
+def test_parallel_password_guesses_never_exceed_the_rate_limit(flow_app, services_of):
+    app = flow_app(
+        {
+            "authentication": {
+                "rate_limits": {"general": {"per_user_per_ip": {"enabled": True, "period": "1m", "burst": 3}}}
+            }
+        }
+    )
+    with services_of(app)() as svc:
+        user = svc.users.create_user([("username", "target_user")])
+        svc.passwords.create(user.id, "Right-password-1")
+        db.session.commit()
+    client = app.test_client()
+    token = client.post(FLOWS, json={"type": "login", "name": "default"}).get_json()["result"]["state_token"]
+    token = client.post(
+        INPUT, json={"state_token": token, "input": {"identification": "username", "login_id": "target_user"}}
+    ).get_json()["result"]["state_token"]
+
+    def guess(i):
+        body = {"state_token": token, "input": {"authentication": "primary_password", "password": f"guess-{i}"}}
+        return app.test_client().post(INPUT, json=body).get_json()["error"]["reason"]
+
+    with ThreadPoolExecutor(8) as pool:
+        reasons = list(pool.map(guess, range(10)))
+    assert reasons.count("InvalidCredentials") == 3
+    assert reasons.count("RateLimited") == 7
+    limited = app.test_client().post(
+        INPUT,
+        json={"state_token": token, "input": {"authentication": "primary_password", "password": "Right-password-1"}},
+    )
+    assert limited.status_code == 429
+    info = limited.get_json()["error"]["info"]
+    assert info["rate_limit"]["group"] == "authentication.general"
+
+
+def test_flow_api_per_ip_limit(flow_app):
+    app = flow_app({"authentication_flow": {"rate_limits": {"per_ip": {"enabled": True, "period": "1m", "burst": 3}}}})
+    client = app.test_client()
+    codes = [client.post(FLOWS, json={"type": "login", "name": "default"}).status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+
+
+def test_cors_only_for_allowed_origins(flow_app):
+    app = flow_app({"http": {"allowed_origins": ["https://ui.example.com"]}})
+    client = app.test_client()
+    ok = client.options(FLOWS, headers={"Origin": "https://ui.example.com"})
+    assert ok.status_code == 204
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://ui.example.com"
+    evil = client.post(FLOWS, json={"type": "login", "name": "default"}, headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in evil.headers
+
+
+def test_session_cookie_flags(flow_app, services_of):
+    app = flow_app()
+    with services_of(app)() as svc:
+        user = svc.users.create_user([("username", "cookie_user")])
+        svc.passwords.create(user.id, "Cookie-pass-1")
+        db.session.commit()
+    client = app.test_client()
+    resp = client.post(
+        FLOWS,
+        json={
+            "type": "login",
+            "name": "default",
+            "batch_input": [
+                {"identification": "username", "login_id": "cookie_user"},
+                {"authentication": "primary_password", "password": "Cookie-pass-1"},
+            ],
+        },
+    )
+    cookie = next(c for c in resp.headers.getlist("Set-Cookie") if c.startswith("session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    assert "Max-Age=31449600" in cookie
