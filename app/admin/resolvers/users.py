@@ -1,0 +1,315 @@
+"""The `User` type and the user queries: `users`, `getUserByLoginID`, `getUserByOAuth`,
+`getUsersByStandardAttribute`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ariadne import ObjectType, QueryType
+from graphql import GraphQLResolveInfo
+from sqlalchemy import ColumnElement, Select, func, or_, select
+
+from app.admin import loaders
+from app.admin.ids import to_global_id
+from app.admin.pagination import Connection, PageArgs, list_connection
+from app.admin.resolvers.common import context
+from app.errors import ValidationFailed
+from app.extensions import db
+from app.identities.models import Identity, User
+from app.roles.models import Group, Role, user_groups, user_roles
+from app.roles.service import escape_like
+
+query = QueryType()
+user_type = ObjectType("User")
+
+SEARCHED_NAME_ATTRIBUTES = ("name", "given_name", "family_name", "nickname")
+STANDARD_ATTRIBUTE_LOOKUPS = ("email", "phone_number", "preferred_username")
+MAX_KEYWORD_LENGTH = 400
+MAX_LOOKUP_RESULTS = 100
+
+
+# -- queries --------------------------------------------------------------------------------------
+def search_filters(keyword: str | None, role_keys: list[str] | None, group_keys: list[str] | None) -> list[Any]:
+    """WHERE clauses of the user list: a keyword over login IDs (email, phone, username), OAuth
+    subject IDs, names and the user ID; users holding any of the roles; in any of the groups."""
+    clauses: list[ColumnElement[bool]] = []
+    keyword = (keyword or "").strip()
+    if keyword:
+        if len(keyword) > MAX_KEYWORD_LENGTH:
+            raise ValidationFailed(
+                [{"location": "/searchKeyword", "kind": "maxLength", "details": {"expected": MAX_KEYWORD_LENGTH}}],
+                "searchKeyword is too long",
+            )
+        pattern = "%" + escape_like(keyword.lower()) + "%"
+        matching_identities = select(Identity.user_id).where(
+            or_(
+                func.lower(Identity.login_id).like(pattern, escape="\\"),
+                Identity.provider_subject_id == keyword,
+            )
+        )
+        names = [
+            func.lower(User.standard_attributes[attr].as_string()).like(pattern, escape="\\")
+            for attr in SEARCHED_NAME_ATTRIBUTES
+        ]
+        clauses.append(or_(User.id == keyword, User.id.in_(matching_identities), *names))
+    if role_keys:
+        holders = select(user_roles.c.user_id).join(Role, Role.id == user_roles.c.role_id)
+        clauses.append(User.id.in_(holders.where(Role.key.in_(role_keys))))
+    if group_keys:
+        members = select(user_groups.c.user_id).join(Group, Group.id == user_groups.c.group_id)
+        clauses.append(User.id.in_(members.where(Group.key.in_(group_keys))))
+    return clauses
+
+
+def sorted_users(clauses: list[Any], sort_by: str | None, direction: str | None) -> Select[tuple[User]]:
+    column = User.last_login_at if sort_by == "last_login_at" else User.created_at
+    if direction == "asc":
+        order = (column.asc().nulls_first(), User.id.asc())
+    else:
+        order = (column.desc().nulls_last(), User.id.desc())
+    return select(User).where(*clauses).order_by(*order)
+
+
+@query.field("users")
+def resolve_users(_: Any, info: GraphQLResolveInfo, **args: Any) -> Connection:
+    ctx = context(info)
+    clauses = search_filters(args.get("searchKeyword"), args.get("roleKeys"), args.get("groupKeys"))
+    stmt = sorted_users(clauses, args.get("sortBy"), args.get("sortDirection"))
+
+    def fetch(offset: int, limit: int) -> list[User]:
+        return loaders.see_users(ctx, db.session.scalars(stmt.offset(offset).limit(limit)))
+
+    def count() -> int:
+        return db.session.scalar(select(func.count()).select_from(User).where(*clauses)) or 0
+
+    return Connection(PageArgs.parse(args), fetch, count)
+
+
+@query.field("getUserByLoginID")
+def resolve_user_by_login_id(_: Any, info: GraphQLResolveInfo, loginIDKey: str, loginIDValue: str) -> User | None:  # noqa: N803
+    users = context(info).services.users
+    users.spec_for(loginIDKey)  # an unknown key is an error, not "no such user"
+    try:
+        identity = users.find_identity(loginIDKey, loginIDValue)
+    except ValidationFailed:
+        return None  # a value that is not a valid login ID belongs to nobody
+    return db.session.get(User, identity.user_id) if identity is not None else None
+
+
+@query.field("getUserByOAuth")
+def resolve_user_by_oauth(_: Any, info: GraphQLResolveInfo, oauthProviderAlias: str, oauthProviderUserID: str) -> User | None:  # noqa: N803, E501
+    stmt = select(Identity.user_id).where(
+        Identity.type == "oauth",
+        Identity.provider_alias == oauthProviderAlias,
+        Identity.provider_subject_id == oauthProviderUserID,
+    )
+    user_id = db.session.scalar(stmt.limit(1))
+    return db.session.get(User, user_id) if user_id is not None else None
+
+
+@query.field("getUsersByStandardAttribute")
+def resolve_users_by_standard_attribute(
+    _: Any,
+    info: GraphQLResolveInfo,
+    attributeName: str,  # noqa: N803
+    attributeValue: str,  # noqa: N803
+) -> list[User]:
+    if attributeName not in STANDARD_ATTRIBUTE_LOOKUPS:
+        raise ValidationFailed(
+            [{"location": "/attributeName", "kind": "enum", "details": {"enum": list(STANDARD_ATTRIBUTE_LOOKUPS)}}],
+            "attributeName must be email, phone_number or preferred_username",
+        )
+    stmt = (
+        select(User)
+        .where(User.standard_attributes[attributeName].as_string() == attributeValue)
+        .order_by(User.created_at, User.id)
+        .limit(MAX_LOOKUP_RESULTS)
+    )
+    return loaders.see_users(context(info), db.session.scalars(stmt))
+
+
+# -- the User type --------------------------------------------------------------------------------
+for _field, _attr in {
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "lastLoginAt": "last_login_at",
+    "isDisabled": "is_disabled",
+    "disableReason": "disable_reason",
+    "isDeactivated": "is_deactivated",
+    "isAnonymized": "is_anonymized",
+    "deleteAt": "delete_at",
+    "anonymizeAt": "anonymize_at",
+    "accountValidFrom": "account_valid_from",
+    "accountValidUntil": "account_valid_until",
+    "standardAttributes": "standard_attributes",
+    "customAttributes": "custom_attributes",
+}.items():
+    user_type.set_alias(_field, _attr)
+
+
+@user_type.field("id")
+def resolve_id(user: User, _: GraphQLResolveInfo) -> str:
+    return to_global_id("User", user.id)
+
+
+@user_type.field("deleteReason")
+def resolve_delete_reason(user: User, _: GraphQLResolveInfo) -> str | None:
+    # Scheduling a deletion disables the account with the reason given (one column holds both).
+    return user.disable_reason if user.delete_at is not None else None
+
+
+@user_type.field("temporarilyDisabledFrom")
+@user_type.field("temporarilyDisabledUntil")
+@user_type.field("mfaGracePeriodEndAt")
+def resolve_unsupported_time(*_: Any) -> None:
+    return None
+
+
+@user_type.field("web3")
+def resolve_web3(*_: Any) -> dict[str, Any]:
+    return {}
+
+
+@user_type.field("formattedName")
+def resolve_formatted_name(user: User, _: GraphQLResolveInfo) -> str | None:
+    attrs = user.standard_attributes or {}
+    if attrs.get("name"):
+        return attrs["name"]
+    parts = [attrs.get(k) for k in ("given_name", "middle_name", "family_name") if attrs.get(k)]
+    if parts:
+        return " ".join(parts)
+    return attrs.get("nickname") or None
+
+
+@user_type.field("endUserAccountID")
+def resolve_end_user_account_id(user: User, _: GraphQLResolveInfo) -> str | None:
+    attrs = user.standard_attributes or {}
+    for key in ("email", "preferred_username", "phone_number"):
+        if attrs.get(key):
+            return attrs[key]
+    return None
+
+
+@user_type.field("isAnonymous")
+def resolve_is_anonymous(user: User, info: GraphQLResolveInfo) -> bool:
+    return any(i.type == "anonymous" for i in loaders.identities(context(info), user.id))
+
+
+@user_type.field("verifiedClaims")
+def resolve_verified_claims(user: User, info: GraphQLResolveInfo) -> list[dict[str, str]]:
+    return [{"name": c.name, "value": c.value} for c in loaders.verified_claims(context(info), user.id)]
+
+
+@user_type.field("accountLockout")
+def resolve_account_lockout(user: User, info: GraphQLResolveInfo) -> dict[str, Any]:
+    """From the lockout service when the app has one (`status(user_id)`), else never locked."""
+    svc = context(info).services
+    lockout = getattr(svc, "lockout", None)
+    if lockout is not None and hasattr(lockout, "status"):
+        return lockout.status(user.id)
+    lockout_type = svc.config.project["authentication"]["lockout"]["lockout_type"]
+    return {"isLocked": False, "lockoutType": lockout_type, "lockedUntil": None, "lockedIPs": []}
+
+
+# identities
+def _identities(info: GraphQLResolveInfo, user: User, type_: str | None = None) -> list[Identity]:
+    items = loaders.identities(context(info), user.id)
+    return [i for i in items if i.type == type_] if type_ else items
+
+
+@user_type.field("identities")
+def resolve_identities(user: User, info: GraphQLResolveInfo, identityType: str | None = None, **args: Any) -> Connection:  # noqa: N803, E501
+    return list_connection(_identities(info, user, identityType), args)
+
+
+@user_type.field("loginIDs")
+def resolve_login_ids(user: User, info: GraphQLResolveInfo) -> list[Identity]:
+    return _identities(info, user, "login_id")
+
+
+@user_type.field("oauthConnections")
+def resolve_oauth_connections(user: User, info: GraphQLResolveInfo) -> list[Identity]:
+    return _identities(info, user, "oauth")
+
+
+@user_type.field("passkeys")
+def resolve_passkeys(user: User, info: GraphQLResolveInfo) -> list[Identity]:
+    return _identities(info, user, "passkey")
+
+
+@user_type.field("biometricRegistrations")
+def resolve_biometric(user: User, info: GraphQLResolveInfo) -> list[Identity]:
+    return _identities(info, user, "biometric")
+
+
+# authenticators
+def _authenticators(info: GraphQLResolveInfo, user: User, type_: str | None, kind: str | None) -> list[Any]:
+    return [
+        a
+        for a in loaders.authenticators(context(info), user.id)
+        if (type_ is None or a.type == type_) and (kind is None or a.kind == kind)
+    ]
+
+
+@user_type.field("authenticators")
+def resolve_authenticators(
+    user: User,
+    info: GraphQLResolveInfo,
+    authenticatorType: str | None = None,  # noqa: N803
+    authenticatorKind: str | None = None,  # noqa: N803
+    **args: Any,
+) -> Connection:
+    return list_connection(_authenticators(info, user, authenticatorType, authenticatorKind), args)
+
+
+def _one(type_: str, kind: str) -> Any:
+    def resolve(user: User, info: GraphQLResolveInfo) -> Any:
+        found = _authenticators(info, user, type_, kind)
+        return found[0] if found else None
+
+    return resolve
+
+
+def _all(type_: str, kind: str) -> Any:
+    def resolve(user: User, info: GraphQLResolveInfo) -> list[Any]:
+        return _authenticators(info, user, type_, kind)
+
+    return resolve
+
+
+user_type.set_field("primaryPassword", _one("password", "primary"))
+user_type.set_field("secondaryPassword", _one("password", "secondary"))
+user_type.set_field("primaryOOBOTPEmailAuthenticator", _one("oob_otp_email", "primary"))
+user_type.set_field("primaryOOBOTPSMSAuthenticator", _one("oob_otp_sms", "primary"))
+user_type.set_field("secondaryOOBOTPEmailAuthenticators", _all("oob_otp_email", "secondary"))
+user_type.set_field("secondaryOOBOTPSMSAuthenticators", _all("oob_otp_sms", "secondary"))
+user_type.set_field("secondaryTOTPAuthenticators", _all("totp", "secondary"))
+
+
+# sessions, authorizations, roles, groups
+@user_type.field("sessions")
+def resolve_sessions(user: User, info: GraphQLResolveInfo, **args: Any) -> Connection:
+    return list_connection(loaders.sessions(context(info), user.id), args)
+
+
+@user_type.field("authorizations")
+def resolve_authorizations(user: User, info: GraphQLResolveInfo, **args: Any) -> Connection:
+    return list_connection(loaders.authorizations(context(info), user.id), args)
+
+
+@user_type.field("roles")
+def resolve_roles(user: User, info: GraphQLResolveInfo, **args: Any) -> Connection:
+    return list_connection(loaders.roles_of_user(context(info), user.id), args)
+
+
+@user_type.field("groups")
+def resolve_groups(user: User, info: GraphQLResolveInfo, **args: Any) -> Connection:
+    return list_connection(loaders.groups_of_user(context(info), user.id), args)
+
+
+@user_type.field("effectiveRoles")
+def resolve_effective_roles(user: User, info: GraphQLResolveInfo, **args: Any) -> Connection:
+    return list_connection(loaders.effective_roles(context(info), user.id), args)
+
+
+BINDABLES = [query, user_type]
