@@ -1,4 +1,4 @@
-"""Helpers shared by the HTTP transports: the request context and JSON bodies."""
+"""Helpers shared by the HTTP transports: request context, JSON bodies, session and flow cookies."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from flask import Response, request
 from app.config import AppConfig
 from app.context import RequestContext
 from app.errors import BadRequest
+from app.flows.engine import FlowResult
+from app.flows.run import FlowContext
+from app.services import services
 
 
 def request_context(**extra: Any) -> RequestContext:
@@ -58,3 +61,35 @@ def clear_session_cookie(resp: Response, config: AppConfig) -> None:
         httponly=True,
         samesite="Lax",
     )
+
+
+DEVICE_TOKEN_COOKIE = "mfa_device_token"  # noqa: S105 (a cookie name)
+
+
+def flow_context() -> FlowContext:
+    """The caller as the engine sees it: request facts, its IdP session and remembered device."""
+    svc = services()
+    cfg = svc.config
+    session = svc.sessions.resolve(request.cookies.get(session_cookie_name(cfg)))
+    return FlowContext(
+        request=request_context(),
+        session_id=session.id if session else None,
+        session_user_id=session.user_id if session else None,
+        device_token=request.cookies.get(cfg.cookie_prefix + DEVICE_TOKEN_COOKIE),
+    )
+
+
+def apply_flow_cookies(resp: Response, result: FlowResult, cfg: AppConfig) -> None:
+    """The IdP session cookie when a flow signs the user in; the remembered-device cookie."""
+    if result.session_token:
+        set_session_cookie(resp, result.session_token, cfg)
+    if result.device_token:
+        days = cfg.project["authentication"]["device_token"]["expire_in_days"]
+        resp.set_cookie(
+            cfg.cookie_prefix + DEVICE_TOKEN_COOKIE,
+            result.device_token,
+            max_age=days * 86400,
+            secure=cfg.secure_cookies,
+            httponly=True,
+            samesite="Lax",
+        )
