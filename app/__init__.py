@@ -100,11 +100,6 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(admin_graphql.bp)
     csrf.exempt(admin_graphql.bp)  # bearer-token API, no cookies
-
-    from app.admin import graphql_api as admin_graphql
-
-    app.register_blueprint(admin_graphql.bp)
-    csrf.exempt(admin_graphql.bp)  # bearer-token API, no cookies
     app.register_blueprint(flows_api.bp)
     csrf.exempt(flows_api.bp)
 

@@ -1,0 +1,293 @@
+"""The authorization request (RFC 6749 section 4.1.1, OIDC Core 3.1.2.1, contract 1.3): parsing,
+validation and the pending request kept while the user logs in.
+
+Validation first settles `client_id` and `redirect_uri`; until both are known to be good, errors are
+shown on a page and never sent to the URI (RFC 6749 section 4.1.2.1). After that, errors go to the
+redirect URI in the requested response mode.
+
+The pending request is stored as JSON in the key-value store under `oauth_session:<x_ref>` for
+`PENDING_TTL` seconds. Fields (readable by the hosted pages and the flow engine):
+
+    client_id, redirect_uri, response_type ("code" | "none"), response_mode ("query" | "fragment" |
+    "form_post"), scopes [..], state, nonce, prompt [..], max_age (int | null), ui_locales (str),
+    login_hint (the raw URL), login_hint_login_id ({"key": "email"|"phone"|"username", "value",
+    "enforce"} | null), id_token_hint, id_token_hint_sub (the verified hint's subject),
+    x_page ("login" | "signup" | null), x_state, x_color_scheme, code_challenge, code_challenge_method,
+    requested_at (unix seconds, float)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from werkzeug.datastructures import MultiDict
+
+from app.crypto import random_alnum
+from app.kvstore import KVStore
+from app.oidc.clients import ClientRegistry, OAuthClient
+from app.oidc.scopes import ScopeError, parse_scope, validate_user_scopes
+from app.oidc.urls import add_query
+
+PENDING_TTL = 20 * 60  # seconds, like Authgear's OAuth session
+MAX_PARAM_LENGTH = 4096
+RESPONSE_MODES = ("query", "fragment", "form_post")
+KNOWN_PROMPTS = ("none", "login", "consent", "select_account")
+LOGIN_HINT_PREFIX = "https://authgear.com/login_hint?"
+_X_REF = re.compile(r"^[A-Za-z0-9]{32}$")
+_PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 section 4.2
+_MAX_AGE = re.compile(r"^[0-9]{1,10}$")
+
+
+class AuthorizeError(Exception):
+    """An error of the authorization request. With `redirect_uri` it goes to the client in
+    `response_mode`; without, it is shown on a page."""
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        redirect_uri: str | None = None,
+        response_mode: str = "query",
+        state: str | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.redirect_uri = redirect_uri
+        self.response_mode = response_mode
+        self.state = state
+
+
+@dataclass
+class PendingRequest:
+    client_id: str
+    redirect_uri: str
+    response_type: str
+    response_mode: str
+    scopes: list[str]
+    requested_at: float
+    state: str | None = None
+    nonce: str | None = None
+    prompt: list[str] = field(default_factory=list)
+    max_age: int | None = None
+    ui_locales: str | None = None
+    login_hint: str | None = None
+    login_hint_login_id: dict[str, Any] | None = None
+    id_token_hint: str | None = None
+    id_token_hint_sub: str | None = None
+    x_page: str | None = None
+    x_state: str | None = None
+    x_color_scheme: str | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+
+    def error(self, error: str, description: str) -> AuthorizeError:
+        return AuthorizeError(error, description, self.redirect_uri, self.response_mode, self.state)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> PendingRequest | None:
+        try:
+            data = json.loads(raw)
+            return cls(**data) if isinstance(data, dict) else None
+        except (ValueError, TypeError):
+            return None
+
+
+def _single(params: MultiDict, name: str) -> str | None:
+    """One value of a parameter; a repeated parameter is an error (RFC 6749 section 3.1)."""
+    values = params.getlist(name)
+    if len(values) > 1:
+        raise ValueError(f"{name} must not be repeated")
+    if not values or values[0] == "":
+        return None
+    return values[0]
+
+
+def parse_authorization_request(params: MultiDict, clients: ClientRegistry, now: float) -> PendingRequest:
+    """Validates an authorization request; raises `AuthorizeError`."""
+    oversized = next((n for n in params if any(len(v) > MAX_PARAM_LENGTH for v in params.getlist(n))), None)
+    if oversized in ("client_id", "redirect_uri"):
+        raise AuthorizeError("invalid_request", f"{oversized} is too long")
+
+    try:
+        client_id = _single(params, "client_id")
+        redirect_uri = _single(params, "redirect_uri")
+    except ValueError as exc:
+        raise AuthorizeError("invalid_request", str(exc)) from None
+    client = clients.get(client_id)
+    if client is None:
+        raise AuthorizeError("unauthorized_client", "invalid client ID")
+    if redirect_uri is None:
+        raise AuthorizeError("invalid_request", "redirect URI is required")
+    if not client.check_redirect_uri(redirect_uri):
+        raise AuthorizeError("invalid_request", "redirect URI is not allowed")
+
+    # From here on, errors go back to the client.
+    mode_values = params.getlist("response_mode")
+    response_mode = mode_values[0] if len(mode_values) == 1 and mode_values[0] in RESPONSE_MODES else "query"
+    state_values = params.getlist("state")
+    state = state_values[0] if len(state_values) == 1 and len(state_values[0]) <= MAX_PARAM_LENGTH else None
+
+    def fail(error: str, description: str) -> AuthorizeError:
+        return AuthorizeError(error, description, redirect_uri, response_mode, state)
+
+    if oversized is not None:
+        raise fail("invalid_request", f"{oversized} is too long")
+    try:
+        values = {name: _single(params, name) for name in params}
+    except ValueError as exc:
+        raise fail("invalid_request", str(exc)) from None
+    if mode_values and (len(mode_values) != 1 or mode_values[0] not in RESPONSE_MODES):
+        raise fail("invalid_request", "invalid response_mode")
+    if response_mode == "form_post" and urlsplit(redirect_uri).scheme not in ("http", "https"):
+        # A browser can only post a form to a web URI; answer in the query instead.
+        response_mode = "query"
+        raise fail("invalid_request", "form_post needs an http or https redirect URI")
+    # OIDC Core 6: request objects are not supported.
+    if values.get("request"):
+        raise fail("request_not_supported", "request objects are not supported")
+    if values.get("request_uri"):
+        raise fail("request_uri_not_supported", "request_uri is not supported")
+
+    response_type = " ".join(sorted((values.get("response_type") or "").split()))
+    if not response_type:
+        raise fail("invalid_request", "response_type is required")
+    if response_type not in ("code", "none"):
+        raise fail("unsupported_response_type", "only 'code' and 'none' response types are supported")
+    if not client.check_response_type(response_type):
+        raise fail("unauthorized_client", "response type is not allowed for this client")
+
+    scopes = parse_scope(values.get("scope"))
+    try:
+        validate_user_scopes(client, scopes)
+    except ScopeError as exc:
+        raise fail(exc.error, exc.description) from None
+
+    prompt = parse_scope(values.get("prompt"))
+    if any(p not in KNOWN_PROMPTS for p in prompt):
+        raise fail("invalid_request", "unknown prompt value")
+    max_age_raw = values.get("max_age")
+    if max_age_raw is not None and not _MAX_AGE.match(max_age_raw):
+        raise fail("invalid_request", "max_age must be a non-negative integer")
+    max_age = int(max_age_raw) if max_age_raw is not None else None
+    if "none" in prompt:
+        if len(prompt) != 1:
+            raise fail("invalid_request", "prompt cannot have other values when none is set")
+        if max_age is not None:
+            raise fail("invalid_request", "max_age cannot be present when prompt=none")
+
+    challenge = values.get("code_challenge")
+    method = values.get("code_challenge_method")
+    if response_type == "code":
+        if client.is_public and not challenge:
+            raise fail("invalid_request", "PKCE code challenge is required")
+        if challenge or method:
+            # RFC 7636 section 4.3; `plain` gives no protection against a leaked code, so only S256.
+            if method != "S256":
+                raise fail("invalid_request", "only 'S256' PKCE transform is supported")
+            if not challenge or not _PKCE_CHALLENGE.match(challenge):
+                raise fail("invalid_request", "invalid code_challenge")
+    else:
+        challenge = method = None
+
+    login_hint = values.get("login_hint")
+    login_hint_login_id = parse_login_hint(login_hint) if login_hint else None
+    if login_hint and login_hint_login_id is None:
+        raise fail("invalid_request", "invalid login_hint")
+
+    x_page = values.get("x_page")
+    if x_page not in (None, "login", "signup"):
+        raise fail("invalid_request", "x_page must be login or signup")
+    x_color_scheme = values.get("x_color_scheme")
+    if x_color_scheme not in (None, "light", "dark"):
+        x_color_scheme = None
+
+    return PendingRequest(
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        response_type=response_type,
+        response_mode=response_mode,
+        scopes=scopes,
+        requested_at=now,
+        state=state,
+        nonce=values.get("nonce"),
+        prompt=prompt,
+        max_age=max_age,
+        ui_locales=values.get("ui_locales"),
+        login_hint=login_hint,
+        login_hint_login_id=login_hint_login_id,
+        id_token_hint=values.get("id_token_hint"),
+        x_page=x_page,
+        x_state=values.get("x_state"),
+        x_color_scheme=x_color_scheme,
+        code_challenge=challenge,
+        code_challenge_method=method,
+    )
+
+
+def parse_login_hint(raw: str) -> dict[str, Any] | None:
+    """Authgear's `https://authgear.com/login_hint?type=login_id&email=...` (type login_id only)."""
+    if not raw.startswith(LOGIN_HINT_PREFIX):
+        return None
+    query = parse_qs(urlsplit(raw).query, keep_blank_values=True)
+    if query.get("type") != ["login_id"]:
+        return None
+    keys = [k for k in ("email", "phone", "username") if k in query]
+    if len(keys) != 1 or len(query[keys[0]]) != 1 or not query[keys[0]][0]:
+        return None
+    enforce = query.get("enforce", ["false"])
+    if enforce not in (["true"], ["false"]):
+        return None
+    return {"key": keys[0], "value": query[keys[0]][0], "enforce": enforce == ["true"]}
+
+
+class PendingStore:
+    """Pending authorization requests in the key-value store, one use each."""
+
+    def __init__(self, store: KVStore) -> None:
+        self.store = store
+
+    @staticmethod
+    def valid_ref(x_ref: object) -> bool:
+        return isinstance(x_ref, str) and bool(_X_REF.match(x_ref))
+
+    def save(self, request: PendingRequest) -> str:
+        x_ref = random_alnum(32)
+        self.store.set(f"oauth_session:{x_ref}", request.to_json(), ttl=PENDING_TTL)
+        return x_ref
+
+    def load(self, x_ref: str) -> PendingRequest | None:
+        if not self.valid_ref(x_ref):
+            return None
+        raw = self.store.get(f"oauth_session:{x_ref}")
+        return PendingRequest.from_json(raw) if raw is not None else None
+
+    def consume(self, x_ref: str) -> bool:
+        """Marks the request used; False when it was used already (a concurrent or replayed consent)."""
+        if not self.valid_ref(x_ref):
+            return False
+        first = self.store.set(f"oauth_session_used:{x_ref}", "1", ttl=PENDING_TTL, only_new=True)
+        self.store.delete(f"oauth_session:{x_ref}")
+        return first
+
+
+def custom_ui_url(client: OAuthClient, request: PendingRequest, x_ref: str) -> str:
+    """The client's own login UI with the query Authgear appends (contract 1.3)."""
+    assert client.custom_ui_uri is not None
+    params = {
+        "x_ref": x_ref,
+        "client_id": request.client_id,
+        "redirect_uri": request.redirect_uri,
+        "state": request.state,
+        "ui_locales": request.ui_locales,
+        "x_state": request.x_state,
+        "x_color_scheme": request.x_color_scheme,
+    }
+    return add_query(client.custom_ui_uri, {k: v for k, v in params.items() if v})

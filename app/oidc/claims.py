@@ -1,0 +1,192 @@
+"""Claims about a user: Authgear's custom claims, standard attributes, UserInfo (contract 1.6).
+
+No Flask here, so the resolver can compute the same user facts (`user_facts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, union
+
+from app.authenticators.models import Authenticator, RecoveryCode
+from app.extensions import db
+from app.identities.models import Identity, User, VerifiedClaim
+from app.oidc.clients import OAuthClient
+from app.oidc.scopes import FULL_ACCESS, FULL_USERINFO, STANDARD_CLAIMS, claims_for_scopes, userinfo_claims
+from app.roles.models import Role, group_roles, user_groups, user_roles
+
+CLAIM_PREFIX = "https://authgear.com/claims/user/"
+IS_ANONYMOUS = CLAIM_PREFIX + "is_anonymous"
+IS_VERIFIED = CLAIM_PREFIX + "is_verified"
+CAN_REAUTHENTICATE = CLAIM_PREFIX + "can_reauthenticate"
+ROLES = CLAIM_PREFIX + "roles"
+AUTHENTICATORS = CLAIM_PREFIX + "authenticators"
+IDENTITIES = CLAIM_PREFIX + "identities"
+RECOVERY_CODE_ENABLED = CLAIM_PREFIX + "recovery_code_enabled"
+
+_VERIFIABLE = {"email": "email", "phone": "phone_number"}
+
+
+@dataclass(frozen=True)
+class UserFacts:
+    user_id: str
+    is_anonymous: bool
+    is_verified: bool
+    can_reauthenticate: bool
+    roles: list[str]
+
+    def custom_claims(self) -> dict[str, Any]:
+        return {
+            IS_ANONYMOUS: self.is_anonymous,
+            IS_VERIFIED: self.is_verified,
+            CAN_REAUTHENTICATE: self.can_reauthenticate,
+            ROLES: self.roles,
+        }
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+class ClaimsService:
+    def __init__(self, project: dict[str, Any]) -> None:
+        self.verification = project["verification"]
+        profile = project["user_profile"]
+        self._hidden_standard = {
+            entry.get("pointer", "").lstrip("/")
+            for entry in profile.get("standard_attributes", {}).get("access_control", [])
+            if (entry.get("access_control") or {}).get("bearer") == "hidden"
+        }
+        self._custom = {
+            entry.get("pointer", "").lstrip("/"): (entry.get("access_control") or {}).get("bearer", "hidden")
+            for entry in profile.get("custom_attributes", {}).get("attributes", [])
+        }
+
+    # -- account state -------------------------------------------------------------------------
+    @staticmethod
+    def is_active(user: User | None, now: datetime) -> bool:
+        """A session of this user may be used (disabled, deactivated, anonymized, deleted or outside
+        its valid period: no)."""
+        if user is None or user.is_disabled or user.is_deactivated or user.is_anonymized or user.delete_at:
+            return False
+        if user.account_valid_from is not None and now < user.account_valid_from:
+            return False
+        return not (user.account_valid_until is not None and now >= user.account_valid_until)
+
+    # -- the four custom claims in every token and response --------------------------------------
+    def user_facts(self, user: User) -> UserFacts:
+        identities = list(db.session.scalars(select(Identity).where(Identity.user_id == user.id)))
+        verified = self._verified_pairs(user.id)
+        has_authenticator = (
+            db.session.scalar(select(Authenticator.id).where(Authenticator.user_id == user.id).limit(1)) is not None
+        )
+        return UserFacts(
+            user_id=user.id,
+            is_anonymous=any(i.type == "anonymous" for i in identities),
+            is_verified=self._is_verified(identities, verified),
+            can_reauthenticate=has_authenticator,
+            roles=self.effective_roles(user.id),
+        )
+
+    @staticmethod
+    def effective_roles(user_id: str) -> list[str]:
+        """The user's roles and the roles of its groups, sorted."""
+        direct = select(user_roles.c.role_id).where(user_roles.c.user_id == user_id)
+        via_groups = (
+            select(group_roles.c.role_id)
+            .join(user_groups, user_groups.c.group_id == group_roles.c.group_id)
+            .where(user_groups.c.user_id == user_id)
+        )
+        ids = union(direct, via_groups).subquery()
+        return sorted(db.session.scalars(select(Role.key).where(Role.id.in_(select(ids.c.role_id)))))
+
+    def _is_verified(self, identities: list[Identity], verified: set[tuple[str, str]]) -> bool:
+        claims_cfg = self.verification["claims"]
+        pairs = set()
+        for identity in identities:
+            claim = _VERIFIABLE.get(identity.login_id_type or "")
+            if identity.type == "login_id" and claim and claims_cfg.get(claim, {}).get("enabled", True):
+                pairs.add((claim, identity.login_id or ""))
+        if not pairs:
+            return False
+        done = sum(1 for p in pairs if p in verified)
+        return done == len(pairs) if self.verification["criteria"] == "all" else done > 0
+
+    @staticmethod
+    def _verified_pairs(user_id: str) -> set[tuple[str, str]]:
+        rows = db.session.execute(
+            select(VerifiedClaim.name, VerifiedClaim.value).where(VerifiedClaim.user_id == user_id)
+        )
+        return {(name, value) for name, value in rows}
+
+    # -- standard attributes ----------------------------------------------------------------------
+    def standard_attributes(self, user: User) -> dict[str, Any]:
+        """Standard attributes the `bearer` role may read, with the computed `*_verified` and `updated_at`."""
+        attrs = {k: v for k, v in (user.standard_attributes or {}).items() if k in STANDARD_CLAIMS}
+        verified = self._verified_pairs(user.id)
+        if "email" in attrs:
+            attrs["email_verified"] = ("email", attrs["email"]) in verified
+        if "phone_number" in attrs:
+            attrs["phone_number_verified"] = ("phone_number", attrs["phone_number"]) in verified
+        attrs["updated_at"] = int(user.updated_at.timestamp())
+        return {k: v for k, v in attrs.items() if k.removesuffix("_verified") not in self._hidden_standard}
+
+    def custom_attributes(self, user: User) -> dict[str, Any]:
+        return {
+            k: v for k, v in (user.custom_attributes or {}).items() if self._custom.get(k, "hidden") != "hidden"
+        }
+
+    # -- what each consumer gets ------------------------------------------------------------------
+    def id_token_claims(self, user: User, client: OAuthClient, scopes: list[str]) -> dict[str, Any]:
+        """Custom claims, plus standard attributes released by the scopes for PII clients (contract 1.7)."""
+        claims = self.user_facts(user).custom_claims()
+        if client.pii_allowed:
+            claims.update(_pick(self.standard_attributes(user), claims_for_scopes(scopes)))
+        return claims
+
+    def userinfo(self, user: User, client: OAuthClient, scopes: list[str]) -> dict[str, Any]:
+        """The UserInfo response (contract 1.6)."""
+        out: dict[str, Any] = {"sub": user.id}
+        out.update(self.user_facts(user).custom_claims())
+        out.update(_pick(self.standard_attributes(user), userinfo_claims(client, scopes)))
+        if client.is_first_party or FULL_USERINFO in scopes:
+            out["custom_attributes"] = self.custom_attributes(user)
+            out["x_web3"] = {"accounts": []}
+        if FULL_ACCESS in scopes or FULL_USERINFO in scopes:
+            out.update(self._full_claims(user))
+        return out
+
+    @staticmethod
+    def _full_claims(user: User) -> dict[str, Any]:
+        authenticators = db.session.scalars(
+            select(Authenticator).where(Authenticator.user_id == user.id).order_by(Authenticator.created_at)
+        )
+        identities = db.session.scalars(
+            select(Identity).where(Identity.user_id == user.id).order_by(Identity.created_at)
+        )
+        has_recovery = (
+            db.session.scalar(select(RecoveryCode.id).where(RecoveryCode.user_id == user.id).limit(1)) is not None
+        )
+        identity_list = []
+        for i in identities:
+            item: dict[str, Any] = {"created_at": _iso(i.created_at), "updated_at": _iso(i.updated_at), "type": i.type}
+            if i.type == "login_id":
+                item.update(login_id_key=i.login_id_key, login_id_type=i.login_id_type)
+            elif i.type == "oauth":
+                item.update(oauth_provider_type=i.provider_type, oauth_provider_alias=i.provider_alias)
+            identity_list.append(item)
+        return {
+            AUTHENTICATORS: [
+                {"created_at": _iso(a.created_at), "updated_at": _iso(a.updated_at), "type": a.type, "kind": a.kind}
+                for a in authenticators
+            ],
+            IDENTITIES: identity_list,
+            RECOVERY_CODE_ENABLED: has_recovery,
+        }
+
+
+def _pick(attrs: dict[str, Any], allowed: set[str] | None) -> dict[str, Any]:
+    return dict(attrs) if allowed is None else {k: v for k, v in attrs.items() if k in allowed}

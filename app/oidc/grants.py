@@ -1,0 +1,204 @@
+"""authlib grants of the token endpoint, on Gatehouse's own models.
+
+authlib does the protocol checks (client authentication, grant type allowed, code bound to the
+client and redirect URI, PKCE verifier, refresh token bound to the client, requested scope within
+the granted one); `TokenIssuance` decides what is issued.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    TokenMixin,
+    UnauthorizedClientError,
+)
+from authlib.oauth2.rfc6749.grants import (
+    AuthorizationCodeGrant,
+    BaseGrant,
+    ClientCredentialsGrant,
+    RefreshTokenGrant,
+    TokenEndpointMixin,
+)
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
+
+from app.extensions import db
+from app.identities.models import User
+from app.oidc.clients import ID_TOKEN_GRANT, OAuthClient
+from app.oidc.codes import CodeRecord
+from app.oidc.offline_grants import RefreshStatus
+from app.oidc.scopes import parse_scope
+from app.sessions.models import OfflineGrant
+
+if TYPE_CHECKING:
+    from app.oidc.server import GatehouseAuthorizationServer
+
+# Every grant a user client uses accepts these; authlib tries them in this order.
+USER_CLIENT_AUTH = ["client_secret_basic", "client_secret_post", "none"]
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$")  # RFC 6749 section 3.3
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 section 2: the resource is missing, malformed or not acceptable."""
+
+    error = "invalid_target"
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only (RFC 7636); `plain` is refused at the authorization endpoint as well."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    CODE_CHALLENGE_METHODS = {"S256": compare_s256_code_challenge}
+
+
+class _GatehouseGrant:
+    server: GatehouseAuthorizationServer
+    request: Any
+
+    def active_user(self, user_id: str | None) -> User | None:
+        user = db.session.get(User, user_id) if user_id else None
+        provider = self.server.provider
+        return user if provider.claims.is_active(user, provider.clock()) else None
+
+
+class CodeGrant(_GatehouseGrant, AuthorizationCodeGrant):
+    """RFC 6749 section 4.1.3; the authorization side is Gatehouse's own (app.oidc.authz_request)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = USER_CLIENT_AUTH
+    RESPONSE_TYPES: set[str] = set()
+
+    def query_authorization_code(self, code: str, client: OAuthClient) -> CodeRecord | None:
+        codes = self.server.provider.codes
+        row = codes.find(code)
+        if row is None:
+            return None
+        if row.used_at is not None:
+            # RFC 6749 section 4.1.2: a code used twice revokes what it issued.
+            codes.revoke_issued(row)
+            return None
+        if row.client_id != client.client_id or codes.is_expired(row):
+            return None
+        return CodeRecord(row)
+
+    def authenticate_user(self, authorization_code: CodeRecord) -> User | None:
+        return self.active_user(authorization_code.row.user_id)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        record: CodeRecord = self.request.authorization_code
+        client: OAuthClient = self.request.client
+        user = self.authenticate_user(record)
+        if user is None:
+            raise InvalidGrantError("invalid authorization code")
+        codes = self.server.provider.codes
+        if not codes.consume(record.row):
+            codes.revoke_issued(record.row)
+            raise InvalidGrantError("invalid authorization code")
+        body = self.server.issuance.for_code(client, record.row, user, self.server.request_context())
+        return 200, body, self.TOKEN_RESPONSE_HEADER
+
+
+class RefreshRecord(TokenMixin):
+    def __init__(self, grant: OfflineGrant, token_hash: str) -> None:
+        self.grant = grant
+        self.token_hash = token_hash
+
+    def check_client(self, client: OAuthClient) -> bool:
+        return self.grant.client_id == client.client_id
+
+    def get_scope(self) -> str:
+        return " ".join(self.grant.scopes or [])
+
+
+class RefreshGrant(_GatehouseGrant, RefreshTokenGrant):
+    """RFC 6749 section 6, with rotation and reuse detection (RFC 9700 section 4.14.2)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = USER_CLIENT_AUTH
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
+        check = self.server.provider.offline_grants.check(refresh_token, self.request.client)
+        if check.status is not RefreshStatus.OK or check.grant is None or check.token_hash is None:
+            return None
+        return RefreshRecord(check.grant, check.token_hash)
+
+    def authenticate_user(self, refresh_token: RefreshRecord) -> User | None:
+        return self.active_user(refresh_token.grant.user_id)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        record: RefreshRecord = self.request.refresh_token
+        user = self.authenticate_user(record)
+        if user is None:
+            raise InvalidGrantError("invalid refresh token")
+        scopes = parse_scope(self.request.payload.scope) or list(record.grant.scopes or [])
+        body = self.server.issuance.for_refresh(
+            self.request.client, record.grant, record.token_hash, scopes, user, self.server.request_context()
+        )
+        return 200, body, self.TOKEN_RESPONSE_HEADER
+
+
+class ClientCredentials(_GatehouseGrant, ClientCredentialsGrant):
+    """RFC 6749 section 4.4 for `confidential` and `m2m` clients, with a `resource` (RFC 8707)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        resource = self.request.form.get("resource")
+        if not resource:
+            raise InvalidTargetError("resource is required")
+        parts = urlsplit(resource)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or len(resource) > 2000:
+            raise InvalidTargetError("resource must be an absolute URI without a fragment")
+        if resource.startswith(self.server.provider.issuer):
+            raise InvalidTargetError("resource URI must not be prefixed by the issuer")
+        scopes = parse_scope(self.request.payload.scope)
+        if len(scopes) > 50 or any(not _SCOPE_TOKEN.match(s) for s in scopes):
+            raise InvalidScopeError()
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        body = self.server.issuance.for_client(
+            self.request.client,
+            self.request.form["resource"],
+            parse_scope(self.request.payload.scope),
+            self.server.request_context(),
+        )
+        return 200, body, self.TOKEN_RESPONSE_HEADER
+
+
+class IdTokenGrant(_GatehouseGrant, BaseGrant, TokenEndpointMixin):
+    """`urn:authgear:params:oauth:grant-type:id-token`: a fresh ID token for the session of the
+    bearer access token, for first-party public clients (contract 1.4)."""
+
+    GRANT_TYPE = ID_TOKEN_GRANT
+    TOKEN_ENDPOINT_AUTH_METHODS = USER_CLIENT_AUTH
+
+    def validate_token_request(self) -> None:
+        client: OAuthClient = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE) or not client.full_access_allowed:
+            raise UnauthorizedClientError("this client may not refresh id token")
+        self.request.client = client
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        auth = self.request.headers.get("Authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        access = None
+        if scheme.lower() == "bearer" and token.strip():
+            access = self.server.provider.resolve_access_token(token.strip())
+        if access is None:
+            raise InvalidGrantError("valid session is required", status_code=401)
+        body = self.server.issuance.id_token_only(self.request.client, access)
+        return 200, body, self.TOKEN_RESPONSE_HEADER
+
+
+def reject_repeated_parameters(form: Any) -> None:
+    """RFC 6749 section 3.2: request parameters must not be repeated."""
+    for name in form:
+        if len(form.getlist(name)) > 1:
+            raise InvalidRequestError("repeated parameter")

@@ -1,0 +1,155 @@
+"""What the token endpoint hands out for each grant (RFC 6749 section 5.1, contract 1.4).
+
+- authorization_code: an access token; a refresh token when `offline_access` was granted and the
+  client may refresh; an ID token when `openid` was granted. The access token belongs to a new
+  offline grant (refresh token, or any confidential client) or else to the IdP session that made the
+  code. The code row records what was issued so a replay can revoke it.
+- refresh_token: a new access token (and ID token); a new refresh token only with rotation.
+- client_credentials: an access token for the client itself, aimed at one resource (RFC 8707).
+- Authgear's id-token grant: a fresh ID token for the session behind a bearer token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc6749 import InvalidGrantError
+
+from app.context import RequestContext
+from app.extensions import db
+from app.identities.models import User
+from app.oidc.clients import OAuthClient
+from app.oidc.id_token import SID_IDP, SID_OFFLINE_GRANT, encode_sid
+from app.oidc.provider import AccessContext, OIDCProvider
+from app.oidc.scopes import OFFLINE_ACCESS, OPENID
+from app.sessions.models import IdPSession, OAuthCode, OfflineGrant
+
+
+def _body(token: str, expires_in: int, scopes: list[str]) -> dict[str, Any]:
+    return {"access_token": token, "token_type": "Bearer", "expires_in": expires_in, "scope": " ".join(scopes)}
+
+
+class TokenIssuance:
+    def __init__(self, provider: OIDCProvider) -> None:
+        self.p = provider
+
+    def for_code(self, client: OAuthClient, code: OAuthCode, user: User, ctx: RequestContext) -> dict[str, Any]:
+        p = self.p
+        scopes = list(code.scopes or [])
+        wants_refresh = OFFLINE_ACCESS in scopes and client.check_grant_type("refresh_token")
+        grant: OfflineGrant | None = None
+        refresh_token = None
+        session_id = None
+        if wants_refresh or not client.is_public:
+            grant, refresh_token = p.offline_grants.create(
+                client=client,
+                user_id=user.id,
+                scopes=scopes,
+                idp_session_id=code.idp_session_id,
+                auth_time=code.auth_time,
+                amr=list(code.amr or []),
+                ctx=ctx,
+            )
+            sid = encode_sid(SID_OFFLINE_GRANT, grant.id)
+        else:
+            session = db.session.get(IdPSession, code.idp_session_id) if code.idp_session_id else None
+            if session is None or not p.svc.sessions.is_live(session):
+                raise InvalidGrantError("invalid authorization code")
+            session_id = session.id
+            sid = encode_sid(SID_IDP, session.id)
+        access = p.access_tokens.issue_for_user(
+            client=client,
+            user_id=user.id,
+            scopes=scopes,
+            offline_grant_id=grant.id if grant else None,
+            idp_session_id=session_id,
+            sid=sid,
+            auth_time=code.auth_time,
+            amr=list(code.amr or []),
+            user_claims=self._jwt_user_claims(client, user),
+        )
+        p.codes.record_issued(code, access.row.id, grant.id if grant else None)
+        body = _body(access.token, access.expires_in, scopes)
+        if wants_refresh and refresh_token:
+            body["refresh_token"] = refresh_token
+        if OPENID in scopes:
+            body["id_token"] = p.id_tokens.issue(
+                client=client,
+                user=user,
+                sid=sid,
+                auth_time=code.auth_time,
+                amr=list(code.amr or []),
+                scopes=scopes,
+                nonce=code.nonce,
+            )
+        p.svc.audit.write("oauth.token.issued", ctx, user.id, {"client_id": client.client_id, "grant": "code"})
+        return body
+
+    def for_refresh(
+        self,
+        client: OAuthClient,
+        grant: OfflineGrant,
+        token_hash: str,
+        scopes: list[str],
+        user: User,
+        ctx: RequestContext,
+    ) -> dict[str, Any]:
+        p = self.p
+        new_refresh_token = None
+        if client.rotates_refresh_tokens:
+            new_refresh_token = p.offline_grants.rotate(grant, token_hash)
+            if new_refresh_token is None:
+                # A concurrent refresh already rotated this secret.
+                raise InvalidGrantError("invalid refresh token")
+        p.offline_grants.touch(grant, ctx)
+        sid = encode_sid(SID_OFFLINE_GRANT, grant.id)
+        access = p.access_tokens.issue_for_user(
+            client=client,
+            user_id=user.id,
+            scopes=scopes,
+            offline_grant_id=grant.id,
+            idp_session_id=None,
+            sid=sid,
+            auth_time=grant.authenticated_at,
+            amr=list(grant.amr or []),
+            user_claims=self._jwt_user_claims(client, user),
+        )
+        body = _body(access.token, access.expires_in, scopes)
+        if new_refresh_token:
+            body["refresh_token"] = new_refresh_token
+        if OPENID in scopes:
+            body["id_token"] = p.id_tokens.issue(
+                client=client,
+                user=user,
+                sid=sid,
+                auth_time=grant.authenticated_at,
+                amr=list(grant.amr or []),
+                scopes=scopes,
+            )
+        return body
+
+    def for_client(self, client: OAuthClient, resource: str, scopes: list[str], ctx: RequestContext) -> dict[str, Any]:
+        access = self.p.access_tokens.issue_for_client(client, resource, scopes)
+        body = _body(access.token, access.expires_in, scopes)
+        if not scopes:
+            del body["scope"]
+        self.p.svc.audit.write("m2m.token.created", ctx, None, {"client_id": client.client_id, "resource": resource})
+        return body
+
+    def id_token_only(self, client: OAuthClient, access: AccessContext) -> dict[str, Any]:
+        # The ID token is for use as an id_token_hint, so it carries no scope-released attributes.
+        return {
+            "id_token": self.p.id_tokens.issue(
+                client=client,
+                user=access.user,
+                sid=access.sid,
+                auth_time=access.auth_time,
+                amr=access.amr,
+                scopes=[],
+            )
+        }
+
+    def _jwt_user_claims(self, client: OAuthClient, user: User) -> dict[str, Any] | None:
+        if not client.issues_jwt_access_tokens:
+            return None
+        return self.p.claims.user_facts(user).custom_claims()

@@ -1,0 +1,138 @@
+"""`/oauth2/authorize` and `/oauth2/consent` (RFC 6749 section 4.1, OIDC Core 3.1.2, contract 1.3).
+
+authorize validates the request, keeps it as a pending request (`x_ref`) and sends the browser on:
+straight to consent when the IdP session cookie can be used as it is, back to the client with
+`login_required` for `prompt=none` without one, otherwise to the hosted login (or signup) page or
+the client's own `x_custom_ui_uri`. The flow engine sends the browser to consent when the login
+finishes. consent issues the code (and records the authorization), asking third-party clients'
+users first; the `x_ref` is used once.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Response, redirect, render_template, request
+
+from app.extensions import csrf, db
+from app.identities.models import User
+from app.oidc.authz_request import AuthorizeError, PendingRequest, custom_ui_url, parse_authorization_request
+from app.oidc.blueprint import bp
+from app.oidc.clients import OAuthClient
+from app.oidc.login_state import hint_mismatch, needs_login
+from app.oidc.provider import OIDCProvider, oidc_provider
+from app.oidc.responses import authorization_response, error_response, form_page_csp
+from app.sessions.models import IdPSession
+from app.transport import request_context, session_cookie_name
+
+
+def _login_redirect(client: OAuthClient, pending: PendingRequest, x_ref: str) -> Response:
+    if client.custom_ui_uri:
+        return redirect(custom_ui_url(client, pending, x_ref), 302)
+    page = "/signup" if pending.x_page == "signup" else "/login"
+    return redirect(f"{page}?{urlencode({'x_ref': x_ref})}", 302)
+
+
+def _consent_redirect(x_ref: str) -> Response:
+    return redirect(f"/oauth2/consent?{urlencode({'x_ref': x_ref})}", 302)
+
+
+def _current_session(provider: OIDCProvider) -> tuple[IdPSession, User] | None:
+    return provider.live_session(request.cookies.get(session_cookie_name(provider.config)))
+
+
+@bp.route("/oauth2/authorize", methods=["GET", "POST"])
+@csrf.exempt
+def authorize() -> Response:
+    provider = oidc_provider()
+    params = request.form if request.method == "POST" else request.args
+    try:
+        pending = parse_authorization_request(params, provider.clients, provider.clock().timestamp())
+        if pending.id_token_hint:
+            hint = provider.id_tokens.verify_hint(pending.id_token_hint)
+            if hint is None:
+                raise pending.error("invalid_request", "invalid id_token_hint")
+            pending.id_token_hint_sub = hint.sub
+        live = _current_session(provider)
+        usable = live is not None and not hint_mismatch(pending, live[1].id)
+        if "none" in pending.prompt and not usable:
+            raise pending.error("login_required", "authentication required")
+        x_ref = provider.pending.save(pending)
+        if live is not None and usable and not needs_login(pending, live[0], provider.clock()):
+            return _consent_redirect(x_ref)
+        client = provider.clients.get(pending.client_id)
+        assert client is not None
+        return _login_redirect(client, pending, x_ref)
+    except AuthorizeError as error:
+        return error_response(error)
+
+
+def _page_error(description: str) -> Response:
+    return error_response(AuthorizeError("invalid_request", description))
+
+
+def _consent_page(client: OAuthClient, pending: PendingRequest, user: User, x_ref: str) -> Response:
+    attrs = user.standard_attributes or {}
+    label = attrs.get("email") or attrs.get("phone_number") or attrs.get("preferred_username") or user.id
+    resp = Response(
+        render_template(
+            "oidc/consent.html",
+            client_name=client.name,
+            scopes=pending.scopes,
+            user_label=label,
+            x_ref=x_ref,
+        ),
+        mimetype="text/html",
+    )
+    resp.headers["Content-Security-Policy"] = form_page_csp(pending.redirect_uri)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/oauth2/consent", methods=["GET", "POST"])
+def consent() -> Response:
+    provider = oidc_provider()
+    x_ref = (request.form if request.method == "POST" else request.args).get("x_ref", "")
+    pending = provider.pending.load(x_ref)
+    if pending is None:
+        return _page_error("the authorization request has expired or was already completed")
+    client = provider.clients.get(pending.client_id)
+    if client is None or not client.check_redirect_uri(pending.redirect_uri):
+        return _page_error("the client of this authorization request is no longer valid")
+    try:
+        live = _current_session(provider)
+        now = provider.clock()
+        if live is None or hint_mismatch(pending, live[1].id) or needs_login(pending, live[0], now):
+            if "none" in pending.prompt:
+                provider.pending.consume(x_ref)
+                raise pending.error("login_required", "authentication required")
+            return _login_redirect(client, pending, x_ref)
+        session, user = live
+        if client.is_third_party and not provider.authorizations.covers(user.id, client.client_id, pending.scopes):
+            action = request.form.get("action") if request.method == "POST" else None
+            if "none" in pending.prompt or action == "deny":
+                provider.pending.consume(x_ref)
+                raise pending.error("access_denied", "authorization denied")
+            if action != "allow":
+                return _consent_page(client, pending, user, x_ref)
+        if not provider.pending.consume(x_ref):
+            return _page_error("the authorization request has expired or was already completed")
+        provider.svc.sessions.touch(session, request_context())
+        provider.authorizations.grant(user.id, client.client_id, pending.scopes)
+        params: dict[str, str] = {}
+        if pending.response_type == "code":
+            params["code"] = provider.codes.create(
+                client_id=client.client_id,
+                session=session,
+                redirect_uri=pending.redirect_uri,
+                scopes=pending.scopes,
+                nonce=pending.nonce,
+                code_challenge=pending.code_challenge,
+                code_challenge_method=pending.code_challenge_method,
+            )
+        if pending.state:
+            params["state"] = pending.state
+        db.session.commit()
+        return authorization_response(pending.redirect_uri, pending.response_mode, params)
+    except AuthorizeError as error:
+        return error_response(error)

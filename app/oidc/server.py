@@ -1,0 +1,96 @@
+"""authlib's authorization server, wired to Gatehouse's clients and grants (one per app)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Error, OAuth2Payload, OAuth2Request
+from flask import Request, Response, request
+
+from app.context import RequestContext
+from app.oidc.clients import OAuthClient
+from app.oidc.grants import (
+    ClientCredentials,
+    CodeGrant,
+    IdTokenGrant,
+    RefreshGrant,
+    S256CodeChallenge,
+    reject_repeated_parameters,
+)
+from app.oidc.issuance import TokenIssuance
+from app.oidc.provider import OIDCProvider
+from app.transport import request_context
+
+
+class _FormPayload(OAuth2Payload):
+    """Token requests carry their parameters in the form body only (RFC 6749 section 4.1.3)."""
+
+    def __init__(self, req: Request) -> None:
+        self._request = req
+
+    @property
+    def data(self) -> object:
+        return self._request.form
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        return {k: self._request.form.getlist(k) for k in self._request.form}
+
+
+class _TokenRequest(FlaskOAuth2Request):
+    def __init__(self, req: Request, uri: str) -> None:
+        # authlib refuses plain-http URIs except on loopback; the URI it checks is the public one,
+        # not whatever address the proxy in front used to reach this process.
+        OAuth2Request.__init__(self, method=req.method, uri=uri, headers=req.headers)
+        self._request = req
+        self.payload = _FormPayload(req)
+
+
+class GatehouseAuthorizationServer(AuthorizationServer):
+    def __init__(self, provider: OIDCProvider) -> None:
+        super().__init__()
+        self.provider = provider
+        self.issuance = TokenIssuance(provider)
+        self.register_grant(CodeGrant, [S256CodeChallenge(required=True)])
+        self.register_grant(RefreshGrant)
+        self.register_grant(ClientCredentials)
+        self.register_grant(IdTokenGrant)
+
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        return self.provider.clients.get(client_id)
+
+    def save_token(self, token: dict, req: OAuth2Request) -> None:
+        raise NotImplementedError("Gatehouse grants store their own tokens")
+
+    def create_oauth2_request(self, req: object = None) -> OAuth2Request:
+        return _TokenRequest(request, self.provider.issuer + request.path)
+
+    def send_signal(self, name: str, *args: object, **kwargs: object) -> None:
+        """No signals: Gatehouse writes audit rows where tokens are issued."""
+
+    @staticmethod
+    def request_context() -> RequestContext:
+        return request_context()
+
+    def token_response(self) -> Response:
+        """The token endpoint: OAuth errors as JSON (RFC 6749 section 5.2), never an exception."""
+        try:
+            _check_basic_header(request.headers.get("Authorization"))
+            reject_repeated_parameters(request.form)
+            return self.create_token_response()
+        except OAuth2Error as error:
+            return self.handle_error_response(None, error)
+
+
+def _check_basic_header(value: str | None) -> None:
+    """authlib lets a Basic header that is not base64 of UTF-8 escape as an exception; say
+    `invalid_client` instead (RFC 6749 section 2.3.1)."""
+    if not value or not value[:6].lower() == "basic ":
+        return
+    try:
+        base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise InvalidClientError(status_code=401, description="malformed Basic credentials") from None

@@ -1,0 +1,127 @@
+"""Helpers for the OIDC tests: the test project's clients, PKCE pairs, sessions and URL parsing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from app.extensions import db
+from app.identities.models import User
+from app.services import Services
+from tests.factories import make_user
+
+SPA = "spa-client"
+SPA_CB = "http://localhost:4000/callback"
+WEB = "confidential-client"
+WEB_CB = "http://localhost:4000/cb"
+THIRD = "third-party"
+THIRD_CB = "https://partner.example/cb"
+M2M = "m2m-client"
+ROTATING = "rotating-native"
+ROTATING_CB = "com.example.app://callback"
+JWT_SPA = "jwt-spa"
+CUSTOM_UI = "custom-ui-spa"
+NO_REFRESH = "no-refresh-spa"
+THIRD_SECRET = "third-party-secret-" + "x" * 20
+
+CLIENTS: list[dict[str, Any]] = [
+    {
+        "client_id": SPA,
+        "name": "SPA",
+        "x_application_type": "spa",
+        "redirect_uris": [SPA_CB],
+        "post_logout_redirect_uris": ["http://localhost:4000/bye"],
+    },
+    {
+        "client_id": WEB,
+        "name": "Web",
+        "client_name": "Web",
+        "x_application_type": "confidential",
+        "redirect_uris": [WEB_CB, "http://localhost:4000/cb?tenant=a"],
+        "post_logout_redirect_uris": ["http://localhost:4000/bye"],
+    },
+    {
+        "client_id": THIRD,
+        "name": "Partner",
+        "client_name": "Partner App",
+        "x_application_type": "third_party_app",
+        "redirect_uris": [THIRD_CB],
+    },
+    {"client_id": M2M, "name": "Backend job", "x_application_type": "m2m", "issue_jwt_access_token": True},
+    {
+        "client_id": ROTATING,
+        "name": "Native",
+        "x_application_type": "native",
+        "redirect_uris": [ROTATING_CB],
+        "refresh_token_rotation_enabled": True,
+    },
+    {
+        "client_id": JWT_SPA,
+        "name": "JWT SPA",
+        "x_application_type": "spa",
+        "redirect_uris": [SPA_CB],
+        "issue_jwt_access_token": True,
+    },
+    {
+        "client_id": CUSTOM_UI,
+        "name": "Custom UI",
+        "x_application_type": "spa",
+        "redirect_uris": [SPA_CB],
+        "x_custom_ui_uri": "https://login.example.com/start?theme=blue",
+    },
+    {
+        "client_id": NO_REFRESH,
+        "name": "No refresh",
+        "x_application_type": "spa",
+        "redirect_uris": [SPA_CB],
+        "grant_types": ["authorization_code"],
+    },
+]
+
+
+def oidc_overrides(public_origin: str = "http://localhost:3000") -> dict[str, Any]:
+    return {"http": {"public_origin": public_origin}, "oauth": {"clients": CLIENTS}}
+
+
+def oidc_secrets(secrets_items: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {i["key"]: i["data"] for i in secrets_items}
+    items = list(out["oauth.client_secrets"]["items"])
+    items.append({"client_id": THIRD, "keys": [{"kid": "t1", "kty": "oct", "k": THIRD_SECRET}]})
+    out["oauth.client_secrets"] = {"items": items}
+    return out
+
+
+def client_secret(app: Any, client_id: str) -> str:
+    return app.extensions["gatehouse"].config.client_secret_keys(client_id)[0]["k"]
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def new_session(svc: Services, user: User | None = None, amr: list[str] | None = None) -> tuple[User, str]:
+    """A user (new unless given) with a committed IdP session; returns the cookie value."""
+    user = user or make_user(svc)
+    _, token = svc.sessions.create(user.id, amr or ["pwd"])
+    db.session.commit()
+    return user, token
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def fragment_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).fragment).items()}
+
+
+def decode_jwt(token: str, jwks: dict[str, Any]) -> Any:
+    return jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256"])
