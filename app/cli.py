@@ -6,6 +6,7 @@ import time
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 from flask_migrate import upgrade
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -16,7 +17,7 @@ from app.project_files import ensure_project_dir
 from app.services import services
 
 
-@click.group("gatehouse")
+@click.group("gatehouse", cls=AppGroup)  # AppGroup: every command runs in an app context
 def cli() -> None:
     """Gatehouse administration."""
 
