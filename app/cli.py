@@ -1,4 +1,4 @@
-"""`flask --app app gatehouse ...`: init, create-user, admin-token."""
+"""`flask --app app gatehouse ...`: init, create-user, admin-token, rotate-oidc-key."""
 
 from __future__ import annotations
 
@@ -63,3 +63,26 @@ def admin_token(ttl: int) -> None:
     now = int(time.time())
     header = {"alg": "RS256", "typ": "JWT", "kid": key.kid}
     click.echo(jwt.encode(header, {"aud": [cfg.project["id"]], "iat": now, "exp": now + ttl}, key))
+
+
+@cli.command("rotate-oidc-key")
+@click.option(
+    "--retire-after",
+    type=int,
+    default=None,
+    help="seconds a replaced key stays published (default: the longest access token lifetime)",
+)
+def rotate_oidc_key(retire_after: int | None) -> None:
+    """Add a new OIDC signing key to the secrets file and make it the signing key; replaced keys
+    stay in /oauth2/jwks until what they signed has expired. Restart the web processes to use it."""
+    from app.oidc.id_token import ID_TOKEN_LIFETIME
+    from app.oidc.keys import rotate_in_secrets_file
+
+    cfg = services().config
+    if cfg.config_dir is None:
+        raise click.ClickException("no project directory to write to (set GATEHOUSE_CONFIG_DIR)")
+    if retire_after is None:
+        lifetimes = [c.get("access_token_lifetime_seconds", 1800) for c in cfg.project["oauth"]["clients"]]
+        retire_after = max([ID_TOKEN_LIFETIME, 1800, *lifetimes])
+    kid, published = rotate_in_secrets_file(cfg.config_dir / "authgear.secrets.yaml", retire_after)
+    click.echo(f"new signing key {kid}; published keys: {', '.join(published)}")

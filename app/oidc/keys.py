@@ -8,8 +8,10 @@ replaced longer ago than the longest lifetime of anything they could have signed
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
+import yaml
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
@@ -91,3 +93,23 @@ def rotate(jwks: list[dict[str, Any]], retire_after: int, now: int | None = None
         # Without a creation time the older key's replacement time is unknown: keep it (conservative).
         replaced_at = int(created) if isinstance(created, int | float) else replaced_at
     return kept, new["kid"]
+
+
+def rotate_in_secrets_file(path: Path, retire_after: int) -> tuple[str, list[str]]:
+    """Rotates the `oauth` key set inside `authgear.secrets.yaml`; returns the new kid and the
+    kids still published."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    document = raw if isinstance(raw, dict) else {}
+    items = document.setdefault("secrets", [])
+    if not isinstance(items, list):
+        raise ValueError(f"{path.name} /secrets: must be a list of {{key, data}}")
+    item = next((i for i in items if isinstance(i, dict) and i.get("key") == "oauth"), None)
+    if item is None:
+        item = {"key": "oauth", "data": {"keys": []}}
+        items.append(item)
+    data = item.setdefault("data", {})
+    kept, kid = rotate(list(data.get("keys") or []), retire_after)
+    data["keys"] = kept
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    path.chmod(0o600)
+    return kid, [k.get("kid", "") for k in kept]
