@@ -131,13 +131,14 @@ class FlowEngine:
             if isinstance(outcome, Done):
                 self._complete_current(run, outcome)
             finish = self._advance(run)
+            # Two inputs racing to finish one flow: only the first may sign in.
+            if run.state.finished and not self.states.claim_finish(run.state.flow_id):
+                raise AuthenticationFlowNotFound()
             db.session.commit()
         except Exception:
             db.session.rollback()
             raise
         token = self.states.save(run.state)
-        if run.state.finished:
-            self.states.mark_finished(run.state.flow_id)
         return FlowResult(token, run.state, self._action(run), **finish)
 
     def _complete_current(self, run: FlowRun, outcome: Done) -> None:

@@ -58,8 +58,9 @@ class FlowStateStore:
             raise AuthenticationFlowNotFound()
         return FlowState(**json.loads(raw))
 
-    def mark_finished(self, flow_id: str) -> None:
-        self.store.set(f"authflow:finished:{flow_id}", "1", ttl=FLOW_LIFETIME_SECONDS)
+    def claim_finish(self, flow_id: str) -> bool:
+        """True for the one caller that finishes the flow; False if it had finished already."""
+        return self.store.set(f"authflow:finished:{flow_id}", "1", ttl=FLOW_LIFETIME_SECONDS, only_new=True)
 
     def is_finished(self, flow_id: str) -> bool:
         return self.store.get(f"authflow:finished:{flow_id}") is not None

@@ -149,3 +149,30 @@ def test_session_cookie_flags(flow_app, services_of):
     cookie = next(c for c in resp.headers.getlist("Set-Cookie") if c.startswith("session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
     assert "Max-Age=31449600" in cookie
+
+
+def test_one_state_finished_twice_at_once_signs_in_once(flow_app, services_of):
+    from app.sessions.models import IdPSession
+
+    app = flow_app()
+    with services_of(app)() as svc:
+        user = svc.users.create_user([("username", "twice_user")])
+        svc.passwords.create(user.id, "Twice-pass-1")
+        db.session.commit()
+        user_id = user.id
+    client = app.test_client()
+    token = client.post(FLOWS, json={"type": "login", "name": "default"}).get_json()["result"]["state_token"]
+    token = client.post(
+        INPUT, json={"state_token": token, "input": {"identification": "username", "login_id": "twice_user"}}
+    ).get_json()["result"]["state_token"]
+
+    def finish(_):
+        body = {"state_token": token, "input": {"authentication": "primary_password", "password": "Twice-pass-1"}}
+        return app.test_client().post(INPUT, json=body).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = sorted(pool.map(finish, range(4)))
+    assert codes == [200, 404, 404, 404]
+    with app.app_context():
+        sessions = db.session.scalar(select(func.count()).select_from(IdPSession).where(IdPSession.user_id == user_id))
+    assert sessions == 1
