@@ -118,6 +118,16 @@ def test_duplicate_with_ignore_dot_sign(make_app):
         duplicate(svc.users.create_user, [("email", "johnsmith@example.com")])
 
 
+def test_rollback_after_create_user_undoes_the_user(svc):
+    """create_user inserts inside a savepoint; the caller's rollback must still undo it (on SQLite
+    too, where the driver's own transaction handling used to let the savepoint commit)."""
+    svc.users.create_user([("email", random_email())])
+    db.session.rollback()
+    assert count(User) == 0
+    assert count(Identity) == 0
+    assert count(AuditLog) == 0
+
+
 def test_same_value_under_different_keys_is_not_a_duplicate(svc):
     make_user(svc, username="janed")
     user = svc.users.create_user([("email", "janed@example.com")])
