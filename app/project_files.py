@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 from joserfc.jwk import RSAKey
 
+from app.config import _read_yaml, parse_secrets, validate_project
+
 DEMO_CLIENT_ID = "demo"
 DEMO_REDIRECT_URI = "http://localhost:3000/demo/callback"
 
@@ -93,14 +95,17 @@ def ensure_project_dir(config_dir: Path, public_origin: str = "http://localhost:
     if not project_file.exists():
         project_file.write_text(yaml.safe_dump(default_project(public_origin), sort_keys=False))
         written.append(str(project_file))
-    project = yaml.safe_load(project_file.read_text()) or {}
+    # Both files are checked before anything is added, so a broken file stops the start with a
+    # ConfigError instead of a traceback, and a malformed secrets file is never overwritten.
+    project, _ = validate_project(_read_yaml(project_file))
     confidential = [
         c["client_id"]
-        for c in (project.get("oauth") or {}).get("clients", [])
+        for c in project["oauth"]["clients"]
         if c.get("x_application_type") in ("traditional_webapp", "confidential", "third_party_app", "m2m")
     ]
     secrets_file = config_dir / "authgear.secrets.yaml"
-    current = (yaml.safe_load(secrets_file.read_text()) if secrets_file.exists() else None) or {}
+    current = (_read_yaml(secrets_file) if secrets_file.exists() else None) or {}
+    parse_secrets(current)
     items, added = complete_secrets(list(current.get("secrets", [])), confidential)
     if added:
         # Created 0600 from the first byte (a chmod after writing leaves a window where keys are readable).

@@ -396,3 +396,23 @@ def test_test_project_is_valid():
     project, unimplemented = validate_project(TEST_PROJECT)
     assert unimplemented == []
     assert [c["client_id"] for c in project["oauth"]["clients"]] == ["spa-client", "confidential-client"]
+
+
+def test_broken_files_in_the_default_instance_dir_are_config_errors_and_kept(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    instance = write_project(tmp_path / "instance", secrets="secrets: {db: oops}\n")
+    with pytest.raises(ConfigError, match=r"authgear\.secrets\.yaml /secrets: must be a list"):
+        load_config(env={})
+    assert (instance / "authgear.secrets.yaml").read_text() == "secrets: {db: oops}\n"
+
+    (instance / "authgear.yaml").write_text("id: [broken\n")
+    with pytest.raises(ConfigError, match=r"authgear\.yaml: not valid YAML"):
+        load_config(env={})
+
+
+def test_named_dir_without_a_project_gets_the_demo_project_and_says_so(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="gatehouse")
+    cfg = load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path / "new")})
+    assert cfg.client("demo") is not None
+    assert (tmp_path / "new" / "authgear.secrets.yaml").stat().st_mode & 0o777 == 0o600
+    assert any("authgear.yaml" in r.getMessage() for r in caplog.records if r.name == "gatehouse")
