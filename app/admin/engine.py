@@ -4,7 +4,8 @@ refuse abusive documents by depth and cost, run the resolvers, format errors in 
 Cost is a static estimate of the objects a document can return: every field costs 1 times the
 number of parents it is resolved for, a connection multiplies the cost of its `edges` by its page
 size (`first`/`last` when given as a literal, else the page size limit) and adds a fixed cost for
-its database query. Both limits depend on the document only, so a cached document is checked once.
+its database query. An operation has at most MAX_ROOT_FIELDS top-level fields (aliases included).
+The limits depend on the document only, so a cached document is checked once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from app.errors import BadRequest
 MAX_DEPTH = 15
 MAX_COST = 250_000
 CONNECTION_QUERY_COST = 10
+MAX_ROOT_FIELDS = 50
 MAX_TOKENS = 20_000
 CACHE_SIZE = 512
 
@@ -109,8 +111,7 @@ class AdminGraphQL:
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [format_error(e) for e in result.errors]
-        if result.data is not None or not result.errors:
-            body["data"] = result.data
+        body["data"] = result.data
         return body, not result.errors
 
     # -- depth and cost ---------------------------------------------------------------------------
@@ -120,6 +121,15 @@ class AdminGraphQL:
             if not isinstance(op, OperationDefinitionNode):
                 continue
             root = self.schema.get_root_type(op.operation)
+            root_fields = len(_flatten(op.selection_set, fragments))
+            if root_fields > MAX_ROOT_FIELDS:
+                message = f"too many top-level fields: {root_fields}, at most {MAX_ROOT_FIELDS}"
+                return GraphQLError(
+                    message,
+                    original_error=BadRequest(
+                        "QueryTooComplex", message, {"rootFields": root_fields, "maxRootFields": MAX_ROOT_FIELDS}
+                    ),
+                )
             walker = _Walker(self.schema, fragments)
             cost = walker.cost(op.selection_set, root, 1, 1)
             if walker.max_depth > self.max_depth:

@@ -138,6 +138,12 @@ def execute() -> Response:
     return resp
 
 
+@bp.errorhandler(AppError)
+def _app_error(exc: AppError) -> Response:
+    # Errors raised before the view runs (the app's 1 MiB body cap) keep this API's error shape.
+    return request_error(exc)
+
+
 def _endpoint() -> Response:
     if request.method == "GET":
         return query_console()
