@@ -30,6 +30,9 @@ from app.project_files import complete_secrets
 from app.services import Services
 from tests.factories import TEST_PROJECT
 
+# The SMTP server fixture (`smtp_server`) the flow and messaging tests read codes from.
+pytest_plugins = ["tests.smtp_server"]
+
 BACKEND = os.environ.get("GATEHOUSE_TEST_BACKEND", "postgres")
 PG_ADMIN_URL = os.environ.get("GATEHOUSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("GATEHOUSE_TEST_REDIS", "redis://127.0.0.1:6379/0")

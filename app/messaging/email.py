@@ -34,10 +34,11 @@ def build_email(sender: str, to: str, rendered: RenderedEmail, message_id_domain
     msg["Subject"] = rendered.subject
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = make_msgid(domain=message_id_domain)
-    msg["Content-Language"] = rendered.locale.replace("_", "-")
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to one-time codes
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    # After add_alternative, which moves Content-* headers into the first part (RFC 3282).
+    msg["Content-Language"] = rendered.locale.replace("_", "-")
     return msg
 
 

@@ -54,10 +54,10 @@ class MessageSender:
         outbox = Outbox(config.config_dir / "outbox" if config.config_dir else None)
         self.outbox = outbox
         smtp = config.secrets.get("mail.smtp")
-        self.smtp = SMTPTransport(smtp) if smtp else None
+        self.smtp = SMTPTransport(smtp) if smtp is not None else None
         self.email_outbox = OutboxTransport(outbox)
         sms = config.secrets.get("sms.custom")
-        self.sms_webhook = WebhookSMSTransport(sms) if sms else None
+        self.sms_webhook = WebhookSMSTransport(sms) if sms is not None else None
         self.sms_outbox = OutboxSMSTransport(outbox)
 
     def resolve_locale(self, locale: str | None) -> str:

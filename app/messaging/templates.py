@@ -32,7 +32,7 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")
 
 def normalize_locale(locale: str | None) -> str | None:
     """`zh-hant-HK` -> `zh_hant_HK`; None for anything that is not a locale name."""
-    if not locale or len(locale) > 35 or not _LOCALE.match(locale):
+    if not locale or len(locale) > 35 or not _LOCALE.fullmatch(locale):
         return None
     return locale.replace("-", "_")
 
@@ -62,9 +62,9 @@ class MessageRenderer:
         """The locale whose catalog will be used: `locale` (or its language) when a catalog exists,
         else the fallback language."""
         name = normalize_locale(locale)
-        if name and gettext.find(DOMAIN, str(self.translations_dir), [name]):
-            return name
-        return self.fallback_language
+        found = gettext.find(DOMAIN, str(self.translations_dir), [name]) if name else None
+        # gettext also tries the bare language (fr_CA -> fr): report the catalog it found.
+        return Path(found).parents[1].name if found else self.fallback_language
 
     def _env(self, locale: str) -> Environment:
         # One Environment per locale: installed gettext callables are per environment, and
