@@ -125,3 +125,50 @@ def fragment_of(location: str) -> dict[str, str]:
 
 def decode_jwt(token: str, jwks: dict[str, Any]) -> Any:
     return jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256"])
+
+
+def authorize_params(
+    client_id: str = SPA, redirect_uri: str = SPA_CB, scope: str = "openid", pkce: str | None = None, **extra: str
+) -> dict[str, str]:
+    """An authorization request; `pkce` is a code challenge (public clients need one)."""
+    params = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code", "scope": scope}
+    if pkce:
+        params.update(code_challenge=pkce, code_challenge_method="S256")
+    params.update(extra)
+    return params
+
+
+def x_ref_of(location: str) -> str:
+    return query_of(location)["x_ref"]
+
+
+def get_code(
+    client: Any,
+    client_id: str = SPA,
+    redirect_uri: str = SPA_CB,
+    scope: str = "openid offline_access",
+    pkce: bool = True,
+    **extra: str,
+) -> tuple[str, str]:
+    """Runs authorize and consent with the browser's session cookie; returns (code, code_verifier)."""
+    verifier, challenge = pkce_pair()
+    params = authorize_params(client_id, redirect_uri, scope=scope, pkce=challenge if pkce else None, **extra)
+    location = client.get("/oauth2/authorize", query_string=params).headers["Location"]
+    assert location.startswith("/oauth2/consent?"), location
+    done = client.get(location)
+    assert done.status_code == 302, done.get_data(as_text=True)
+    return query_of(done.headers["Location"])["code"], verifier
+
+
+def exchange(
+    client: Any, code: str, verifier: str | None, client_id: str = SPA, redirect_uri: str = SPA_CB, **extra: Any
+) -> Any:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "client_id": client_id}
+    if verifier:
+        data["code_verifier"] = verifier
+    data.update(extra.pop("data", {}))
+    return client.post("/oauth2/token", data=data, **extra)
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
