@@ -171,6 +171,6 @@ def members_count(ctx: AdminContext, kind: str, parent_id: str) -> int:
 
     def fetch(parent_ids: list[str]) -> dict[str, int]:
         stmt = select(link.c[column], func.count()).where(link.c[column].in_(parent_ids)).group_by(link.c[column])
-        return dict(db.session.execute(stmt).tuples().all())
+        return {parent: count for parent, count in db.session.execute(stmt)}
 
     return ctx.loader(("members_count", kind), kind, fetch, default=int).load(parent_id)

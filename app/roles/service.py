@@ -303,11 +303,12 @@ class RoleService:
             return
         lefts = {a for a, _ in pairs}
         rights = {b for _, b in pairs}
-        existing = set(
-            db.session.execute(
+        existing = {
+            (row[0], row[1])
+            for row in db.session.execute(
                 select(table.c[left], table.c[right]).where(table.c[left].in_(lefts), table.c[right].in_(rights))
-            ).tuples()
-        )
+            )
+        }
         missing = [{left: a, right: b} for a, b in dict.fromkeys(pairs) if (a, b) not in existing]
         if missing:
             db.session.execute(insert(table), missing)

@@ -65,3 +65,25 @@ def error_of(body: dict[str, Any]) -> dict[str, Any]:
     """The extensions of the first error of a response that must have failed."""
     assert body.get("errors"), body
     return body["errors"][0]["extensions"]
+
+
+def gid(type_name: str, raw_id: Any) -> str:
+    from app.admin.ids import audit_log_global_id, to_global_id
+
+    return audit_log_global_id(raw_id) if type_name == "AuditLog" else to_global_id(type_name, raw_id)
+
+
+def make_users(svc: Any, count: int, prefix: str = "user") -> list[Any]:
+    """`count` committed users `<prefix>-<i>@example.com`, created one minute apart (oldest first)."""
+    from datetime import timedelta
+
+    from app.extensions import db
+
+    base = svc.clock() - timedelta(days=1)
+    users = []
+    for i in range(count):
+        user = svc.users.create_user([("email", f"{prefix}-{i:03d}@example.com")])
+        user.created_at = base + timedelta(minutes=i)
+        users.append(user)
+    db.session.commit()
+    return users
