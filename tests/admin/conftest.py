@@ -87,3 +87,23 @@ def make_users(svc: Any, count: int, prefix: str = "user") -> list[Any]:
         users.append(user)
     db.session.commit()
     return users
+
+
+def audit_entries(activity_type: str) -> list[Any]:
+    """Committed audit log rows of one type (read in a fresh session)."""
+    from sqlalchemy import select
+
+    from app.audit import AuditLog
+    from app.extensions import db
+
+    db.session.remove()
+    return list(db.session.scalars(select(AuditLog).where(AuditLog.activity_type == activity_type)))
+
+
+def assert_mutation_audited(name: str, user_id: str | None = None) -> Any:
+    """Exactly one `admin_api.mutation.<name>.executed` entry, about `user_id` when given."""
+    rows = audit_entries(f"admin_api.mutation.{name}.executed")
+    assert len(rows) == 1, rows
+    if user_id is not None:
+        assert rows[0].user_id == user_id
+    return rows[0]
