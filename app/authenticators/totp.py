@@ -47,8 +47,11 @@ def otpauth_uri(secret: str, account_name: str, issuer: str) -> str:
 
 
 def _valid_secret(secret: str) -> bool:
+    """Base32 of at least 128 bits (RFC 4226 section 4, requirement R6)."""
+    if not isinstance(secret, str) or len(secret) > 128:
+        return False
     try:
-        return len(base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))) >= 10
+        return len(base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))) >= 16
     except (binascii.Error, ValueError):
         return False
 
