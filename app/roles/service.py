@@ -236,24 +236,28 @@ class RoleService:
         self, kind: _Kind, row_id: str, key: str | None, name: str | None, description: str | None
     ) -> Role | Group:
         row = self._get(kind, row_id)
+        changes: dict[str, Any] = {"updated_at": self.clock()}
         if key is not None:
-            row.key = validate_key(key)
+            changes["key"] = validate_key(key)
         if name is not None:
-            row.name = _text(name, "name", NAME_MAX_LENGTH)
+            changes["name"] = _text(name, "name", NAME_MAX_LENGTH)
         if description is not None:
-            row.description = _text(description, "description", DESCRIPTION_MAX_LENGTH)
-        row.updated_at = self.clock()
-        self._save(kind, row)
+            changes["description"] = _text(description, "description", DESCRIPTION_MAX_LENGTH)
+        self._save(kind, row, changes)
         return row
 
-    def _save(self, kind: _Kind, row: Role | Group) -> None:
-        """Flushes in a savepoint so a duplicated key (a unique index) leaves the transaction usable."""
+    def _save(self, kind: _Kind, row: Role | Group, changes: dict[str, Any] | None = None) -> None:
+        """Changes and flushes in a savepoint, so a duplicated key (a unique index) leaves the
+        transaction usable. Changes are applied inside it because opening a savepoint flushes."""
         try:
             with db.session.begin_nested():
+                for attr, value in (changes or {}).items():
+                    setattr(row, attr, value)
                 db.session.add(row)
                 db.session.flush()
         except IntegrityError:
-            raise BadRequest(kind.duplicate_reason, "duplicated key", {"key": row.key}) from None
+            key = (changes or {}).get("key") or row.key
+            raise BadRequest(kind.duplicate_reason, "duplicated key", {"key": key}) from None
 
     def _delete(self, kind: _Kind, row_id: str) -> Role | Group:
         row = self._get(kind, row_id)

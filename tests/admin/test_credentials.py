@@ -15,7 +15,7 @@ from tests.admin.conftest import assert_mutation_audited, audit_entries, error_o
 from tests.factories import make_user, random_password
 
 
-def call(gql, name, selection, **fields):
+def call(gql, name, selection, /, **fields):
     input_type = name[0].upper() + name[1:] + "Input"
     return gql(f"mutation($input: {input_type}!) {{ {name}(input: $input) {selection} }}", input=fields)
 

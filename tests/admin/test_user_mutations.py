@@ -16,7 +16,7 @@ from tests.factories import make_user, random_password
 USER = "user { id isDisabled disableReason deleteAt deleteReason anonymizeAt accountValidFrom accountValidUntil }"
 
 
-def call(gql, name, selection=f"{{ {USER} }}", **fields):
+def call(gql, name, selection=f"{{ {USER} }}", /, **fields):
     """Runs mutation `name` with `fields` as its input."""
     input_type = name[0].upper() + name[1:] + "Input"
     return gql(f"mutation($input: {input_type}!) {{ {name}(input: $input) {selection} }}", input=fields)
