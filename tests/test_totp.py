@@ -47,12 +47,13 @@ def test_otpauth_uri_format_and_authenticator_apps_read_it():
         "otpauth://totp/Gatehouse:john%40example.com"
         "?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Gatehouse&algorithm=SHA1&digits=6&period=30"
     )
-    odd = otpauth_uri("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "a:b c&d=e", "My App: Login?")
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    odd = otpauth_uri(secret, "a:b c&d=e", "My App: Login?")
     parts = urlsplit(odd)
     assert parts.path.count(":") == 1 and "?" not in parts.path and "&" not in parts.path
     assert parse_qs(parts.query)["issuer"] == ["My App: Login?"]
     parsed = pyotp.parse_uri(odd)
-    assert (parsed.secret, parsed.issuer, parsed.name) == ("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "My App: Login?", "a:b c&d=e")
+    assert (parsed.secret, parsed.issuer, parsed.name) == (secret, "My App: Login?", "a:b c&d=e")
 
 
 @pytest.mark.embedded
