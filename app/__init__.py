@@ -14,8 +14,9 @@ from sqlalchemy.engine import Connection, Engine
 from app import models  # noqa: F401  (the whole schema, for Alembic)
 from app.config import AppConfig, load_config
 from app.errors import RequestEntityTooLarge, register_error_handlers
-from app.extensions import babel, csrf, db, migrate
+from app.extensions import csrf, db, migrate
 from app.flows.engine import FlowEngine
+from app.i18n import init_babel
 from app.kvstore import KVStore, MemoryStore, RedisStore
 from app.services import Services
 
@@ -44,7 +45,7 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
         app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True, compare_type=True
     )
     csrf.init_app(app)
-    babel.init_app(app)
+    init_babel(app)
     if store is None:
         store = RedisStore(redis.Redis.from_url(config.redis_url)) if config.redis_url else MemoryStore()
     app.extensions["gatehouse"] = Services.build(config, store)
@@ -106,6 +107,10 @@ def _register_blueprints(app: Flask) -> None:
     from app import oidc
 
     app.register_blueprint(oidc.bp)  # CSRF: its API views are exempt one by one, the consent form is not
+
+    from app import web
+
+    app.register_blueprint(web.bp)  # hosted pages: every form carries its CSRF token
 
 
 def _register_body_limit(app: Flask) -> None:

@@ -1,0 +1,98 @@
+"""The WTForms of the hosted pages. Each form becomes the input object the JSON API takes
+(contract 6.4-6.7); that translation is in `app.web.inputs`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+_REQUIRED = _l("This field is required.")
+_TOO_LONG = _l("This is too long.")
+
+
+class IdentifyForm(FlaskForm):
+    login_id = StringField(
+        _l("Email address"), validators=[DataRequired(_REQUIRED), Length(max=320, message=_TOO_LONG)]
+    )
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField(_l("Password"), validators=[DataRequired(_REQUIRED), Length(max=1000, message=_TOO_LONG)])
+    request_device_token = BooleanField(_l("Don't ask again on this device"))
+
+
+class CodeForm(FlaskForm):
+    """An emailed, texted or authenticator code; `resend` asks for another one instead."""
+
+    code = StringField(_l("Code"), validators=[Optional(), Length(max=64, message=_TOO_LONG)])
+    request_device_token = BooleanField(_l("Don't ask again on this device"))
+
+
+class RecoveryCodeForm(FlaskForm):
+    recovery_code = StringField(
+        _l("Recovery code"), validators=[DataRequired(_REQUIRED), Length(max=64, message=_TOO_LONG)]
+    )
+
+
+class NewPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        _l("New password"), validators=[DataRequired(_REQUIRED), Length(max=1000, message=_TOO_LONG)]
+    )
+    confirm_password = PasswordField(
+        _l("Confirm password"), validators=[DataRequired(_REQUIRED), Length(max=1000, message=_TOO_LONG)]
+    )
+
+
+class TargetForm(FlaskForm):
+    """Where a new email/SMS authenticator sends its codes; left out when the flow knows it."""
+
+    target = StringField(_l("Email address"), validators=[Optional(), Length(max=320, message=_TOO_LONG)])
+    request_device_token = BooleanField(_l("Don't ask again on this device"))
+
+
+class ConfirmForm(FlaskForm):
+    """A button and its CSRF token."""
+
+
+class ProfileForm(FlaskForm):
+    """Fields are added per step: `profile_form(pointers)`."""
+
+
+ATTRIBUTE_LABELS = {
+    "name": _l("Full name"),
+    "given_name": _l("First name"),
+    "family_name": _l("Last name"),
+    "middle_name": _l("Middle name"),
+    "nickname": _l("Nickname"),
+    "profile": _l("Profile page"),
+    "picture": _l("Picture URL"),
+    "website": _l("Website"),
+    "gender": _l("Gender"),
+    "birthdate": _l("Birthday"),
+    "zoneinfo": _l("Time zone"),
+    "locale": _l("Language"),
+}
+
+
+def attribute_field_name(pointer: str) -> str:
+    return "attr_" + pointer.strip("/").replace("/", "_")
+
+
+def profile_form(fields: list[dict[str, Any]]) -> type[ProfileForm]:
+    """A ProfileForm class with one text field per `{pointer, required}` of the step."""
+
+    class _Form(ProfileForm):
+        pass
+
+    for f in fields:
+        pointer = str(f.get("pointer", ""))
+        name = pointer.strip("/")
+        label = ATTRIBUTE_LABELS.get(name, name)
+        validators: list[Any] = [Length(max=400, message=_TOO_LONG)]
+        validators.insert(0, DataRequired(_REQUIRED) if f.get("required") else Optional())
+        setattr(_Form, attribute_field_name(pointer), StringField(label, validators=validators))
+    return _Form

@@ -1,0 +1,157 @@
+"""Forms to engine inputs: each page's submitted form becomes the very input object the JSON API
+takes (contract 6.4-6.7, DESIGN 3.1), and each page's form class."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_wtf import FlaskForm
+
+from app.errors import Invalid
+from app.web import forms
+from app.web.pages import data_of, oob_choice, option_index, options_of
+
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()\-.]{5,}$")
+
+
+class FormInvalid(Invalid):
+    """A form the page itself refuses before asking the engine (an empty or mismatched field)."""
+
+    def __init__(self, reason: str = "FormInvalid", field: str | None = None) -> None:
+        super().__init__(reason, "the form is incomplete", {"field": field} if field else None)
+
+
+def infer_identification(value: str, offered: list[str]) -> str:
+    """Which login ID type the one text field holds: `+...` is a phone number, `@` an email,
+    anything else a username, as far as the step offers them."""
+    if value.startswith("+") and "phone" in offered:
+        return "phone"
+    if "@" in value and "email" in offered:
+        return "email"
+    if "username" in offered:
+        return "username"
+    if "phone" in offered and _PHONE.match(value):
+        return "phone"
+    if "email" in offered:
+        return "email"
+    return offered[0] if offered else "email"
+
+
+def form_class(page: str, action: dict[str, Any]) -> type[FlaskForm]:
+    if page in ("login", "signup", "forgot_password"):
+        return forms.IdentifyForm
+    if page == "enter_password":
+        return forms.PasswordForm
+    if page == "enter_recovery_code":
+        return forms.RecoveryCodeForm
+    if page in ("create_password", "change_password", "reset_password"):
+        return forms.NewPasswordForm
+    if page in ("enter_totp", "enter_oob_otp", "forgot_password/otp", "setup_totp"):
+        return forms.CodeForm
+    if page == "setup_oob_otp":
+        return forms.TargetForm
+    if page == "fill_in_user_profile":
+        return forms.profile_form(data_of(action).get("attributes") or [])
+    return forms.ConfirmForm
+
+
+def _new_password(form: Any) -> str:
+    if form.new_password.data != form.confirm_password.data:
+        raise FormInvalid("NewPasswordTypo", "confirm_password")
+    return form.new_password.data
+
+
+def _code(form: Any) -> str:
+    code = "".join((form.code.data or "").split())
+    if not code:
+        raise FormInvalid(field="code")
+    return code
+
+
+def _device(form: Any, action: dict[str, Any], authentication: str) -> dict[str, Any]:
+    wanted = bool(getattr(form, "request_device_token", None) and form.request_device_token.data)
+    if wanted and data_of(action).get("device_token_enabled") and not authentication.startswith("primary_"):
+        return {"request_device_token": True}
+    return {}
+
+
+def build_input(page: str, form: Any, action: dict[str, Any], resend: bool) -> dict[str, Any]:
+    """The engine input for `form` submitted on `page` while the flow shows `action`."""
+    data = data_of(action)
+    options = options_of(action)
+    if page in ("login", "signup", "forgot_password"):
+        value = (form.login_id.data or "").strip()
+        offered = [str(o.get("identification")) for o in options]
+        return {"identification": infer_identification(value, offered), "login_id": value}
+    if page in ("enter_password", "enter_totp", "enter_recovery_code", "enter_oob_otp") and (
+        data.get("type") == "authentication_data"
+    ):
+        index = option_index(action, page)
+        if index is None:
+            raise FormInvalid()
+        authentication = options[index]["authentication"]
+        if page == "enter_password":
+            return {
+                "authentication": authentication,
+                "password": form.password.data,
+                **_device(form, action, authentication),
+            }
+        if page == "enter_totp":
+            return {"authentication": authentication, "code": _code(form), **_device(form, action, authentication)}
+        if page == "enter_recovery_code":
+            return {"authentication": authentication, "recovery_code": form.recovery_code.data.strip()}
+        return oob_choice(action, index, bool(_device(form, action, authentication)))
+    if page in ("enter_oob_otp", "forgot_password/otp"):
+        if page == "forgot_password/otp" and action.get("type") == "select_destination":
+            return {"index": 0}
+        if resend:
+            return {"resend": True}
+        key = "account_recovery_code" if page == "forgot_password/otp" else "code"
+        return {key: _code(form)}
+    if page in ("create_password", "setup_oob_otp", "setup_totp") and data.get("type") == "create_authenticator_data":
+        index = option_index(action, page)
+        if index is None:
+            raise FormInvalid()
+        option = options[index]
+        authentication = option["authentication"]
+        if page == "create_password":
+            return {"authentication": authentication, "new_password": _new_password(form)}
+        if page == "setup_oob_otp" and not isinstance(option.get("target"), dict):
+            target = (form.target.data or "").strip()
+            if not target:
+                raise FormInvalid(field="target")
+            return {"authentication": authentication, "target": target}
+        return {"authentication": authentication}
+    if page == "setup_totp":
+        return {"code": _code(form)}
+    if page in ("change_password", "reset_password"):
+        return {"new_password": _new_password(form)}
+    if page == "view_recovery_code":
+        return {"confirm_recovery_code": True}
+    if page == "terminate_other_sessions":
+        return {"confirm_terminate_other_sessions": True}
+    if page == "fill_in_user_profile":
+        attributes = []
+        for f in data.get("attributes") or []:
+            pointer = str(f.get("pointer", ""))
+            value = (getattr(form, forms.attribute_field_name(pointer)).data or "").strip()
+            if value:
+                attributes.append({"pointer": pointer, "value": value})
+        return {"attributes": attributes}
+    raise FormInvalid()
+
+
+def kept_values(page: str, form: Any) -> dict[str, str]:
+    """What the page shows again after an error: never a password or a code."""
+    if page in ("login", "signup", "forgot_password"):
+        return {"login_id": (form.login_id.data or "")[:320]}
+    if page == "setup_oob_otp":
+        return {"target": (form.target.data or "")[:320]}
+    if page == "fill_in_user_profile":
+        return {
+            name: (field.data or "")[:400]
+            for name, field in form._fields.items()
+            if name.startswith("attr_") and isinstance(field.data, str)
+        }
+    return {}
