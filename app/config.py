@@ -210,7 +210,7 @@ SCHEMA: dict[str, Any] = {
                                 "properties": {
                                     "key": {"type": "string"},
                                     "type": {"enum": ["email", "phone", "username"]},
-                                    "max_length": {"type": "integer", "minimum": 1},
+                                    "max_length": {"type": "integer", "minimum": 1, "maximum": 400},
                                     "modify_disabled": _BOOL,
                                     "create_disabled": _BOOL,
                                     "update_disabled": _BOOL,
@@ -375,6 +375,8 @@ class AppConfig:
     secret_key: str = ""
     unimplemented_keys: list[str] = field(default_factory=list)
     testing: bool = False
+    # Prepended to the RQ queue names (GATEHOUSE_QUEUE_PREFIX) so deployments sharing one Redis keep their jobs apart.
+    queue_prefix: str = ""
 
     @property
     def public_origin(self) -> str:
@@ -558,6 +560,7 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
         config_dir=config_dir,
         secret_key=secret_key,
         unimplemented_keys=unimplemented,
+        queue_prefix=env.get("GATEHOUSE_QUEUE_PREFIX", ""),
     )
 
 
