@@ -162,7 +162,7 @@ class Authenticate:
 
     def _succeeded(self, run: FlowRun, authentication: str, amr: list[str], device: Any) -> Outcome:
         if run.user_id:
-            run.svc.lockout.reset(run.user_id)
+            run.svc.lockout.reset(run.user_id, ip=run.ip)
         run.add_amr(*amr)
         run.data.setdefault("factors", []).append(_kind(authentication))
         if device and _kind(authentication) == "secondary":
