@@ -13,51 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.oidc.helpers import M2M, ROTATING, ROTATING_CB, SPA, SPA_CB, WEB, WEB_CB, client_secret, query_of
-
-
-class Browser:
-    """A user agent with an IdP session cookie for the live server."""
-
-    def __init__(self, server) -> None:
-        self.server = server
-        self.http = requests.Session()
-
-    def log_in(self, user=None):
-        user, token = self.server.new_session(user)
-        self.http.cookies.set("session", token, domain="127.0.0.1", path="/")
-        return user
-
-    def authorize(self, url: str) -> str:
-        """Follows authorize → (login) → consent; returns the redirect back to the client."""
-        resp = self.http.get(url, allow_redirects=False)
-        assert resp.status_code == 302, resp.text
-        location = resp.headers["Location"]
-        if location.startswith("/login?"):
-            self.log_in()
-        x_ref = query_of(location)["x_ref"]
-        done = self.http.get(f"{self.server.url}/oauth2/consent", params={"x_ref": x_ref}, allow_redirects=False)
-        assert done.status_code == 302, done.text
-        return done.headers["Location"]
-
-
-def _discover(server) -> dict:
-    return requests.get(f"{server.url}/.well-known/openid-configuration", timeout=5).json()
-
-
-def _verify_id_token(server, id_token: str, audience: str, nonce: str | None = None) -> dict:
-    keys = KeySet.import_key_set(requests.get(_discover(server)["jwks_uri"], timeout=5).json())
-    token = jwt.decode(id_token, keys, algorithms=["RS256"])
-    registry = jwt.JWTClaimsRegistry(
-        iss={"essential": True, "value": server.url},
-        aud={"essential": True, "value": audience},
-        sub={"essential": True},
-        exp={"essential": True},
-        iat={"essential": True},
-    )
-    registry.validate(token.claims)
-    if nonce is not None:
-        assert token.claims["nonce"] == nonce
-    return token.claims
+from tests.oidc.rp import Browser, discover, verify_id_token
 
 
 def _rp(server, client_id=SPA, redirect_uri=SPA_CB, scope="openid offline_access", **kwargs) -> OAuth2Session:
@@ -72,7 +28,7 @@ def _rp(server, client_id=SPA, redirect_uri=SPA_CB, scope="openid offline_access
 
 @pytest.mark.embedded
 def test_code_with_pkce_userinfo_and_refresh(live_server):
-    meta = _discover(live_server)
+    meta = discover(live_server)
     browser = Browser(live_server)
     user = browser.log_in()
     rp = _rp(live_server)
@@ -81,7 +37,7 @@ def test_code_with_pkce_userinfo_and_refresh(live_server):
     callback = browser.authorize(url)
     assert query_of(callback)["state"] == state
     token = rp.fetch_token(meta["token_endpoint"], authorization_response=callback, code_verifier=verifier)
-    claims = _verify_id_token(live_server, token["id_token"], SPA, nonce="n-123")
+    claims = verify_id_token(live_server, token["id_token"], SPA, nonce="n-123").claims
     assert claims["sub"] == user.id
 
     # userinfo with the bearer token in the header (OAuth2Session adds it) ...
@@ -98,7 +54,7 @@ def test_code_with_pkce_userinfo_and_refresh(live_server):
 
 
 def test_rotation_and_reuse_detection(live_server):
-    meta = _discover(live_server)
+    meta = discover(live_server)
     browser = Browser(live_server)
     browser.log_in()
     rp = _rp(live_server, ROTATING, ROTATING_CB)
@@ -121,7 +77,7 @@ def test_rotation_and_reuse_detection(live_server):
 
 
 def test_confidential_client_with_basic_and_post_auth_then_revoke(live_server):
-    meta = _discover(live_server)
+    meta = discover(live_server)
     browser = Browser(live_server)
     browser.log_in()
     secret = client_secret(live_server.app, WEB)
@@ -131,7 +87,7 @@ def test_confidential_client_with_basic_and_post_auth_then_revoke(live_server):
         )
         url, _ = rp.create_authorization_url(meta["authorization_endpoint"], nonce="n")
         token = rp.fetch_token(meta["token_endpoint"], authorization_response=browser.authorize(url))
-        claims = _verify_id_token(live_server, token["id_token"], WEB, nonce="n")
+        claims = verify_id_token(live_server, token["id_token"], WEB, nonce="n").claims
         assert "email" in claims  # confidential clients get the scope's claims in the ID token
         assert rp.get(meta["userinfo_endpoint"]).status_code == 200
 
@@ -143,7 +99,7 @@ def test_confidential_client_with_basic_and_post_auth_then_revoke(live_server):
 
 
 def test_end_session(live_server):
-    meta = _discover(live_server)
+    meta = discover(live_server)
     browser = Browser(live_server)
     browser.log_in()
     rp = _rp(live_server, scope="openid")
@@ -173,7 +129,7 @@ def test_end_session(live_server):
 
 @pytest.mark.embedded
 def test_client_credentials(live_server):
-    meta = _discover(live_server)
+    meta = discover(live_server)
     rp = OAuth2Session(M2M, client_secret(live_server.app, M2M), scope="read:reports")
     token = rp.fetch_token(
         meta["token_endpoint"], grant_type="client_credentials", resource="https://reports.example.com"
@@ -187,7 +143,7 @@ def test_client_credentials(live_server):
 
 def test_pkce_code_challenge_from_authlib_matches_ours(live_server):
     """authlib's own S256 helper and the provider agree (RFC 7636 appendix B)."""
-    meta = _discover(live_server)
+    meta = discover(live_server)
     browser = Browser(live_server)
     browser.log_in()
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
