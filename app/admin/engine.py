@@ -4,8 +4,9 @@ refuse abusive documents by depth and cost, run the resolvers, format errors in 
 Cost is a static estimate of the objects a document can return: every field costs 1 times the
 number of parents it is resolved for, a connection multiplies the cost of its `edges` by its page
 size (`first`/`last` when given as a literal, else the page size limit) and adds a fixed cost for
-its database query. An operation has at most MAX_ROOT_FIELDS top-level fields (aliases included).
-The limits depend on the document only, so a cached document is checked once.
+its database query (once per field: batch loaders fetch it for all parents together). An
+operation has at most MAX_ROOT_FIELDS top-level fields (aliases included). The limits depend on
+the document only, so a cached document is checked once.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from app.admin.pagination import MAX_PAGE_SIZE
 from app.errors import BadRequest
 
 MAX_DEPTH = 15
-MAX_COST = 250_000
+MAX_COST = 500_000
 CONNECTION_QUERY_COST = 10
 MAX_ROOT_FIELDS = 50
 MAX_TOKENS = 20_000
@@ -191,7 +192,7 @@ class _Walker:
             field_type = self.schema.get_type("__Type")
         total = multiplier
         if field_type is not None and field_type.name.endswith("Connection") and node.selection_set is not None:
-            total += CONNECTION_QUERY_COST * multiplier
+            total += CONNECTION_QUERY_COST  # batch loaders: one query per field, not per parent
             page = _page_size(node.arguments)
             for sub in _flatten(node.selection_set, self.fragments):
                 sub_mult = multiplier * page if sub.name.value == "edges" else multiplier

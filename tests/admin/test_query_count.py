@@ -1,0 +1,96 @@
+"""No N+1: the number of SQL statements for a page of users does not grow with the page size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event, insert
+
+from app.authenticators.models import Authenticator
+from app.extensions import db
+from app.roles.models import user_roles
+from tests.admin.conftest import make_users, ok
+
+PAGE = """
+query($first: Int!) {
+  users(first: $first, sortDirection: ASC) {
+    totalCount
+    edges { node {
+      id isAnonymous endUserAccountID verifiedClaims { name value }
+      identities { totalCount edges { node { id type claims } } }
+      authenticators { totalCount edges { node { id type kind claims } } }
+      primaryPassword { id }
+      roles { totalCount edges { node {
+        id key groups { totalCount } users(first: 5) { totalCount edges { node { id } } }
+      } } }
+      effectiveRoles { totalCount edges { node { key } } }
+      groups { totalCount }
+      sessions { totalCount }
+      authorizations { totalCount }
+    } }
+  }
+}
+"""
+
+
+@contextmanager
+def counting_statements() -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _seed(svc, count: int) -> None:
+    users = make_users(svc, count)
+    role_a = svc.roles.create_role("role_a")
+    role_b = svc.roles.create_role("role_b")
+    group = svc.roles.create_group("group_a")
+    svc.roles.add_role_to_groups("role_b", ["group_a"])
+    now = svc.clock()
+    db.session.execute(
+        insert(Authenticator),
+        [
+            {
+                "user_id": u.id,
+                "type": "password",
+                "kind": "primary",
+                "password_hash": "$argon2id$x",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for u in users
+        ],
+    )
+    db.session.execute(insert(user_roles), [{"user_id": u.id, "role_id": role_a.id} for u in users])
+    svc.roles.add_group_to_users("group_a", [u.id for u in users[::2]])
+    db.session.commit()
+    del role_b, group
+
+
+@pytest.mark.embedded
+def test_statement_count_does_not_grow_with_page_size(client, admin_headers, svc):
+    _seed(svc, 100)
+    counts = {}
+    for size in (10, 100):
+        db.session.remove()
+        with counting_statements() as statements:
+            resp = client.post("/graphql", json={"query": PAGE, "variables": {"first": size}}, headers=admin_headers)
+        data = ok(resp.get_json())["users"]
+        assert data["totalCount"] == 100 and len(data["edges"]) == size
+        node = data["edges"][-1]["node"]
+        assert node["identities"]["totalCount"] == 1 and node["authenticators"]["totalCount"] == 1
+        assert node["roles"]["edges"][0]["node"]["users"]["totalCount"] == 100
+        counts[size] = len([s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))])
+    print("statements per page size:", counts)
+    assert counts[100] == counts[10], counts
+    assert counts[100] <= 20, counts  # one query per related table, not per user
