@@ -86,11 +86,17 @@ class GatehouseAuthorizationServer(AuthorizationServer):
 
 
 def _check_basic_header(value: str | None) -> None:
-    """authlib lets a Basic header that is not base64 of UTF-8 escape as an exception; say
-    `invalid_client` instead (RFC 6749 section 2.3.1)."""
-    if not value or not value[:6].lower() == "basic ":
+    """authlib lets some malformed Authorization headers escape as exceptions (a scheme with only
+    blanks after it, Basic credentials that are not base64 of UTF-8); say `invalid_client`
+    instead (RFC 6749 section 2.3.1)."""
+    if not value or " " not in value:
+        return
+    parts = value.split(None, 1)
+    if len(parts) < 2:
+        raise InvalidClientError(status_code=401, description="malformed Authorization header")
+    if parts[0].lower() != "basic":
         return
     try:
-        base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
+        base64.b64decode(parts[1], validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         raise InvalidClientError(status_code=401, description="malformed Basic credentials") from None
