@@ -1,27 +1,39 @@
-"""RQ worker: `python worker.py` builds the app and drains the job queues inside its app context."""
+"""RQ worker: `python worker.py` builds the app and drains the job queues inside its app context.
+
+Queues: user_import, user_export, default (named with GATEHOUSE_QUEUE_PREFIX in front). Start as
+many workers as you like; a task whose worker dies is taken over by another one.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-import redis
-from rq import Queue, Worker
-
 from app import create_app
+from app.jobs.maintenance import MAINTENANCE_INTERVAL_SECONDS
+from app.jobs.rq_worker import serve
+from app.jobs.runner import LEASE_SECONDS, QUEUES
 
-QUEUES = ("user_import", "user_export", "default")
+__all__ = ["QUEUES", "main"]
 
 
-def main() -> int:
-    app = create_app()
-    url = app.extensions["gatehouse"].config.redis_url
-    if not url:
-        print("worker.py needs REDIS_URL (without Redis, jobs run in a thread of the web process)", file=sys.stderr)
-        return 2
-    connection = redis.Redis.from_url(url)
-    with app.app_context():
-        Worker([Queue(name, connection=connection) for name in QUEUES], connection=connection).work()
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Gatehouse job worker (RQ)")
+    parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    parser.add_argument(
+        "--lease",
+        type=int,
+        default=LEASE_SECONDS,
+        help="seconds without a sign of life after which another worker takes over a running task",
+    )
+    parser.add_argument(
+        "--maintenance-interval",
+        type=float,
+        default=MAINTENANCE_INTERVAL_SECONDS,
+        help="seconds between recovery of orphaned tasks and removal of expired results",
+    )
+    args = parser.parse_args(argv)
+    return serve(create_app(), args.lease, args.maintenance_interval, args.burst)
 
 
 if __name__ == "__main__":

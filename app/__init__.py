@@ -101,6 +101,10 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(admin_graphql.bp)
     csrf.exempt(admin_graphql.bp)  # bearer-token API, no cookies
+    from app import admin_bulk
+
+    app.register_blueprint(admin_bulk.bp)
+    csrf.exempt(admin_bulk.bp)  # bearer-token API and signed download URLs, no cookies
     app.register_blueprint(flows_api.bp)
     csrf.exempt(flows_api.bp)
 

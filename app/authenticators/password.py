@@ -16,6 +16,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from zxcvbn import zxcvbn
 
+from app.authenticators import imported_hashes
 from app.errors import Invalid
 
 ARGON2 = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
@@ -47,6 +48,9 @@ def verify_password(hashed: str | None, password: str) -> bool:
             return bcrypt.checkpw(password.encode()[:72], candidate)
         except ValueError:
             return False
+    if not hashed.startswith("$argon2id$"):
+        # argon2i, scrypt, PBKDF2, Firebase scrypt and salted SHA-2 hashes from the User Import API.
+        return imported_hashes.verify(hashed, password)
     try:
         return ARGON2.verify(hashed, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -1,0 +1,111 @@
+"""Housekeeping the workers (or the web process's job threads) run on a timer.
+
+- `cleanup_expired`: task rows whose results expired (24 hours after completion) and their export
+  files go; so does any export file, or abandoned partial file, older than 24 hours.
+- `recover_orphans`: a pending task that no worker holds (its worker was killed, or the enqueue
+  after a commit was lost) is enqueued again. For an import job that is the first task not yet
+  completed, since a job's tasks run in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import delete, or_, select
+
+from app.extensions import db
+from app.jobs import user_export, user_import
+from app.jobs.runner import JobRunner, get_runner
+from app.jobs.storage import ExportStorage, export_storage
+from app.jobs.tasks import RESULT_TTL
+from app.tasks.models import BackgroundTask
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL_SECONDS = 60.0
+# A task this young may still be on its way to the queue: recovery leaves it alone.
+ENQUEUE_GRACE = timedelta(seconds=5)
+
+
+def cleanup_expired(now: datetime, storage: ExportStorage) -> int:
+    """Deletes expired tasks (with their files) and files older than 24 hours; returns how many
+    task rows went."""
+    expired = list(
+        db.session.execute(
+            select(BackgroundTask.id, BackgroundTask.kind, BackgroundTask.result).where(
+                BackgroundTask.expire_at.is_not(None), BackgroundTask.expire_at <= now
+            )
+        )
+    )
+    ids = [row.id for row in expired]
+    for row in expired:
+        if row.kind == user_export.KIND and (row.result or {}).get("file_name"):
+            storage.delete(row.result["file_name"])
+    if ids:
+        db.session.execute(
+            delete(BackgroundTask).where(or_(BackgroundTask.id.in_(ids), BackgroundTask.parent_id.in_(ids)))
+        )
+    db.session.commit()
+    storage.delete_older_than(now - RESULT_TTL)
+    return len(ids)
+
+
+def recover_orphans(runner: JobRunner, now: datetime) -> list[str]:
+    """Enqueues pending tasks that are neither queued nor running anywhere; returns their IDs."""
+    recovered: list[str] = []
+    old_enough = BackgroundTask.created_at <= now - ENQUEUE_GRACE
+    exports = db.session.scalars(
+        select(BackgroundTask.id).where(
+            BackgroundTask.kind == user_export.KIND, BackgroundTask.status == "pending", old_enough
+        )
+    )
+    for task_id in list(exports):
+        if not runner.is_alive(task_id):
+            runner.enqueue(user_export.QUEUE, user_export.run_export, task_id, user_export.TIMEOUT_SECONDS)
+            recovered.append(task_id)
+    jobs = db.session.scalars(
+        select(BackgroundTask).where(
+            BackgroundTask.kind == user_import.JOB_KIND, BackgroundTask.status == "pending", old_enough
+        )
+    )
+    for job in list(jobs):
+        task_id = user_import.next_pending_task(job)
+        if task_id is not None and not runner.is_alive(task_id):
+            runner.enqueue(user_import.QUEUE, user_import.run_import_task, task_id, user_import.TASK_TIMEOUT_SECONDS)
+            recovered.append(task_id)
+    db.session.rollback()
+    if recovered:
+        log.warning("re-enqueued %d orphaned task(s): %s", len(recovered), ", ".join(recovered))
+    return recovered
+
+
+def run_maintenance(app: Flask) -> None:
+    with app.app_context():
+        try:
+            now = app.extensions["gatehouse"].clock()
+            cleanup_expired(now, export_storage(app))
+            recover_orphans(get_runner(app), now)
+        finally:
+            db.session.rollback()
+            db.session.remove()
+
+
+class MaintenanceThread(threading.Thread):
+    """Runs `run_maintenance` now and then every `interval` seconds, for the life of the process."""
+
+    def __init__(self, app: Flask, interval: float = MAINTENANCE_INTERVAL_SECONDS) -> None:
+        super().__init__(name="gatehouse-jobs-maintenance", daemon=True)
+        self.app = app
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                run_maintenance(self.app)
+            except Exception:
+                log.exception("job maintenance failed")
+            self.stopped.wait(self.interval)

@@ -1,0 +1,243 @@
+"""User Import API jobs (contract 4): a request becomes a job of tasks of 100 records each.
+
+The tasks of one job run one after another, in request order (each task enqueues the next when
+it completes), so a request behaves as if its records were applied in order: the second record
+with an identifier already seen updates or skips that user, it never races it. Separate jobs run
+in parallel on as many workers as there are.
+
+Within a task, every record is one transaction that also appends the record's outcome to the
+task row, and the row is locked while it runs. A worker killed at any point therefore leaves
+each record either fully applied with its outcome stored, or not applied at all; the retried
+task continues after the last stored outcome, so nothing is lost or applied twice. Once a task is
+done its stored input is redacted (no password hashes or TOTP secrets at rest), and results are
+kept 24 hours after the whole job completes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from app.errors import InternalError, ValidationFailed
+from app.extensions import db
+from app.flows.inputs import obj, validate
+from app.jobs.import_records import LOGIN_ID_TYPES, Outcome, RecordImporter, redact
+from app.jobs.runner import JobRunner, get_runner
+from app.jobs.tasks import (
+    MAX_ATTEMPTS,
+    RESULT_TTL,
+    find_task,
+    job_function,
+    lock_task,
+    new_task_id,
+    rfc3339,
+    start_attempt,
+)
+from app.services import Services
+from app.tasks.models import BackgroundTask
+
+JOB_PREFIX = "userimport_"
+TASK_PREFIX = "userimporttask_"
+JOB_KIND = "user_import"
+TASK_KIND = "user_import_task"
+QUEUE = "user_import"
+RECORDS_PER_TASK = 100
+MAX_BODY_BYTES = 500 * 1000  # contract 0.3
+TASK_TIMEOUT_SECONDS = 600
+HEARTBEAT_SECONDS = 1.0
+OUTCOMES = ("inserted", "updated", "skipped", "failed")
+
+REQUEST_SCHEMA = obj(
+    {
+        "upsert": {"type": "boolean"},
+        "identifier": {"enum": list(LOGIN_ID_TYPES)},
+        "records": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+    },
+    ["identifier", "records"],
+)
+
+
+def validate_request(body: Any, svc: Services) -> None:
+    """The request of contract 4.2; the identifier must be an enabled login ID type, or every
+    record would create a user nobody can find again."""
+    validate(body, REQUEST_SCHEMA)
+    identifier = body["identifier"]
+    if not any(spec.type == LOGIN_ID_TYPES[identifier] for spec in svc.users.login_id_specs()):
+        raise ValidationFailed(
+            [{"location": "/identifier", "kind": "enum", "details": {"actual": identifier}}],
+            f"{identifier} is not an enabled login ID",
+        )
+
+
+def create_job(svc: Services, body: dict[str, Any]) -> BackgroundTask:
+    """The job row and its task rows (flushed, not committed)."""
+    now = svc.clock()
+    records = body["records"]
+    options = {"identifier": body["identifier"], "upsert": bool(body.get("upsert", False))}
+    job_id = new_task_id(JOB_PREFIX)
+    task_ids: list[str] = []
+    for offset in range(0, len(records), RECORDS_PER_TASK):
+        task_id = new_task_id(TASK_PREFIX)
+        task_ids.append(task_id)
+        chunk = records[offset : offset + RECORDS_PER_TASK]
+        db.session.add(
+            BackgroundTask(
+                id=task_id,
+                kind=TASK_KIND,
+                parent_id=job_id,
+                status="pending",
+                created_at=now,
+                input={**options, "offset": offset, "records": chunk},
+                progress={"processed": 0},
+                result={},
+            )
+        )
+    job = BackgroundTask(
+        id=job_id,
+        kind=JOB_KIND,
+        status="pending",
+        created_at=now,
+        input={**options, "total": len(records), "task_ids": task_ids},
+        progress={},
+        result={},
+    )
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def start_job(runner: JobRunner, job: BackgroundTask) -> None:
+    runner.enqueue(QUEUE, run_import_task, job.input["task_ids"][0], TASK_TIMEOUT_SECONDS)
+
+
+def next_pending_task(job: BackgroundTask) -> str | None:
+    """The first task of the job, in request order, that is not completed."""
+    pending = set(
+        db.session.scalars(
+            select(BackgroundTask.id).where(BackgroundTask.parent_id == job.id, BackgroundTask.status == "pending")
+        )
+    )
+    return next((t for t in job.input.get("task_ids", []) if t in pending), None)
+
+
+@job_function
+def run_import_task(task_id: str) -> None:
+    """The RQ job: applies the task's remaining records, then hands over to the next task."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    svc: Services = app.extensions["gatehouse"]
+    runner = get_runner(app)
+    attempt = start_attempt(task_id)
+    if attempt is None:
+        return
+    runner.heartbeat(task_id)
+    try:
+        next_id = _process(svc, runner, task_id, attempt)
+    finally:
+        runner.release(task_id)
+    if next_id is not None:
+        runner.enqueue(QUEUE, run_import_task, next_id, TASK_TIMEOUT_SECONDS)
+
+
+def _process(svc: Services, runner: JobRunner, task_id: str, attempt: int) -> str | None:
+    task = db.session.get(BackgroundTask, task_id)
+    assert task is not None
+    records: list[Any] = task.input["records"]
+    importer = RecordImporter(svc, task.input["identifier"], bool(task.input["upsert"]))
+    # A task that has killed its worker again and again ends here instead of forever.
+    given_up = None
+    if attempt > MAX_ATTEMPTS:
+        given_up = InternalError("UnexpectedError", "the import task failed repeatedly").to_dict()
+    beat = time.monotonic()
+    while True:
+        row = db.session.execute(
+            select(BackgroundTask.status, BackgroundTask.result, BackgroundTask.progress)
+            .where(BackgroundTask.id == task_id)
+            .with_for_update()
+        ).one_or_none()
+        if row is None or row.status != "pending":
+            db.session.rollback()
+            return None
+        details: list[dict[str, Any]] = list((row.result or {}).get("details", []))
+        index = len(details)
+        if index >= len(records):
+            break  # keep the lock: the task completes in this transaction
+        if given_up is not None:
+            details.extend(Outcome(errors=[given_up]).to_detail(i) for i in range(index, len(records)))
+        else:
+            details.append(importer.run(records[index]).to_detail(index))
+        progress = {**(row.progress or {}), "processed": len(details)}
+        db.session.execute(
+            update(BackgroundTask)
+            .where(BackgroundTask.id == task_id)
+            .values(result={"details": details}, progress=progress)
+        )
+        db.session.commit()
+        db.session.expunge_all()  # the next record reads users afresh
+        if time.monotonic() - beat >= HEARTBEAT_SECONDS:
+            runner.heartbeat(task_id)
+            beat = time.monotonic()
+    return _complete(task_id, details, given_up, svc.clock())
+
+
+def _complete(task_id: str, details: list[dict[str, Any]], error: dict[str, Any] | None, now: datetime) -> str | None:
+    """Marks the task completed (redacting its stored records) and, when it was the job's last,
+    the job; commits and returns the next task to run."""
+    task = lock_task(task_id)
+    assert task is not None
+    counts = Counter(d["outcome"] for d in details)
+    task.status = "completed"
+    task.completed_at = now
+    task.result = {"summary": {"total": len(details), **{k: counts[k] for k in OUTCOMES}}, "details": details}
+    task.input = {**task.input, "records": [redact(r) for r in task.input["records"]]}
+    if error is not None:
+        task.error = error
+    db.session.flush()
+    job = lock_task(task.parent_id) if task.parent_id else None
+    next_id = next_pending_task(job) if job is not None else None
+    if job is not None and next_id is None:
+        job.status = "completed"
+        job.completed_at = now
+        job.expire_at = now + RESULT_TTL
+        db.session.execute(
+            update(BackgroundTask).where(BackgroundTask.parent_id == job.id).values(expire_at=job.expire_at)
+        )
+    db.session.commit()
+    return next_id
+
+
+def import_status(job_id: str, now: datetime) -> dict[str, Any]:
+    """The Response of contract 4.3 (plus `progress` while pending), or `TaskNotFound`."""
+    job = find_task(job_id, JOB_KIND, now)
+    out: dict[str, Any] = {"id": job.id, "created_at": rfc3339(job.created_at)}
+    if job.status != "completed":
+        progress = db.session.scalars(select(BackgroundTask.progress).where(BackgroundTask.parent_id == job.id))
+        processed = sum(int((p or {}).get("processed", 0)) for p in progress)
+        out["status"] = "pending"
+        out["progress"] = {"processed": processed, "total": job.input["total"]}
+        return out
+    tasks = {t.id: t for t in db.session.scalars(select(BackgroundTask).where(BackgroundTask.parent_id == job.id))}
+    summary = {"total": 0, **{k: 0 for k in OUTCOMES}}
+    details: list[dict[str, Any]] = []
+    error = None
+    for task_id in job.input["task_ids"]:
+        task = tasks[task_id]
+        error = error or task.error
+        for key, value in task.result.get("summary", {}).items():
+            summary[key] = summary.get(key, 0) + value
+        offset, records = task.input["offset"], task.input["records"]
+        for detail in task.result.get("details", []):
+            shown = {"index": offset + detail["index"], "record": redact(records[detail["index"]])}
+            shown.update((k, v) for k, v in detail.items() if k != "index")
+            details.append(shown)
+    out["completed_at"] = rfc3339(job.completed_at)
+    out["status"] = "completed"
+    if error:
+        out["error"] = error
+    out["summary"] = summary
+    out["details"] = details
+    return out
