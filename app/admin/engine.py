@@ -85,12 +85,19 @@ class AdminGraphQL:
     def _prepare(self, query: str) -> Prepared:
         try:
             document = parse(query, max_tokens=MAX_TOKENS)
+            errors = validate(self.schema, document)
+            if errors:
+                return Prepared(None, tuple(errors))
+            limit_error = self._check_limits(document)
         except GraphQLSyntaxError as error:
             return Prepared(None, (error,))
-        errors = validate(self.schema, document)
-        if errors:
-            return Prepared(None, tuple(errors))
-        limit_error = self._check_limits(document)
+        except RecursionError:
+            # Thousands of nested selections or list literals: deeper than any limit, refused as such.
+            message = f"query is too deep: more than {self.max_depth} levels"
+            error = GraphQLError(
+                message, original_error=BadRequest("QueryTooDeep", message, {"maxDepth": self.max_depth})
+            )
+            return Prepared(None, (error,))
         if limit_error is not None:
             return Prepared(None, (limit_error,))
         return Prepared(document, ())

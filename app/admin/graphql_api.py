@@ -75,8 +75,8 @@ def _body() -> dict[str, Any]:
     else:
         try:
             data = json.loads(text)
-        except ValueError:
-            raise BadRequest("InvalidJSON", "request body must be JSON") from None
+        except (ValueError, RecursionError):
+            raise BadRequest("InvalidJSON", "request body must be JSON (and not nested thousands deep)") from None
     if not isinstance(data, dict):
         raise BadRequest("InvalidJSON", "request body must be a JSON object")
     query, variables, operation = data.get("query"), data.get("variables"), data.get("operationName")
@@ -87,7 +87,11 @@ def _body() -> dict[str, Any]:
     if operation is not None and not isinstance(operation, str):
         raise BadRequest("InvalidQuery", "operationName must be a string")
     # PostgreSQL cannot store NUL characters; refusing them here keeps them out of every query.
-    if "\x00" in query or "\\u0000" in query or _has_nul(variables):
+    try:
+        has_nul = "\x00" in query or "\\u0000" in query or _has_nul(variables)
+    except RecursionError:
+        raise BadRequest("InvalidQuery", "variables are nested too deeply") from None
+    if has_nul:
         raise BadRequest("InvalidQuery", "NUL characters are not allowed")
     return {"query": query, "variables": variables, "operationName": operation}
 

@@ -43,10 +43,21 @@ def test_application_graphql_body_is_a_document(client, admin_headers):
         ({"json": {"query": "{ users { totalCount } }", "variables": [1]}}, 400, "InvalidQuery"),
         ({"json": {"query": "{ users { totalCount } }", "operationName": 5}}, 400, "InvalidQuery"),
         ({"json": {"query": '{ users(searchKeyword: "a\\u0000") { totalCount } }'}}, 400, "InvalidQuery"),
-        ({"json": {"query": "query($k: String) { users(searchKeyword: $k) { totalCount } }",
-                   "variables": {"k": "a\x00b"}}}, 400, "InvalidQuery"),
-        ({"data": '{"query": "' + "x" * (1024 * 1024 + 10) + '"}', "content_type": "application/json"},
-         413, "JSONTooLarge"),
+        (
+            {
+                "json": {
+                    "query": "query($k: String) { users(searchKeyword: $k) { totalCount } }",
+                    "variables": {"k": "a\x00b"},
+                }
+            },
+            400,
+            "InvalidQuery",
+        ),
+        (
+            {"data": '{"query": "' + "x" * (1024 * 1024 + 10) + '"}', "content_type": "application/json"},
+            413,
+            "JSONTooLarge",
+        ),
     ],
 )
 def test_bad_requests_get_the_graphql_error_envelope(client, admin_headers, kwargs, status, reason):
@@ -59,7 +70,7 @@ def test_bad_requests_get_the_graphql_error_envelope(client, admin_headers, kwar
 
 @pytest.mark.embedded
 def test_syntax_and_validation_errors_are_bad_requests(gql):
-    for query in ("{ users { ", "{ nosuchfield }", "{ users(first: \"x\") { totalCount } }", "mutation { x }"):
+    for query in ("{ users { ", "{ nosuchfield }", '{ users(first: "x") { totalCount } }', "mutation { x }"):
         body = gql(query)
         assert "data" not in body
         assert error_of(body) == {"errorName": "BadRequest", "reason": "InvalidQuery"}
@@ -103,8 +114,17 @@ def test_every_name_in_the_schema_is_the_contracts():
         if isinstance(our_type, GraphQLEnumType) and name != "AuditLogActivityType":
             assert set(our_type.values) == set(ref_type.values), name
     assert set(reference.get_type("AuditLogActivityType").values) <= set(ours.get_type("AuditLogActivityType").values)
-    for field in ("users", "getUserByLoginID", "getUserByOAuth", "getUsersByStandardAttribute", "roles", "groups",
-                  "auditLogs", "node", "nodes"):
+    for field in (
+        "users",
+        "getUserByLoginID",
+        "getUserByOAuth",
+        "getUsersByStandardAttribute",
+        "roles",
+        "groups",
+        "auditLogs",
+        "node",
+        "nodes",
+    ):
         assert field in ours.query_type.fields
 
 
@@ -175,3 +195,26 @@ def test_a_successful_mutation_commits(gql, svc):
     ok(gql('mutation { createRole(input: {key: "kept"}) { role { key } } }'))
     db.session.remove()
     assert [r.key for r in db.session.query(Role)] == ["kept"]
+
+
+@pytest.mark.embedded
+def test_hostile_nesting_is_refused_not_crashed(client, admin_headers):
+    deep_query = "{ " + "users { edges { node { " * 800 + "id" + " } } }" * 800 + " }"
+    deep_literal = "{ users(roleKeys: " + "[" * 3000 + '"a"' + "]" * 3000 + ") { totalCount } }"
+    deep_variables = (
+        '{"query": "query($k: String) { users(searchKeyword: $k) { totalCount } }", "variables": {"x": '
+        + ("[" * 5000 + "]" * 5000)
+        + "}}"
+    )
+    cases = [
+        {"json": {"query": deep_query}},
+        {"json": {"query": deep_literal}},
+        {"data": deep_variables, "content_type": "application/json"},
+        {"json": {"query": "{ users(first: 99999999999) { totalCount } }"}},
+        {"json": {"query": "{ " + "a: __typename " * 30000 + "}"}},
+    ]
+    for kwargs in cases:
+        resp = client.post(GRAPHQL_PATH, headers=admin_headers, **kwargs)
+        assert resp.status_code in (200, 400), resp.status_code
+        body = resp.get_json()
+        assert body["errors"][0]["extensions"]["errorName"] == "BadRequest", body["errors"][0]
