@@ -135,9 +135,7 @@ class ClaimsService:
         return {k: v for k, v in attrs.items() if k.removesuffix("_verified") not in self._hidden_standard}
 
     def custom_attributes(self, user: User) -> dict[str, Any]:
-        return {
-            k: v for k, v in (user.custom_attributes or {}).items() if self._custom.get(k, "hidden") != "hidden"
-        }
+        return {k: v for k, v in (user.custom_attributes or {}).items() if self._custom.get(k, "hidden") != "hidden"}
 
     # -- what each consumer gets ------------------------------------------------------------------
     def id_token_claims(self, user: User, client: OAuthClient, scopes: list[str]) -> dict[str, Any]:

@@ -128,7 +128,8 @@ class OAuthClient(ClientMixin):
     def allowed_response_types(self) -> frozenset[str]:
         if self.application_type == "m2m":
             return frozenset()
-        return frozenset(self.config.get("response_types") or ["code"]) | {"none"}
+        # `none` (cookie-based web apps) only when configured, like Authgear.
+        return frozenset(self.config.get("response_types") or ["code"])
 
     # -- authlib ClientMixin ---------------------------------------------------------------
     def get_client_id(self) -> str:

@@ -44,6 +44,7 @@ CLIENTS: list[dict[str, Any]] = [
         "client_name": "Web",
         "x_application_type": "confidential",
         "redirect_uris": [WEB_CB, "http://localhost:4000/cb?tenant=a"],
+        "response_types": ["code", "none"],
         "post_logout_redirect_uris": ["http://localhost:4000/bye"],
     },
     {

@@ -223,12 +223,19 @@ def test_form_post_errors_are_posted_too(oidc_client):
 
 def test_response_type_none_sets_nothing_but_state(oidc_client, login, oidc_app):
     login(oidc_client)
-    params = authorize_params(state="n")
+    params = authorize_params(WEB, WEB_CB, state="n")
     params["response_type"] = "none"
     done = oidc_client.get(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
-    assert query_of(done.headers["Location"]) == {"state": "n"}
+    assert done.headers["Location"] == WEB_CB + "?state=n"
     with oidc_app.app_context():
         assert db.session.scalar(select(OAuthCode)) is None
+
+
+def test_response_type_none_only_for_clients_configured_with_it(oidc_client):
+    params = authorize_params(state="n")
+    params["response_type"] = "none"
+    query = query_of(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
+    assert query["error"] == "unauthorized_client" and query["state"] == "n"
 
 
 @pytest.mark.parametrize(
