@@ -87,7 +87,7 @@ def resolve_audit_logs(_: Any, info: GraphQLResolveInfo, **args: Any) -> Connect
             raise _too_many(f"/{name}")
     types = args.get("activityTypes")
     clauses: list[Any] = [AuditLog.activity_type.in_(list(types) if types else sorted(KNOWN_STORED_TYPES))]
-    if args.get("userIDs") is not None:
+    if args.get("userIDs"):  # an empty list filters nothing, like an empty activityTypes
         clauses.append(AuditLog.user_id.in_(decode_ids(args["userIDs"], "User")))
     targets = [*(args.get("emailAddresses") or []), *(args.get("phoneNumbers") or [])]
     if targets:
