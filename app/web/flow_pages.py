@@ -271,7 +271,10 @@ def finish() -> BaseResponse:
     target = safe_finish_target(step.finish_redirect_uri)
     if target is None:
         return views.render_simple("finish", step=step)
-    return redirect(target, 303)
+    # A page that moves on by itself rather than a redirect: the browser got here from a form,
+    # and CSP `form-action 'self'` stops a form's redirect chain at the first other origin
+    # (consent redirects on to the client).
+    return views.render_simple("redirect", step=step, target=target)
 
 
 def safe_finish_target(uri: str) -> str | None:

@@ -26,6 +26,9 @@ from urllib.parse import urlsplit
 DEFAULT_PRIMARY = "#2457d6"
 DEFAULT_DARK_PRIMARY = "#8fb0ff"
 SCHEMES = ("light", "dark")
+# The page colours of static/web/app.css that links are drawn on (the lighter of each pair).
+LIGHT_BACKGROUND, LIGHT_TEXT = "#f3f5f9", "#141a26"
+DARK_SURFACE, DARK_TEXT = "#171e29", "#e8ecf3"
 COLOR_SCHEME_COOKIE = "x_color_scheme"  # contract 0.5
 
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -59,6 +62,16 @@ def contrast_text(background: str) -> str:
     return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
 
 
+def contrast_ratio(a: str, b: str) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def link_color(primary: str, background: str, fallback: str) -> str:
+    """The primary colour for links when it is readable on the page (WCAG AA, 4.5:1), else `fallback`."""
+    return primary if contrast_ratio(primary, background) >= 4.5 else fallback
+
+
 def _logo(value: Any) -> str | None:
     if not isinstance(value, str) or len(value) > 100_000:
         return None
@@ -90,8 +103,10 @@ class Theme:
 
     def css(self) -> str:
         light, dark = self.primary_color, self.dark_primary_color
-        light_vars = f"--primary: {light}; --on-primary: {contrast_text(light)};"
-        dark_vars = f"--primary: {dark}; --on-primary: {contrast_text(dark)};"
+        light_link = link_color(light, LIGHT_BACKGROUND, LIGHT_TEXT)
+        dark_link = link_color(dark, DARK_SURFACE, DARK_TEXT)
+        light_vars = f"--primary: {light}; --on-primary: {contrast_text(light)}; --link: {light_link};"
+        dark_vars = f"--primary: {dark}; --on-primary: {contrast_text(dark)}; --link: {dark_link};"
         return (
             f":root {{ {light_vars} }}\n"
             f'@media (prefers-color-scheme: dark) {{ :root:not([data-color-scheme="light"]) {{ {dark_vars} }} }}\n'

@@ -184,7 +184,7 @@ def render_page(
 def render_simple(page: str, status: int = 200, **context: Any) -> Response:
     step = context.get("step")
     context.setdefault("x_step", None)
-    body = render_template(_template(page), page=page, **entry_links(step), **context)
+    body = render_template(_template(page), page=page, **{**entry_links(step), **context})
     return Response(body, status=status, mimetype="text/html")
 
 
