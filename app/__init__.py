@@ -91,30 +91,25 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app import health
-    from app.api import flows as flows_api
-
-    app.register_blueprint(health.bp)
-    csrf.exempt(health.bp)
-
+    from app import admin_bulk, health, oidc, web
     from app.admin import graphql_api as admin_graphql
+    from app.api import flows as flows_api
+    from app.resolver import routes as resolver
 
-    app.register_blueprint(admin_graphql.bp)
-    csrf.exempt(admin_graphql.bp)  # bearer-token API, no cookies
-    from app import admin_bulk
-
-    app.register_blueprint(admin_bulk.bp)
-    csrf.exempt(admin_bulk.bp)  # bearer-token API and signed download URLs, no cookies
-    app.register_blueprint(flows_api.bp)
-    csrf.exempt(flows_api.bp)
-
-    from app import oidc
-
-    app.register_blueprint(oidc.bp)  # CSRF: its API views are exempt one by one, the consent form is not
-
-    from app import web
-
-    app.register_blueprint(web.bp)  # hosted pages: every form carries its CSRF token
+    # Bearer-token and cookie-less APIs are CSRF-exempt; the OIDC blueprint exempts its API views one
+    # by one (its consent form is protected), and every hosted-page form carries its CSRF token.
+    for blueprint, csrf_exempt in (
+        (health.bp, True),
+        (flows_api.bp, True),
+        (admin_graphql.bp, True),
+        (admin_bulk.bp, True),
+        (resolver.bp, True),
+        (oidc.bp, False),
+        (web.bp, False),
+    ):
+        app.register_blueprint(blueprint)
+        if csrf_exempt:
+            csrf.exempt(blueprint)
 
 
 def _register_body_limit(app: Flask) -> None:
