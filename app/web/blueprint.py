@@ -153,4 +153,13 @@ def _chrome() -> dict[str, Any]:
         if not theme().forced_scheme
         else [],
         "theme_css_url": url_for("web.theme_css", v=theme().version),
+        "error_message": _error_message,
     }
+
+
+def _error_message(error: Any) -> str:
+    """The translated sentence for an `AppError` on the app's error page (templates/error.html)."""
+    from app.web.messages import error_text
+
+    to_dict = getattr(error, "to_dict", None)
+    return error_text(to_dict() if callable(to_dict) else {}, "error")
