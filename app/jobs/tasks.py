@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from app.tasks.models import BackgroundTask
 log = logging.getLogger(__name__)
 
 RESULT_TTL = timedelta(hours=24)
+_TASK_ID = re.compile(r"^[a-z]{1,20}_[A-Z2-7]{32}$")
 # A task that crashed its worker this many times is given up on and ends as failed.
 MAX_ATTEMPTS = 5
 
@@ -44,7 +46,7 @@ def rfc3339(moment: datetime | None) -> str | None:
 
 def find_task(task_id: str, kind: str, now: datetime) -> BackgroundTask:
     """A task of `kind` whose results have not expired, or `TaskNotFound`."""
-    if not isinstance(task_id, str) or len(task_id) > 80:
+    if not isinstance(task_id, str) or not _TASK_ID.match(task_id):
         raise TaskNotFound()
     task = db.session.get(BackgroundTask, task_id)
     if task is None or task.kind != kind or (task.expire_at is not None and task.expire_at <= now):

@@ -5,10 +5,11 @@ it completes), so a request behaves as if its records were applied in order: the
 with an identifier already seen updates or skips that user, it never races it. Separate jobs run
 in parallel on as many workers as there are.
 
-Within a task, every record is one transaction that also appends the record's outcome to the
-task row, and the row is locked while it runs. A worker killed at any point therefore leaves
-each record either fully applied with its outcome stored, or not applied at all; the retried
-task continues after the last stored outcome, so nothing is lost or applied twice. Once a task is
+Within a task, records are applied in small transactions (up to 10 records or half a second,
+each record in its own savepoint) that also append the records' outcomes to the task row, which
+stays locked meanwhile. A worker killed at any point therefore leaves each record either fully
+applied with its outcome stored, or not applied at all; the retried task continues after the last
+stored outcome, so nothing is lost or applied twice. Once a task is
 done its stored input is redacted (no password hashes or TOTP secrets at rest), and results are
 kept 24 hours after the whole job completes.
 """
@@ -50,6 +51,8 @@ RECORDS_PER_TASK = 100
 MAX_BODY_BYTES = 500 * 1000  # contract 0.3
 TASK_TIMEOUT_SECONDS = 600
 HEARTBEAT_SECONDS = 1.0
+COMMIT_EVERY_RECORDS = 10
+COMMIT_EVERY_SECONDS = 0.5
 OUTCOMES = ("inserted", "updated", "skipped", "failed")
 
 REQUEST_SCHEMA = obj(
@@ -169,7 +172,13 @@ def _process(svc: Services, runner: JobRunner, task_id: str, attempt: int) -> st
         if given_up is not None:
             details.extend(Outcome(errors=[given_up]).to_detail(i) for i in range(index, len(records)))
         else:
-            details.append(importer.run(records[index]).to_detail(index))
+            # A few records per transaction (each in its own savepoint) save commits; their
+            # outcomes are stored in the same transaction, so they are applied together or not at all.
+            until = time.monotonic() + COMMIT_EVERY_SECONDS
+            for i in range(index, min(index + COMMIT_EVERY_RECORDS, len(records))):
+                details.append(importer.run(records[i]).to_detail(i))
+                if time.monotonic() >= until:
+                    break
         progress = {**(row.progress or {}), "processed": len(details)}
         db.session.execute(
             update(BackgroundTask)
@@ -177,7 +186,7 @@ def _process(svc: Services, runner: JobRunner, task_id: str, attempt: int) -> st
             .values(result={"details": details}, progress=progress)
         )
         db.session.commit()
-        db.session.expunge_all()  # the next record reads users afresh
+        db.session.expunge_all()  # the next records read users afresh
         if time.monotonic() - beat >= HEARTBEAT_SECONDS:
             runner.heartbeat(task_id)
             beat = time.monotonic()

@@ -177,7 +177,7 @@ class Bulk:
         assert result["status"] == "pending" and result["id"].startswith("userimport_")
         return result["id"]
 
-    def wait(self, path: str, timeout: float = 90) -> dict[str, Any]:
+    def wait(self, path: str, timeout: float = 600) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             result = self.get(path)["result"]
