@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -95,7 +95,11 @@ class PendingRequest:
     def from_json(cls, raw: bytes | str) -> PendingRequest | None:
         try:
             data = json.loads(raw)
-            return cls(**data) if isinstance(data, dict) else None
+            if not isinstance(data, dict):
+                return None
+            # Other readers may annotate the entry; keys this class does not know are not its business.
+            known = {f.name for f in fields(cls)}
+            return cls(**{k: v for k, v in data.items() if k in known})
         except (ValueError, TypeError):
             return None
 
