@@ -68,8 +68,12 @@ class Connection:
         fetch: Callable[[int, int], Sequence[Any]],
         count: Callable[[], int],
         limit: int = MAX_PAGE_SIZE,
+        total_with_page: bool = False,
     ) -> None:
+        """`total_with_page`: fetching the page also learns the total (see `known_total`), so
+        `totalCount` loads the page first rather than running `count()`."""
         self._args = args
+        self._total_with_page = total_with_page
         self._fetch = fetch
         self._count = count
         self._limit = limit
@@ -78,9 +82,18 @@ class Connection:
 
     @property
     def totalCount(self) -> int:  # noqa: N802 (GraphQL field name)
+        # `last` without `before` needs the total to find the page, so it cannot come from the page.
+        page_first = self._total_with_page and not (self._args.last is not None and self._args.before is None)
+        if self._total is None and page_first:
+            self._load()
         if self._total is None:
             self._total = self._count()
         return self._total
+
+    def known_total(self, total: int) -> None:
+        """The list's length, learned while fetching a page (saves the count query)."""
+        if self._total is None:
+            self._total = total
 
     @property
     def edges(self) -> list[dict[str, Any]]:

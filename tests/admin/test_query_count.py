@@ -94,3 +94,37 @@ def test_statement_count_does_not_grow_with_page_size(client, admin_headers, svc
     print("statements per page size:", counts)
     assert counts[100] == counts[10], counts
     assert counts[100] <= 20, counts  # one query per related table, not per user
+
+
+@pytest.mark.embedded
+def test_search_counts_in_the_same_scan_as_the_page(client, admin_headers, svc):
+    make_users(svc, 5, prefix="match")
+    make_users(svc, 3, prefix="other")
+    query = (
+        'query($after: String) { users(first: 2, after: $after, searchKeyword: "match") '
+        "{ totalCount edges { cursor } } }"
+    )
+    db.session.remove()
+    with counting_statements() as statements:
+        resp = client.post("/graphql", json={"query": query}, headers=admin_headers)
+    data = ok(resp.get_json())["users"]
+    assert data["totalCount"] == 5 and len(data["edges"]) == 2
+    assert len([s for s in statements if "FROM users" in s]) == 1, statements
+    from app.admin.pagination import encode_cursor
+
+    beyond = ok(
+        client.post(
+            "/graphql", json={"query": query, "variables": {"after": encode_cursor(10)}}, headers=admin_headers
+        ).get_json()
+    )["users"]
+    assert beyond == {"totalCount": 5, "edges": []}  # no row to read the total from: counted separately
+    last_query = '{ users(last: 2, searchKeyword: "match") { totalCount edges { node { endUserAccountID } } } }'
+    tail = ok(
+        client.post(
+            "/graphql",
+            json={"query": last_query},
+            headers=admin_headers,
+        ).get_json()
+    )["users"]
+    assert tail["totalCount"] == 5
+    assert [e["node"]["endUserAccountID"] for e in tail["edges"]] == ["match-001@example.com", "match-000@example.com"]

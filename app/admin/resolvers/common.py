@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ariadne import EnumType, InterfaceType, ScalarType
-from graphql import GraphQLResolveInfo, value_from_ast_untyped
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    SelectionSetNode,
+    value_from_ast_untyped,
+)
 
 from app.admin.context import AdminContext
 from app.audit import AuditLog
@@ -130,3 +137,21 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 def snake_case(name: str) -> str:
     """`addRoleToUsers` -> `add_role_to_users` (for the audit activity type of a mutation)."""
     return _CAMEL.sub("_", name).lower()
+
+
+def selects_field(info: GraphQLResolveInfo, name: str) -> bool:
+    """Whether the current field's selection asks for `name` (directly or through fragments)."""
+
+    def search(selection_set: SelectionSetNode | None) -> bool:
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode) and selection.name.value == name:
+                return True
+            if isinstance(selection, InlineFragmentNode) and search(selection.selection_set):
+                return True
+            if isinstance(selection, FragmentSpreadNode):
+                fragment = info.fragments.get(selection.name.value)
+                if fragment is not None and search(fragment.selection_set):
+                    return True
+        return False
+
+    return any(search(node.selection_set) for node in info.field_nodes)
