@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 TEST_WORKERS ?= 2
 
-.PHONY: run test test-pg test-embedded lint translations bench clean
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+AXE := tests/web/node_modules/axe-core/axe.min.js
+
+.PHONY: run test test-pg test-embedded lint translations catalogs bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,11 +17,29 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# Compiled catalogs (.mo, git-ignored) for the pages and the messages, rebuilt when a .po changes.
+catalogs: $(MO_FILES)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+
+# Extract the message IDs of the pages and message templates, merge them into every catalog
+# (new ones arrive untranslated: tests/web/test_translations.py fails until they are filled) and compile.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output --no-wrap -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete --no-wrap
+	$(BIN)/pybabel compile -d translations --statistics
+
+# axe-core for the accessibility checks of the browser tests.
+$(AXE): tests/web/package.json tests/web/package-lock.json
+	cd tests/web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: $(STAMP) catalogs
 	$(BIN)/flask --app app gatehouse init
 	$(BIN)/flask --app app run --host 127.0.0.1 --port $(PORT)
 
-test: $(STAMP) lint test-pg test-embedded
+test: $(STAMP) catalogs $(AXE) lint test-pg test-embedded
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench worker.py
