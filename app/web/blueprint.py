@@ -126,7 +126,24 @@ def url_with(**changes: str | None) -> str:
     return request.path + ("?" + query if query else "")
 
 
+# Each language's name for itself, as people pick it from a list; others come from Babel (CLDR).
+NATIVE_NAMES = {
+    "en": "English",
+    "zh-HK": "繁體中文（香港）",
+    "zh-TW": "繁體中文（台灣）",
+    "ja": "日本語",
+    "ko": "한국어",
+    "es": "Español",
+    "fr": "Français",
+    "de": "Deutsch",
+    "pt-BR": "Português (Brasil)",
+    "it": "Italiano",
+}
+
+
 def _language_name(tag: str) -> str:
+    if tag in NATIVE_NAMES:
+        return NATIVE_NAMES[tag]
     try:
         locale = Locale.parse(babel_locale_name(tag))
         return (locale.get_display_name(locale) or tag).strip()

@@ -8,6 +8,7 @@ same-URL navigation replaces the history entry rather than adding one).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -117,7 +118,9 @@ def advance(result: FlowResult, previous: WebStep, from_page: str, status: int =
     select_from = None
     choice = auto_select(result.action)
     if choice is not None:
-        chooser = WebStep(state_token=result.state_token, flow_type=previous.flow_type, query=previous.query)
+        chooser = WebStep(
+            state_token=result.state_token, flow_type=previous.flow_type, query=previous.query, extra=previous.extra
+        )
         x_chooser = store.save(chooser)
         try:
             chosen = engine().input(result.state_token, choice, web_flow_context())
@@ -128,7 +131,11 @@ def advance(result: FlowResult, previous: WebStep, from_page: str, status: int =
             return redirect(page_url(pages_for(previous.flow_type, result.action)[0], x_chooser), status)
         result, select_from = chosen, x_chooser
     step = WebStep(
-        state_token=result.state_token, flow_type=previous.flow_type, query=previous.query, select_from=select_from
+        state_token=result.state_token,
+        flow_type=previous.flow_type,
+        query=previous.query,
+        select_from=select_from,
+        extra=previous.extra,
     )
     finished = result.action.get("type") == "finished"
     if finished:
@@ -221,6 +228,9 @@ def submit(page: str, x_step: str, step: WebStep, result: FlowResult) -> Respons
         new = engine().input(step.state_token, inp, web_flow_context())
     except AppError as exc:
         return fail(page, x_step, step, exc, values, identification, resend)
+    if page in ("login", "signup"):
+        # Shown on the following pages, so the user sees which account they are signing in to.
+        step = dataclasses.replace(step, extra={**step.extra, "login_id": values.get("login_id", "")})
     return advance(new, step, page)
 
 

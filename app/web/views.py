@@ -170,6 +170,7 @@ def render_page(
         "options": options_of(action),
         "form": form,
         "flow_type": step.flow_type,
+        "login_id": step.extra.get("login_id") if page not in ("login", "signup") else None,
         "alternatives": alternatives(page, x_step, step, action),
         **entry_links(step),
         **_error_view(error, page, form),
