@@ -163,6 +163,13 @@ class AccountLockout:
         until = math.ceil(self.clock().timestamp() + duration)
         self.store.set(lock_key, str(until), ttl=duration + 1)
 
+    def clear(self, user_id: str) -> None:
+        """An administrator's unlock (Admin API `resetAccountLockout`): the user's failure total and
+        its lock go now. Per-IP locks (lockout_type per_user_per_ip) are keyed by IP, which the store
+        cannot list, so those still end on their own."""
+        total_key, _, lock_key = self._keys(user_id, "")
+        self.store.delete(total_key, *([] if self.per_ip else [lock_key]))
+
     def reset(self, user_id: str, ip: str | None = None) -> None:
         """Forget failures after a successful authentication.
 

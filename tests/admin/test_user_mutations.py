@@ -66,9 +66,10 @@ def test_create_user_without_password_and_errors(gql, svc):
     weak = gql(query, input={"definition": {"loginID": {"key": "email", "value": "w@example.com"}}, "password": "x"})
     assert error_of(weak)["reason"] == "PasswordPolicyViolated"
     assert error_of(gql(query, input={"definition": {}}))["reason"] == "ValidationFailed"
-    assert error_of(gql(query, input={"definition": {"loginID": {"key": "email", "value": "bad"}}}))[
-        "reason"
-    ] == "ValidationFailed"
+    assert (
+        error_of(gql(query, input={"definition": {"loginID": {"key": "email", "value": "bad"}}}))["reason"]
+        == "ValidationFailed"
+    )
     generated = gql(query, input={"definition": {"loginID": {"key": "email", "value": "g@x.com"}}, "password": ""})
     assert error_of(generated)["reason"] == "ValidationFailed"  # a generated password must be sent
     db.session.remove()
@@ -92,9 +93,13 @@ def test_update_user_replaces_attributes(gql, svc, make_app):
     assert data["standardAttributes"] == {"email": "upd@example.com", "name": "Up Dated", "address": {"country": "HK"}}
     assert data["formattedName"] == "Up Dated"
     assert_mutation_audited("update_user", user.id)
-    for bad in ({"standardAttributes": {"unknown": 1}}, {"standardAttributes": {"name": 5}},
-                {"standardAttributes": {"birthdate": "yesterday"}}, {"customAttributes": {"undeclared": "x"}},
-                {"standardAttributes": {"email": "not-an-email"}}):
+    for bad in (
+        {"standardAttributes": {"unknown": 1}},
+        {"standardAttributes": {"name": 5}},
+        {"standardAttributes": {"birthdate": "yesterday"}},
+        {"customAttributes": {"undeclared": "x"}},
+        {"standardAttributes": {"email": "not-an-email"}},
+    ):
         assert error_of(gql(query, input={"userID": gid("User", user.id), **bad}))["reason"] == "ValidationFailed"
 
 
@@ -133,7 +138,7 @@ def test_update_user_custom_attributes_declared_in_config(make_app, sign_admin_j
 @pytest.mark.embedded
 def test_delete_user(gql, svc):
     user = make_user(svc, password=random_password())
-    query = "mutation($id: ID!) { deleteUser(input: {userID: $id, reason: \"gdpr\"}) { deletedUserID } }"
+    query = 'mutation($id: ID!) { deleteUser(input: {userID: $id, reason: "gdpr"}) { deletedUserID } }'
     assert ok(gql(query, id=gid("User", user.id)))["deleteUser"] == {"deletedUserID": gid("User", user.id)}
     assert fresh_user(user.id) is None
     assert db.session.query(Identity).count() == 0 and db.session.query(Authenticator).count() == 0
@@ -261,9 +266,10 @@ def test_reset_password(gql, svc):
     assert data["resetPassword"]["user"]["primaryPassword"]["expireAfter"] is not None
     db.session.remove()
     assert svc.passwords.verify(user.id, new) is not None and svc.passwords.verify(user.id, old) is None
-    assert error_of(gql(query, input={"userID": gid("User", user.id), "password": "short"}))[
-        "reason"
-    ] == "PasswordPolicyViolated"
+    assert (
+        error_of(gql(query, input={"userID": gid("User", user.id), "password": "short"}))["reason"]
+        == "PasswordPolicyViolated"
+    )
     assert error_of(gql(query, input={"userID": gid("User", user.id)}))["reason"] == "ValidationFailed"
     row = assert_mutation_audited("reset_password", user.id)
     assert new not in str(row.data)
@@ -303,12 +309,36 @@ def test_set_password_expired(gql, svc):
     assert len(audit_entries("admin_api.mutation.set_password_expired.executed")) == 2
 
 
-def test_reset_account_lockout(gql, svc):
-    user = make_user(svc)
-    query = "mutation($id: ID!) { resetAccountLockout(input: {userID: $id}) { user { accountLockout { isLocked } } } }"
-    data = ok(gql(query, id=gid("User", user.id)))
-    assert data["resetAccountLockout"]["user"]["accountLockout"]["isLocked"] is False
-    assert_mutation_audited("reset_account_lockout", user.id)
+@pytest.mark.embedded
+def test_account_lockout_and_its_reset(make_app, sign_admin_jwt):
+    app = make_app({"authentication": {"lockout": {"max_attempts": 2, "minimum_duration": "10m"}}})
+    client = app.test_client()
+    services = app.extensions["gatehouse"]
+    with app.app_context():
+        user_id = make_user(services).id
+        services.lockout.record_failure(user_id, "192.0.2.1")
+        services.lockout.record_failure(user_id, "192.0.2.2")
+    headers = {"Authorization": f"Bearer {sign_admin_jwt()}"}
+    lockout = "accountLockout { isLocked lockoutType lockedUntil lockedIPs { ipAddress } }"
+
+    def post(query):
+        resp = client.post(
+            "/graphql", json={"query": query, "variables": {"id": gid("User", user_id)}}, headers=headers
+        )
+        return ok(resp.get_json())
+
+    locked = post(f"query($id: ID!) {{ node(id: $id) {{ ... on User {{ {lockout} }} }} }}")["node"]["accountLockout"]
+    assert locked["isLocked"] is True and locked["lockoutType"] == "per_user" and locked["lockedUntil"]
+    data = post(f"mutation($id: ID!) {{ resetAccountLockout(input: {{userID: $id}}) {{ user {{ {lockout} }} }} }}")
+    assert data["resetAccountLockout"]["user"]["accountLockout"] == {
+        "isLocked": False,
+        "lockoutType": "per_user",
+        "lockedUntil": None,
+        "lockedIPs": [],
+    }
+    with app.app_context():
+        services.lockout.check(user_id, "192.0.2.1")  # no longer raises AccountLockout
+        assert_mutation_audited("reset_account_lockout", user_id)
 
 
 MISSING_USER = gid("User", "00000000-0000-4000-8000-000000000000")

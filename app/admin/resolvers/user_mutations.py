@@ -178,11 +178,9 @@ def set_password_expired(ctx: AdminContext, input: dict[str, Any]) -> tuple[Any,
 
 @admin_mutation("resetAccountLockout")
 def reset_account_lockout(ctx: AdminContext, input: dict[str, Any]) -> tuple[Any, str]:  # noqa: A002
-    """Clears the lockout through the lockout service when the app has one (`reset(user_id)`)."""
+    """Forgets the user's failed attempts and ends its lock now."""
     user = _user(ctx, input)
-    lockout = getattr(ctx.services, "lockout", None)
-    if lockout is not None and hasattr(lockout, "reset"):
-        lockout.reset(user.id)
+    ctx.services.lockout.clear(user.id)
     return user_payload(user)
 
 

@@ -213,13 +213,16 @@ def resolve_verified_claims(user: User, info: GraphQLResolveInfo) -> list[dict[s
 
 @user_type.field("accountLockout")
 def resolve_account_lockout(user: User, info: GraphQLResolveInfo) -> dict[str, Any]:
-    """From the lockout service when the app has one (`status(user_id)`), else never locked."""
-    svc = context(info).services
-    lockout = getattr(svc, "lockout", None)
-    if lockout is not None and hasattr(lockout, "status"):
-        return lockout.status(user.id)
-    lockout_type = svc.config.project["authentication"]["lockout"]["lockout_type"]
-    return {"isLocked": False, "lockoutType": lockout_type, "lockedUntil": None, "lockedIPs": []}
+    """A per-user lock from the lockout service. Per-IP locks are keyed by IP, which the store
+    cannot list, so they are not shown (lockedIPs stays empty)."""
+    lockout = context(info).services.lockout
+    until = None if lockout.per_ip else lockout.locked_until(user.id, "")
+    return {
+        "isLocked": until is not None,
+        "lockoutType": "per_user_per_ip" if lockout.per_ip else "per_user",
+        "lockedUntil": until,
+        "lockedIPs": [],
+    }
 
 
 # identities
