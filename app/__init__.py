@@ -46,8 +46,10 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
     )
     csrf.init_app(app)
     init_babel(app)
-    if store is None:
-        store = RedisStore(redis.Redis.from_url(config.redis_url)) if config.redis_url else MemoryStore()
+    if store is None and config.redis_url:
+        store = RedisStore(redis.Redis.from_url(config.redis_url), config.store_prefix)
+    elif store is None:
+        store = MemoryStore()
     app.extensions["gatehouse"] = Services.build(config, store)
     app.extensions["gatehouse.flows"] = FlowEngine(app.extensions["gatehouse"])
 

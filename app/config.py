@@ -377,6 +377,8 @@ class AppConfig:
     testing: bool = False
     # Prepended to the RQ queue names (GATEHOUSE_QUEUE_PREFIX) so deployments sharing one Redis keep their jobs apart.
     queue_prefix: str = ""
+    # Prepended to every key of the Redis store (GATEHOUSE_REDIS_PREFIX), for the same reason.
+    store_prefix: str = "gatehouse:"
 
     @property
     def public_origin(self) -> str:
@@ -561,6 +563,7 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
         secret_key=secret_key,
         unimplemented_keys=unimplemented,
         queue_prefix=env.get("GATEHOUSE_QUEUE_PREFIX", ""),
+        store_prefix=env.get("GATEHOUSE_REDIS_PREFIX") or "gatehouse:",
     )
 
 

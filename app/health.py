@@ -1,4 +1,8 @@
-"""`GET /healthz`: 200 when the database and Redis answer, 503 naming what is down."""
+"""`GET /healthz`: 200 when the database and Redis answer, 503 naming what is down.
+
+`GET /healthz/live`: liveness only, 200 while the process serves requests; it touches neither the
+database nor Redis, so an orchestrator does not restart web nodes when a dependency is down (and the
+benchmarks use it as the do-nothing baseline of the same app)."""
 
 from __future__ import annotations
 
@@ -26,3 +30,8 @@ def healthz() -> Response:
     if "unavailable" in state.values():
         raise ServiceUnavailable("DependencyUnavailable", "a dependency is unavailable", state)
     return jsonify({"result": state})
+
+
+@bp.get("/healthz/live")
+def live() -> Response:
+    return jsonify({"result": {"status": "ok"}})

@@ -307,6 +307,13 @@ def test_environment_overrides_secrets(tmp_path):
     assert cfg.redis_url == "redis://env-redis:6380/3"
 
 
+def test_redis_key_prefix_defaults_and_comes_from_the_environment(tmp_path):
+    write_project(tmp_path)
+    assert load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)}).store_prefix == "gatehouse:"
+    env = {"GATEHOUSE_CONFIG_DIR": str(tmp_path), "GATEHOUSE_REDIS_PREFIX": "bench-1:"}
+    assert load_config(env=env).store_prefix == "bench-1:"
+
+
 def test_without_db_or_redis_the_embedded_default_is_used(tmp_path):
     write_project(tmp_path)
     cfg = load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)})

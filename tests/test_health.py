@@ -73,3 +73,20 @@ def test_healthz_answers_json_to_every_caller(client):
         assert resp.status_code == 200
         assert resp.mimetype == "application/json"
         assert resp.get_json()["result"]["database"] == "ok"
+
+
+@pytest.mark.embedded
+def test_liveness_answers_without_the_database_or_redis(make_config, _migrated):
+    """`/healthz/live` is 200 even when neither dependency can be reached: it must not touch them."""
+    dead_redis = f"redis://127.0.0.1:{CLOSED_PORT}/0"
+    store = RedisStore(redis.Redis.from_url(dead_redis, socket_connect_timeout=1), prefix=f"t:{uuid.uuid4().hex}:")
+    config = make_config(database_url=f"postgresql+psycopg://postgres@127.0.0.1:{CLOSED_PORT}/gatehouse")
+    application = create_app(config, store=store)
+    client = application.test_client()
+    resp = client.get("/healthz/live")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"result": {"status": "ok"}}
+    assert client.get("/healthz").status_code == 503  # the same app does see that they are down
+    wrong_method = client.post("/healthz/live")
+    assert wrong_method.status_code == 400
+    assert wrong_method.get_json()["error"]["reason"] == "MethodNotAllowed"
