@@ -179,3 +179,14 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Where the browser tests (tests/web) left their screenshots of the hosted pages."""
+    factory = getattr(terminalreporter.config, "_tmp_path_factory", None)
+    root = getattr(factory, "_basetemp", None)  # only when this run made temporary folders
+    folders = sorted(str(p) for p in root.glob("**/web-screenshots") if p.is_dir()) if root else []
+    if os.environ.get("GATEHOUSE_SCREENSHOTS"):
+        folders.append(os.environ["GATEHOUSE_SCREENSHOTS"])
+    for folder in folders:
+        terminalreporter.write_line(f"screenshots of the hosted pages: {folder}")

@@ -212,19 +212,3 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def shots(screenshot_dir: Path, request: pytest.FixtureRequest) -> Shots:
     return Shots(screenshot_dir, request.node.name)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    base = getattr(terminalreporter.config, "_tmp_path_factory", None)
-    if base is None:
-        return
-    try:
-        root = base.getbasetemp()
-    except (OSError, ValueError):
-        return
-    found = sorted({str(p) for p in root.glob("**/web-screenshots") if p.is_dir()})
-    configured = os.environ.get(SCREENSHOTS_ENV)
-    if configured:
-        found.append(configured)
-    for path in found:
-        terminalreporter.write_line(f"screenshots of the hosted pages: {path}")
