@@ -115,17 +115,22 @@ class AccountService:
         self.audit.write("user.disabled" if disabled else "user.reenabled", ctx, user.id)
         return user
 
-    def schedule_deletion(self, user: User, reason: str | None = None, ctx: RequestContext | None = None) -> User:
+    def schedule_deletion(
+        self, user: User, reason: str | None = None, ctx: RequestContext | None = None, scheduled_by: str = "admin"
+    ) -> User:
+        """`scheduled_by` is `admin` or `end_user` (the settings page), which decides the reason a
+        sign-in is refused with (ScheduledDeletionByAdmin / ScheduledDeletionByEndUser)."""
         if user.is_anonymized or user.delete_at is not None:
             raise invalid_transition("the user is already scheduled for deletion or anonymized")
         if reason is not None and len(reason) > MAX_ATTRIBUTE_LENGTH:
             raise _field_error("/reason", "maxLength", "reason is too long", expected=MAX_ATTRIBUTE_LENGTH)
         user.delete_at = self.clock() + self.deletion_grace
-        user.deletion_scheduled_by = "admin"
+        user.deletion_scheduled_by = scheduled_by
         user.is_disabled = True
         user.disable_reason = reason or None
         self._touch(user)
-        self.audit.write("user.deletion.scheduled", ctx, user.id, {"delete_at": user.delete_at.isoformat()})
+        data = {"delete_at": user.delete_at.isoformat(), "scheduled_by": scheduled_by}
+        self.audit.write("user.deletion.scheduled", ctx, user.id, data)
         return user
 
     def unschedule_deletion(self, user: User, ctx: RequestContext | None = None) -> User:

@@ -13,7 +13,8 @@ The pending request is stored as JSON in the key-value store under `oauth_sessio
     login_hint (the raw URL), login_hint_login_id ({"key": "email"|"phone"|"username", "value",
     "enforce"} | null), id_token_hint, id_token_hint_sub (the verified hint's subject),
     x_page ("login" | "signup" | null), x_state, x_color_scheme, code_challenge, code_challenge_method,
-    requested_at (unix seconds, float)
+    requested_at (unix seconds, float), x_settings_action and x_settings_action_query (settings-action
+    requests, contract 1.8)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.crypto import random_alnum
 from app.kvstore import KVStore
-from app.oidc.clients import ClientRegistry, OAuthClient
+from app.oidc.clients import SETTINGS_ACTION_RESPONSE_TYPE, ClientRegistry, OAuthClient
 from app.oidc.scopes import ScopeError, parse_scope, validate_user_scopes
 from app.oidc.urls import add_query
 
@@ -40,6 +41,18 @@ LOGIN_HINT_PREFIX = "https://authgear.com/login_hint?"
 _X_REF = re.compile(r"^[A-Za-z0-9]{32}$")
 _PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 section 4.2
 _MAX_AGE = re.compile(r"^[0-9]{1,10}$")
+# `x_settings_action` values Gatehouse serves (contract 1.3); link_oauth / unlink_oauth need OAuth
+# providers, which Gatehouse does not have.
+SETTINGS_ACTIONS = (
+    "change_password",
+    "delete_account",
+    "add_email",
+    "add_phone",
+    "add_username",
+    "change_email",
+    "change_phone",
+    "change_username",
+)
 
 
 class AuthorizeError(Exception):
@@ -84,6 +97,8 @@ class PendingRequest:
     x_color_scheme: str | None = None
     code_challenge: str | None = None
     code_challenge_method: str | None = None
+    x_settings_action: str | None = None
+    x_settings_action_query: str | None = None
 
     def error(self, error: str, description: str) -> AuthorizeError:
         return AuthorizeError(error, description, self.redirect_uri, self.response_mode, self.state)
@@ -163,10 +178,13 @@ def parse_authorization_request(params: MultiDict, clients: ClientRegistry, now:
     response_type = " ".join(sorted((values.get("response_type") or "").split()))
     if not response_type:
         raise fail("invalid_request", "response_type is required")
-    if response_type not in ("code", "none"):
-        raise fail("unsupported_response_type", "only 'code' and 'none' response types are supported")
+    if response_type not in ("code", "none", SETTINGS_ACTION_RESPONSE_TYPE):
+        raise fail("unsupported_response_type", "only 'code', 'none' and settings-action response types are supported")
     if not client.check_response_type(response_type):
         raise fail("unauthorized_client", "response type is not allowed for this client")
+    settings_action = values.get("x_settings_action")
+    if response_type == SETTINGS_ACTION_RESPONSE_TYPE and settings_action not in SETTINGS_ACTIONS:
+        raise fail("invalid_request", "x_settings_action is missing or not supported")
 
     scopes = parse_scope(values.get("scope"))
     try:
@@ -189,7 +207,7 @@ def parse_authorization_request(params: MultiDict, clients: ClientRegistry, now:
 
     challenge = values.get("code_challenge")
     method = values.get("code_challenge_method")
-    if response_type == "code":
+    if response_type in ("code", SETTINGS_ACTION_RESPONSE_TYPE):
         if client.is_public and not challenge:
             raise fail("invalid_request", "PKCE code challenge is required")
         if challenge or method:
@@ -233,6 +251,10 @@ def parse_authorization_request(params: MultiDict, clients: ClientRegistry, now:
         x_color_scheme=x_color_scheme,
         code_challenge=challenge,
         code_challenge_method=method,
+        x_settings_action=settings_action if response_type == SETTINGS_ACTION_RESPONSE_TYPE else None,
+        x_settings_action_query=values.get("x_settings_action_query")
+        if response_type == SETTINGS_ACTION_RESPONSE_TYPE
+        else None,
     )
 
 

@@ -35,7 +35,10 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # Grants every client may use besides its configured `grant_types` (Authgear's always-allowed list,
 # restricted to what Gatehouse implements).
 ID_TOKEN_GRANT = "urn:authgear:params:oauth:grant-type:id-token"  # noqa: S105 (a grant type, not a secret)
-ALWAYS_ALLOWED_GRANTS = frozenset({ID_TOKEN_GRANT})
+SETTINGS_ACTION_GRANT = "urn:authgear:params:oauth:grant-type:settings-action"  # noqa: S105 (a grant type)
+ALWAYS_ALLOWED_GRANTS = frozenset({ID_TOKEN_GRANT, SETTINGS_ACTION_GRANT})
+# Contract 1.3/1.8: an app sends its user to a settings page; first-party clients only.
+SETTINGS_ACTION_RESPONSE_TYPE = "urn:authgear:params:oauth:response-type:settings-action"
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,7 +132,8 @@ class OAuthClient(ClientMixin):
         if self.application_type == "m2m":
             return frozenset()
         # `none` (cookie-based web apps) only when configured, like Authgear.
-        return frozenset(self.config.get("response_types") or ["code"])
+        configured = frozenset(self.config.get("response_types") or ["code"])
+        return configured | {SETTINGS_ACTION_RESPONSE_TYPE} if self.is_first_party else configured
 
     # -- authlib ClientMixin ---------------------------------------------------------------
     def get_client_id(self) -> str:

@@ -1,7 +1,7 @@
 """The discovery document (OIDC Discovery 1.0 section 3, RFC 8414), contract 1.2.
 
 Both well-known URLs serve the same object with Authgear's key set; the values say exactly what
-Gatehouse implements: no settings-action response type, no device_sso or pre-authenticated-url
+Gatehouse implements: no device_sso or pre-authenticated-url
 scopes, and no DPoP (the key stays, with an empty list, so clients see DPoP is not supported).
 """
 
@@ -22,7 +22,7 @@ def discovery_document(issuer: str) -> dict[str, Any]:
         "end_session_endpoint": f"{issuer}/oauth2/end_session",
         "jwks_uri": f"{issuer}/oauth2/jwks",
         "scopes_supported": list(SUPPORTED_SCOPES),
-        "response_types_supported": ["code", "none"],
+        "response_types_supported": ["code", "urn:authgear:params:oauth:response-type:settings-action", "none"],
         "response_modes_supported": ["query", "fragment", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],

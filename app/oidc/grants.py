@@ -31,7 +31,7 @@ from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 
 from app.extensions import db
 from app.identities.models import User
-from app.oidc.clients import ID_TOKEN_GRANT, OAuthClient
+from app.oidc.clients import ID_TOKEN_GRANT, SETTINGS_ACTION_GRANT, OAuthClient
 from app.oidc.codes import CodeRecord
 from app.oidc.offline_grants import RefreshStatus
 from app.oidc.scopes import parse_scope
@@ -78,8 +78,8 @@ class CodeGrant(_GatehouseGrant, AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client: OAuthClient) -> CodeRecord | None:
         codes = self.server.provider.codes
         row = codes.find(code)
-        if row is None:
-            return None
+        if row is None or (row.extra or {}).get("settings_action"):
+            return None  # a settings-action code proves an action; it buys no tokens
         if row.used_at is not None:
             # RFC 6749 section 4.1.2: a code used twice revokes what it issued.
             codes.revoke_issued(row)
@@ -195,6 +195,51 @@ class IdTokenGrant(_GatehouseGrant, BaseGrant, TokenEndpointMixin):
             raise InvalidGrantError("valid session is required", status_code=401)
         body = self.server.issuance.id_token_only(self.request.client, access)
         return 200, body, self.TOKEN_RESPONSE_HEADER
+
+
+class SettingsActionGrant(_GatehouseGrant, BaseGrant, TokenEndpointMixin):
+    """`urn:authgear:params:oauth:grant-type:settings-action` (contract 1.4, 1.8): the app exchanges the
+    code the settings page sent back, proving the action was done. One use, bound to the client, the
+    redirect URI and the PKCE challenge (RFC 7636 section 4.6) like an authorization code; the answer
+    is an empty JSON object."""
+
+    GRANT_TYPE = SETTINGS_ACTION_GRANT
+    TOKEN_ENDPOINT_AUTH_METHODS = USER_CLIENT_AUTH
+
+    def validate_token_request(self) -> None:
+        client: OAuthClient = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("this client may not use the settings-action grant")
+        form = self.request.form
+        code, redirect_uri, verifier = form.get("code"), form.get("redirect_uri"), form.get("code_verifier")
+        if not code:
+            raise InvalidRequestError("missing 'code' in request")
+        if not redirect_uri:
+            raise InvalidRequestError("missing 'redirect_uri' in request")
+        codes = self.server.provider.codes
+        row = codes.find(code)
+        if (
+            row is None
+            or not (row.extra or {}).get("settings_action")
+            or row.used_at is not None
+            or row.client_id != client.client_id
+            or codes.is_expired(row)
+            or row.redirect_uri != redirect_uri
+        ):
+            raise InvalidGrantError("invalid settings action code")
+        if row.code_challenge:
+            if not verifier or len(verifier) > 128 or not compare_s256_code_challenge(verifier, row.code_challenge):
+                raise InvalidGrantError("invalid code_verifier")
+        elif client.is_public or verifier:
+            raise InvalidGrantError("invalid code_verifier")
+        self.request.client = client
+        self.request.settings_action_code = row
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        row = self.request.settings_action_code
+        if not self.server.provider.codes.consume(row):
+            raise InvalidGrantError("invalid settings action code")
+        return 200, {}, self.TOKEN_RESPONSE_HEADER
 
 
 def reject_repeated_parameters(form: Any) -> None:

@@ -22,6 +22,7 @@ from app.oidc.clients import OAuthClient
 from app.oidc.login_state import hint_mismatch, needs_login
 from app.oidc.provider import OIDCProvider, oidc_provider
 from app.oidc.responses import authorization_response, error_response, form_page_csp
+from app.oidc.settings_action import is_settings_action, settings_page_url
 from app.sessions.models import IdPSession
 from app.transport import request_context, session_cookie_name
 
@@ -53,6 +54,9 @@ def authorize() -> Response:
             if hint is None:
                 raise pending.error("invalid_request", "invalid id_token_hint")
             pending.id_token_hint_sub = hint.sub
+        deletion = provider.config.project["account_deletion"]["scheduled_by_end_user_enabled"]
+        if pending.x_settings_action == "delete_account" and not deletion:
+            raise pending.error("invalid_request", "account deletion by the end user is disabled")
         live = _current_session(provider)
         usable = live is not None and not hint_mismatch(pending, live[1].id)
         if "none" in pending.prompt and not usable:
@@ -108,6 +112,9 @@ def consent() -> Response:
                 raise pending.error("login_required", "authentication required")
             return _login_redirect(client, pending, x_ref)
         session, user = live
+        if is_settings_action(pending):
+            # Contract 1.8: the settings page does the action, then issues the code (settings_action.py).
+            return redirect(settings_page_url(pending, x_ref), 302)
         if client.is_third_party and not provider.authorizations.covers(user.id, client.client_id, pending.scopes):
             action = request.form.get("action") if request.method == "POST" else None
             if "none" in pending.prompt or action == "deny":

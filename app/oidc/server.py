@@ -18,6 +18,7 @@ from app.oidc.grants import (
     IdTokenGrant,
     RefreshGrant,
     S256CodeChallenge,
+    SettingsActionGrant,
     reject_repeated_parameters,
 )
 from app.oidc.issuance import TokenIssuance
@@ -58,6 +59,7 @@ class GatehouseAuthorizationServer(AuthorizationServer):
         self.register_grant(RefreshGrant)
         self.register_grant(ClientCredentials)
         self.register_grant(IdTokenGrant)
+        self.register_grant(SettingsActionGrant)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         return self.provider.clients.get(client_id)

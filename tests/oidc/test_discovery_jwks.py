@@ -54,7 +54,11 @@ def test_both_discovery_documents_have_the_contract_key_set(oidc_client):
 
 def test_discovery_advertises_exactly_what_is_implemented(oidc_client):
     doc = oidc_client.get("/.well-known/openid-configuration").get_json()
-    assert doc["response_types_supported"] == ["code", "none"]
+    assert doc["response_types_supported"] == [
+        "code",
+        "urn:authgear:params:oauth:response-type:settings-action",
+        "none",
+    ]
     assert doc["response_modes_supported"] == ["query", "fragment", "form_post"]
     assert doc["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
