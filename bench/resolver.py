@@ -1,0 +1,147 @@
+"""Resolver throughput and latency next to a do-nothing endpoint of the same app (issue 6).
+
+Serves the app with gunicorn (sync workers) and then granian (WSGI), as many workers as cores, on a
+throwaway PostgreSQL database and a Redis prefix of its own, and drives `/_resolver/resolve` with
+`wrk` (16 connections) carrying:
+  - an opaque bearer access token,
+  - a JWT bearer access token (validated from memory, then its row looked up for revocation),
+  - the IdP session cookie,
+next to `GET /healthz/live`, in interleaved rounds. Prints requests per second, p50/p99, CPU per
+request (web workers + their PostgreSQL backends) and resolver/baseline ratios (target: at least
+0.6; the median of the rounds' ratios). Before and after
+the load, each credential is checked to resolve with `X-Authgear-Session-Valid: true`.
+
+    .venv/bin/python bench/resolver.py                    # both servers, 3 rounds of 4 s per figure
+    .venv/bin/python bench/resolver.py --servers gunicorn --seconds 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from harness import (
+    CORES,
+    SERVERS,
+    Load,
+    Row,
+    Stack,
+    bench_project,
+    check,
+    lua_script,
+    machine,
+    print_table,
+    step,
+    write_json,
+    wrk,
+)
+from seed import JWT_CLIENT, SPA_CLIENT, access_token, session, users
+
+RESOLVE = "/_resolver/resolve"
+BASELINE = "/healthz/live"
+TARGET = 0.6
+CONNECTIONS = 16
+
+
+def verify(stack: Stack, credentials: dict[str, dict[str, str]]) -> None:
+    for name, headers in credentials.items():
+        status, got, body = stack.request("GET", RESOLVE, headers=headers)
+        if status != 200 or got.get("x-authgear-session-valid") != "true" or body:
+            raise SystemExit(f"{name}: the resolver did not resolve it ({status}, {got})")
+        if got.get("x-authgear-user-roles") != "bench_role_0,bench_role_1":
+            raise SystemExit(f"{name}: unexpected roles {got.get('x-authgear-user-roles')!r}")
+
+
+def run(stack: Stack, path: str, seconds: float, headers: dict[str, str] | None = None) -> Load:
+    load = wrk(stack, path, seconds=seconds, connections=CONNECTIONS, script=lua_script(headers=headers or {}))
+    if load.non_2xx:
+        raise SystemExit(f"{path}: {load.non_2xx} responses were not 2xx")
+    return load
+
+
+def figures(server: str, runs: dict[str, list[Load]]) -> list[Row]:
+    """Throughput summed over the rounds; each ratio is the median of the per-round ratios."""
+    base_runs = runs.pop("baseline")
+    baseline = sum(r.requests for r in base_runs) / sum(r.seconds for r in base_runs)
+    rows = [
+        Row(
+            "resolver",
+            f"{server}: GET {BASELINE} (baseline)",
+            baseline,
+            "req/s",
+            p50_ms=statistics.median(r.p50_ms for r in base_runs),
+            p99_ms=max(r.p99_ms for r in base_runs),
+            cpu_ms=statistics.median(r.cpu_ms for r in base_runs),
+            extra={"server": server, "rounds_rps": [r.rps for r in base_runs]},
+        )
+    ]
+    for name, loads in runs.items():
+        rps = sum(r.requests for r in loads) / sum(r.seconds for r in loads)
+        ratio = statistics.median(r.rps / b.rps for r, b in zip(loads, base_runs, strict=True))
+        rows.append(
+            Row(
+                "resolver",
+                f"{server}: resolve, {name}",
+                rps,
+                "req/s",
+                p50_ms=statistics.median(r.p50_ms for r in loads),
+                p99_ms=max(r.p99_ms for r in loads),
+                cpu_ms=statistics.median(r.cpu_ms for r in loads),
+                limit_name="baseline",
+                limit=baseline,
+                ratio=ratio,
+                target=f">= {TARGET} x baseline",
+                met=check(ratio, ">=", TARGET),
+                extra={"server": server, "rounds_rps": [r.rps for r in loads]},
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: gunicorn,granian")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each wrk run (bounded: 1-60)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (bounded: 1-10)")
+    parser.add_argument("--json", help="write the rows here")
+    args = parser.parse_args()
+    if not 1 <= args.seconds <= 60 or not 1 <= args.rounds <= 10:
+        raise SystemExit("--seconds must be between 1 and 60, --rounds between 1 and 10")
+    servers = [s for s in args.servers.split(",") if s]
+
+    rows: list[Row] = []
+    project = bench_project("gatehouse-bench-resolver", [SPA_CLIENT, JWT_CLIENT])
+    with Stack(project, server=servers[0]) as stack:
+        with step("seeding a user with two roles, a session and two access tokens"):
+            user = session(stack, users(stack, 1)[0])
+            credentials = {
+                "bearer (opaque)": {"Authorization": f"Bearer {access_token(stack, user, SPA_CLIENT['client_id'])}"},
+                "bearer (JWT)": {"Authorization": f"Bearer {access_token(stack, user, JWT_CLIENT['client_id'])}"},
+                "IdP session cookie": {"Cookie": f"session={user.session_token}"},
+            }
+        for server in servers:
+            if server != stack.server:
+                stack.start_server(server)
+            verify(stack, credentials)
+            runs: dict[str, list[Load]] = {name: [] for name in ["baseline", *credentials]}
+            with step(
+                f"{server}: {CORES} workers, wrk {CONNECTIONS} connections, "
+                f"{args.rounds} rounds of {args.seconds:g} s per figure"
+            ):
+                run(stack, BASELINE, 2)  # warm-up: imports, connection pools
+                for headers in credentials.values():
+                    run(stack, RESOLVE, 2, headers)
+                # Rounds interleave the baseline with the resolver runs, so a load that other work
+                # puts on the machine for a while weighs on both sides of a ratio.
+                for _ in range(args.rounds):
+                    runs["baseline"].append(run(stack, BASELINE, args.seconds))
+                    for name, headers in credentials.items():
+                        runs[name].append(run(stack, RESOLVE, args.seconds, headers))
+            verify(stack, credentials)
+            rows += figures(server, runs)
+    print_table(rows)
+    write_json(args.json, rows, {**machine(), "connections": CONNECTIONS, "seconds": args.seconds})
+
+
+if __name__ == "__main__":
+    main()
