@@ -97,6 +97,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.admin import graphql_api as admin_graphql
     from app.api import flows as flows_api
     from app.resolver import routes as resolver
+    from app.web import settings as web_settings
 
     # Bearer-token and cookie-less APIs are CSRF-exempt; the OIDC blueprint exempts its API views one
     # by one (its consent form is protected), and every hosted-page form carries its CSRF token.
@@ -108,6 +109,7 @@ def _register_blueprints(app: Flask) -> None:
         (resolver.bp, True),
         (oidc.bp, False),
         (web.bp, False),
+        (web_settings.bp, False),
     ):
         app.register_blueprint(blueprint)
         if csrf_exempt:

@@ -139,7 +139,10 @@ def advance(result: FlowResult, previous: WebStep, from_page: str, status: int =
     )
     finished = result.action.get("type") == "finished"
     if finished:
-        step.finish_redirect_uri = str((result.action.get("data") or {}).get("finish_redirect_uri") or "")
+        # A flow that server code started for a page of its own (the settings pages' reauth) returns
+        # there: `extra["return_to"]` is never taken from a form or query.
+        engine_target = (result.action.get("data") or {}).get("finish_redirect_uri")
+        step.finish_redirect_uri = str(step.extra.get("return_to") or engine_target or "")
         step.last_page = from_page
         step.signed_up = result.state.data.get("effective_type", result.state.type) in ("signup", "promote")
     x_step = store.save(step)
