@@ -138,7 +138,7 @@ class AccessTokenService:
 
     def find(self, token: str) -> AccessToken | None:
         """The stored row of an opaque or JWT access token that has not expired; None otherwise."""
-        token_hash = self._hash_of(token)
+        token_hash = self.hash_of(token)
         if token_hash is None:
             return None
         row = db.session.scalar(select(AccessToken).where(AccessToken.token_hash == token_hash))
@@ -147,13 +147,15 @@ class AccessTokenService:
         return row
 
     def revoke(self, token: str) -> bool:
-        token_hash = self._hash_of(token)
+        token_hash = self.hash_of(token)
         if token_hash is None:
             return False
         result = db.session.execute(delete(AccessToken).where(AccessToken.token_hash == token_hash))
         return bool(result.rowcount)
 
-    def _hash_of(self, token: str) -> str | None:
+    def hash_of(self, token: str) -> str | None:
+        """The `token_hash` an access token is stored under: SHA-256 of an opaque token, `jti` of a
+        JWT whose signature, `typ`, `iss` and `exp` are valid; None for anything else."""
         if not token or not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
             return None
         if token.count(".") != 2:

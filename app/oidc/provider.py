@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
+from sqlalchemy import select
 
 from app.extensions import db
 from app.identities.models import User
@@ -80,35 +81,41 @@ class OIDCProvider:
     # -- sessions ---------------------------------------------------------------------------------
     def live_session(self, cookie_value: str | None) -> tuple[IdPSession, User] | None:
         """The IdP session of a cookie when it is live and its user may sign in."""
-        session = self.svc.sessions.resolve(cookie_value)
-        if session is None:
+        found = self.svc.sessions.resolve_with_user(cookie_value)
+        if found is None or not self.claims.is_active(found[1], self.clock()):
             return None
-        user = db.session.get(User, session.user_id)
-        if user is None or not self.claims.is_active(user, self.clock()):
-            return None
-        return session, user
+        return found
 
     def resolve_access_token(self, token: str | None) -> AccessContext | None:
-        """A user access token that is unexpired, whose session lives and whose user is active."""
-        row = self.access_tokens.find(token or "")
-        if row is None or row.user_id is None:
+        """A user access token that is unexpired, whose session lives and whose user is active.
+
+        One statement: the token row with its user and its offline grant or IdP session."""
+        token_hash = self.access_tokens.hash_of(token or "")
+        if token_hash is None:
             return None
+        found = db.session.execute(
+            select(AccessToken, User, OfflineGrant, IdPSession)
+            .join(User, User.id == AccessToken.user_id)
+            .outerjoin(OfflineGrant, OfflineGrant.id == AccessToken.offline_grant_id)
+            .outerjoin(IdPSession, IdPSession.id == AccessToken.idp_session_id)
+            .where(AccessToken.token_hash == token_hash)
+        ).first()
+        if found is None:
+            return None
+        row, user, grant, session = found
         client = self.clients.get(row.client_id)
-        if client is None:
+        if client is None or row.expires_at <= self.clock():
             return None
-        grant = session = None
         if row.offline_grant_id:
-            grant = db.session.get(OfflineGrant, row.offline_grant_id)
             if grant is None or not self.offline_grants.is_live(grant, client):
                 return None
+            session = None
         elif row.idp_session_id:
-            session = db.session.get(IdPSession, row.idp_session_id)
             if session is None or not self.svc.sessions.is_live(session):
                 return None
         else:
             return None
-        user = db.session.get(User, row.user_id)
-        if user is None or not self.claims.is_active(user, self.clock()):
+        if not self.claims.is_active(user, self.clock()):
             return None
         return AccessContext(row, user, client, grant, session)
 

@@ -12,6 +12,7 @@ from app.context import RequestContext
 from app.crypto import random_alnum, sha256_hex
 from app.db import Clock, utcnow
 from app.extensions import db
+from app.identities.models import User
 from app.sessions.models import IdPSession, OfflineGrant
 
 # A busy session writes its last access at most once per this many seconds.
@@ -69,6 +70,23 @@ class SessionService:
         if session is None or not self.is_live(session):
             return None
         return session
+
+    def resolve_with_user(self, token: str | None) -> tuple[IdPSession, User] | None:
+        """The live session for a cookie value and its user, in one statement (the resolver's path)."""
+        if not token or len(token) > 200:
+            return None
+        found = db.session.execute(
+            select(IdPSession, User)
+            .join(User, User.id == IdPSession.user_id)
+            .where(IdPSession.token_hash == sha256_hex(token))
+        ).first()
+        if found is None or not self.is_live(found[0]):
+            return None
+        return found[0], found[1]
+
+    def touch_due(self, session: IdPSession) -> bool:
+        """Whether `touch` would write now (lets a caller skip building the request context)."""
+        return self.clock() - session.last_access_at >= TOUCH_INTERVAL
 
     def touch(self, session: IdPSession, ctx: RequestContext) -> bool:
         """Record an access; returns True when it wrote (at most once per TOUCH_INTERVAL)."""
