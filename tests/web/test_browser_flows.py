@@ -515,3 +515,55 @@ def test_theme_from_config(web, page, shots):
     assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(255, 204, 0)"
     assert button.evaluate("b => getComputedStyle(b).color") == "rgb(0, 0, 0)"
     shots.visit(page, "login-themed")
+
+
+# -- the remaining pages ----------------------------------------------------------------------------
+def test_second_factor_by_email_at_signup_and_the_other_pages(web, context_factory, shots, smtp_server, in_app):
+    """setup_oob_otp, no_authenticator and the error pages: each shown, screenshotted and checked."""
+    server = web({"authentication": {"secondary_authentication_mode": "required"}})
+    page = context_factory().new_page()
+    username, password, email = "mail_" + secrets.token_hex(4), random_password(), _email()
+    page.goto(server.url("/signup"))
+    page.get_by_label("Email, phone number or username").fill(username)
+    submit(page)
+    page.get_by_label("New password").fill(password)
+    page.get_by_label("Confirm password").fill(password)
+    submit(page)
+    page.get_by_role("link", name="Use email").click()
+    assert "/authflow/v2/setup_oob_otp" in page.url
+    shots.visit(page, "setup_oob_otp")
+    page.get_by_label("Email address").fill("not-an-email")
+    submit(page)
+    assert page.locator("#target-error").inner_text().endswith("Enter a valid email address.")
+    page.get_by_label("Email address").fill(email)
+    submit(page)
+    assert "/authflow/v2/enter_oob_otp" in page.url
+    page.get_by_role("textbox", name="Code").fill(smtp_server.last_code(email))
+    submit(page)
+    assert "/authflow/v2/view_recovery_code" in page.url
+    submit(page)
+    assert_finished(page)
+
+    # A user without any way to sign in here.
+    nobody = _email()
+    with in_app(server) as svc:
+        svc.users.create_user([("email", nobody)])
+    page = context_factory().new_page()
+    page.goto(server.url("/login"))
+    page.get_by_label("Email, phone number or username").fill(nobody)
+    submit(page)
+    assert "/authflow/v2/no_authenticator" in page.url
+    shots.visit(page, "no_authenticator")
+
+    # Expired steps, forms without their CSRF token and unknown pages get pages of their own.
+    page.goto(server.url("/authflow/v2/enter_password?x_step=" + "A" * 20))
+    assert "This page has expired." in page.locator("main").inner_text()
+    shots.visit(page, "error-expired")
+    page.goto(server.url("/authflow/v2/nothing_here"))
+    shots.visit(page, "error-not-found")
+    page.goto(server.url("/login"))
+    page.evaluate("document.querySelector('input[name=csrf_token]').value = 'forged'")
+    page.get_by_label("Email, phone number or username").fill(nobody)
+    submit(page)
+    assert "This form has expired" in page.locator("main").inner_text()
+    shots.visit(page, "error-csrf")
