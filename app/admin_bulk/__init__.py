@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("admin_bulk", __name__, url_prefix="/_api/admin/users")
 CONTENT_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
+MAX_JSON_DEPTH = 32
 
 
 def _authenticator(app: Flask) -> AdminAuthenticator:
@@ -67,9 +68,24 @@ def _json_body(limit: int) -> Any:
     if len(raw) > limit:
         raise RequestEntityTooLarge("JSONTooLarge", "request body too large")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("InvalidJSON", "request body must be JSON") from None
+    if _depth(body) > MAX_JSON_DEPTH:
+        # Records are copied, redacted and stored; nothing legitimate nests this deep.
+        raise BadRequest("InvalidJSON", f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+    return body
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def _result(payload: dict[str, Any]) -> Response:

@@ -249,13 +249,13 @@ class RecordImporter:
                 continue
             login_ids.append((spec.key, record[name]))
         user = self.svc.users.create_user(login_ids)
-        identities = self.svc.users.identities_of(user.id, "login_id")
         for name, flag in CLAIMS.items():
             if flag not in record:
                 continue
             if not record[flag]:
                 outcome.warnings.append(f"{flag} = false has no effect in insert.")
                 continue
+            identities = self.svc.users.identities_of(user.id, "login_id")
             value = next((i.login_id for i in identities if i.login_id_type == LOGIN_ID_TYPES[name]), None)
             if value is None:
                 outcome.warnings.append(f"{flag} = true has no effect when {name} is absent.")

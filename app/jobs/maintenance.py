@@ -3,8 +3,8 @@
 - `cleanup_expired`: task rows whose results expired (24 hours after completion) and their export
   files go; so does any export file, or abandoned partial file, older than 24 hours.
 - `recover_orphans`: a pending task that no worker holds (its worker was killed, or the enqueue
-  after a commit was lost) is enqueued again. For an import job that is the first task not yet
-  completed, since a job's tasks run in order.
+  after a commit was lost) is enqueued again. For an import job whose tasks must run in order
+  that is only the first task not yet completed.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from app.tasks.models import BackgroundTask
 log = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL_SECONDS = 60.0
+# Threads of the web process lose no job while the process lives: after the recovery at start,
+# an hourly round (retries of jobs that raised, removal of expired files) is enough.
+THREAD_MAINTENANCE_INTERVAL_SECONDS = 3600.0
 # A task this young may still be on its way to the queue: recovery leaves it alone.
 ENQUEUE_GRACE = timedelta(seconds=5)
 
@@ -72,10 +75,11 @@ def recover_orphans(runner: JobRunner, now: datetime) -> list[str]:
         )
     )
     for job in list(jobs):
-        task_id = user_import.next_pending_task(job)
-        if task_id is not None and not runner.is_alive(task_id):
-            runner.enqueue(user_import.QUEUE, user_import.run_import_task, task_id, user_import.TASK_TIMEOUT_SECONDS)
-            recovered.append(task_id)
+        for task_id in user_import.runnable_tasks(job):
+            if not runner.is_alive(task_id):
+                timeout = user_import.TASK_TIMEOUT_SECONDS
+                runner.enqueue(user_import.QUEUE, user_import.run_import_task, task_id, timeout)
+                recovered.append(task_id)
     db.session.rollback()
     if recovered:
         log.warning("re-enqueued %d orphaned task(s): %s", len(recovered), ", ".join(recovered))

@@ -80,8 +80,10 @@ class RQRunner:
     def release(self, task_id: str) -> None:
         self.connection.delete(self._lease_key(task_id))
 
-    def _lease_key(self, task_id: str) -> str:
-        return f"{self.prefix}gatehouse:jobs:lease:{task_id}"
+    @staticmethod
+    def _lease_key(task_id: str) -> str:
+        # Not prefixed: like RQ's job keys, it is named by the task ID, which is unique everywhere.
+        return f"gatehouse:jobs:lease:{task_id}"
 
 
 class ThreadRunner:
@@ -144,9 +146,9 @@ def get_runner(app: Flask) -> JobRunner:
                     runner = ThreadRunner(app)
                 app.extensions["gatehouse.jobs"] = runner
                 if isinstance(runner, ThreadRunner):
-                    from app.jobs.maintenance import MaintenanceThread
+                    from app.jobs.maintenance import THREAD_MAINTENANCE_INTERVAL_SECONDS, MaintenanceThread
 
-                    MaintenanceThread(app).start()
+                    MaintenanceThread(app, THREAD_MAINTENANCE_INTERVAL_SECONDS).start()
     return runner
 
 

@@ -1,9 +1,10 @@
 """User Import API jobs (contract 4): a request becomes a job of tasks of 100 records each.
 
-The tasks of one job run one after another, in request order (each task enqueues the next when
-it completes), so a request behaves as if its records were applied in order: the second record
-with an identifier already seen updates or skips that user, it never races it. Separate jobs run
-in parallel on as many workers as there are.
+When no login ID (email, phone number, username) appears in two records of a request, the
+records cannot affect each other and the job's tasks run in parallel on as many workers as there
+are. Otherwise they run one after another, in request order (each task enqueues the next when it
+completes), so the request behaves as if its records were applied in order: the second record
+with an identifier already seen updates or skips that user, it never races it.
 
 Within a task, records are applied in small transactions (up to 10 records or half a second,
 each record in its own savepoint) that also append the records' outcomes to the task row, which
@@ -24,7 +25,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
-from app.errors import InternalError, ValidationFailed
+from app.errors import AppError, InternalError, ValidationFailed
 from app.extensions import db
 from app.flows.inputs import obj, validate
 from app.jobs.import_records import LOGIN_ID_TYPES, Outcome, RecordImporter, redact
@@ -82,6 +83,7 @@ def create_job(svc: Services, body: dict[str, Any]) -> BackgroundTask:
     now = svc.clock()
     records = body["records"]
     options = {"identifier": body["identifier"], "upsert": bool(body.get("upsert", False))}
+    sequential = _records_overlap(svc, records)
     job_id = new_task_id(JOB_PREFIX)
     task_ids: list[str] = []
     for offset in range(0, len(records), RECORDS_PER_TASK):
@@ -105,7 +107,7 @@ def create_job(svc: Services, body: dict[str, Any]) -> BackgroundTask:
         kind=JOB_KIND,
         status="pending",
         created_at=now,
-        input={**options, "total": len(records), "task_ids": task_ids},
+        input={**options, "total": len(records), "task_ids": task_ids, "sequential": sequential},
         progress={},
         result={},
     )
@@ -114,18 +116,39 @@ def create_job(svc: Services, body: dict[str, Any]) -> BackgroundTask:
     return job
 
 
+def _records_overlap(svc: Services, records: list[Any]) -> bool:
+    """Whether some login ID value appears in more than one record (then order matters)."""
+    seen: set[tuple[str, str]] = set()
+    for record in records:
+        for name, login_id_type in LOGIN_ID_TYPES.items():
+            value = record.get(name) if isinstance(record, dict) else None
+            if not isinstance(value, str):
+                continue
+            try:
+                key = (login_id_type, svc.users.normalize(login_id_type, value)[1].unique_key)
+            except AppError:
+                key = (login_id_type, value)  # not enabled or not valid: compared as given
+            if key in seen:
+                return True
+            seen.add(key)
+    return False
+
+
 def start_job(runner: JobRunner, job: BackgroundTask) -> None:
-    runner.enqueue(QUEUE, run_import_task, job.input["task_ids"][0], TASK_TIMEOUT_SECONDS)
+    for task_id in runnable_tasks(job):
+        runner.enqueue(QUEUE, run_import_task, task_id, TASK_TIMEOUT_SECONDS)
 
 
-def next_pending_task(job: BackgroundTask) -> str | None:
-    """The first task of the job, in request order, that is not completed."""
+def runnable_tasks(job: BackgroundTask) -> list[str]:
+    """The job's tasks that may run now: every pending one, or only the first in request order
+    when the job is sequential."""
     pending = set(
         db.session.scalars(
             select(BackgroundTask.id).where(BackgroundTask.parent_id == job.id, BackgroundTask.status == "pending")
         )
     )
-    return next((t for t in job.input.get("task_ids", []) if t in pending), None)
+    ordered = [t for t in job.input.get("task_ids", []) if t in pending]
+    return ordered[:1] if job.input.get("sequential", True) else ordered
 
 
 @job_function
@@ -207,8 +230,9 @@ def _complete(task_id: str, details: list[dict[str, Any]], error: dict[str, Any]
         task.error = error
     db.session.flush()
     job = lock_task(task.parent_id) if task.parent_id else None
-    next_id = next_pending_task(job) if job is not None else None
-    if job is not None and next_id is None:
+    remaining = runnable_tasks(job) if job is not None else []
+    next_id = remaining[0] if remaining and job is not None and job.input.get("sequential", True) else None
+    if job is not None and not remaining:
         job.status = "completed"
         job.completed_at = now
         job.expire_at = now + RESULT_TTL

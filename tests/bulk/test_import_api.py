@@ -54,6 +54,11 @@ def test_hostile_requests(thread_bulk, thread_app):
     headers = thread_bulk.headers
     _error(post(IMPORT, data=b"{not json", headers=headers), 400, "BadRequest", "InvalidJSON")
     _error(post(IMPORT, data=b"\xff\xfe", headers=headers), 400, "BadRequest", "InvalidJSON")
+    # Nesting: far too deep for a parser, and deeper than any record needs.
+    _error(post(IMPORT, data=b"[" * 200_000 + b"]" * 200_000, headers=headers), 400, "BadRequest", "InvalidJSON")
+    deep = '{"identifier":"email","records":[{"email":"a@example.com","custom_attributes":{"x":%s}}]}'
+    deep_body = (deep % ("[" * 40 + "]" * 40)).encode()
+    _error(post(IMPORT, data=deep_body, headers=headers), 400, "BadRequest", "InvalidJSON")
     cases = [
         ([], "", "type"),
         ("records", "", "type"),

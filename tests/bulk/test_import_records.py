@@ -7,9 +7,12 @@ request), then all cases run (one request per `upsert` value), and every case ch
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from app.config import deep_merge
+from tests.bulk.conftest import BULK_OVERRIDES, Bulk, write_project
 from tests.bulk.helpers import BCRYPT_HASH, TOTP_SECRET, detail_warnings, make_roles, user_state
 
 OTHER_HASH = "$2b$04$" + "b" * 53
@@ -93,7 +96,7 @@ CASES: list[tuple[str, dict | None, bool, dict, str, list[str], Any]] = [
      lambda s, b: s["authenticators"] == []),
     # -- update (upsert = true) -----------------------------------------------------------------
     ("update-absent-fields", FULL, True, {}, "updated", [],
-     lambda s, b: {k: v for k, v in s.items()} == {k: v for k, v in b.items()}),
+     lambda s, b: s == b),
     ("update-login-ids", FULL, True, {"phone_number": "+85291230009", "preferred_username": "renamed_user"},
      "updated", [], lambda s, b: s["identities"]["phone"] == "+85291230009"
      and s["identities"]["username"] == "renamed_user" and s["standard"]["phone_number"] == "+85291230009"),
@@ -171,3 +174,32 @@ def test_upsert_behaviour(bulk, bulk_app):
         elif after is None or detail["user_id"] != after["id"] or not check(after, states.get(name)):
             failures.append(f"{name}: rows {after} (before: {states.get(name)})")
     assert not failures, "\n".join(failures)
+
+
+def test_login_id_types_that_are_not_enabled_are_ignored_with_a_warning(
+    make_app, start_worker, tmp_path, secrets_items
+):
+    """The project allows email and username login IDs only; phone numbers in records are ignored."""
+    overrides = deep_merge(
+        BULK_OVERRIDES,
+        {"identity": {"login_id": {"keys": [{"key": "email", "type": "email"}, {"key": "user", "type": "username"}]}}},
+    )
+    prefix = f"gatehouse-test-{uuid.uuid4().hex[:12]}:"
+    project_dir = write_project(tmp_path / "project", overrides, secrets_items)
+    app = make_app(overrides, queue_prefix=prefix, config_dir=project_dir)
+    start_worker(project_dir, prefix)
+    bulk = Bulk(app)
+    inserted = bulk.run_import([{"email": "nophone@example.com", "phone_number": "+85291230055",
+                                 "phone_number_verified": True}])
+    detail = inserted["details"][0]
+    assert detail["outcome"] == "inserted"
+    assert detail_warnings(detail) == [
+        "phone_number is ignored because it is not an allowed login ID.",
+        "phone_number_verified = true has no effect when phone_number is absent.",
+    ]
+    updated = bulk.run_import([{"email": "nophone@example.com", "phone_number": "+85291230056"}], upsert=True)
+    assert updated["details"][0]["outcome"] == "updated"
+    assert detail_warnings(updated["details"][0]) == ["phone_number is ignored because it is not an allowed login ID."]
+    state = user_state(app, "nophone@example.com")
+    assert state["identities"] == {"email": "nophone@example.com"} and "phone_number" not in state["standard"]
+    assert state["verified"] == []

@@ -67,7 +67,7 @@ def test_hostile_hashes_are_refused(type_, hashed, reason):
         imported_hashes.validate(type_, hashed)
     assert caught.value.reason == reason
     assert caught.value.to_dict()["code"] == 400
-    assert not verify_password(hashed, "password")  # and, stored anyway, they never match
+    assert not imported_hashes.verify(hashed, "password")  # and, stored anyway, they never match
 
 
 def test_salts_with_dollar_signs_and_empty_salts():

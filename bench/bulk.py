@@ -1,0 +1,280 @@
+"""User Import and Export throughput on PostgreSQL with real RQ workers.
+
+Creates its own database and project directory, starts `python worker.py` processes on a queue
+prefix of its own, then:
+  1. imports `--users` users with bcrypt password hashes through `POST /_api/admin/users/import`
+     (requests of `--per-request` records, all submitted at once) and prints users per second
+     and the wall time from the first request to the last completed job;
+  2. tops the database up by SQL to `--export-users` users (email and username login IDs, names,
+     roles, verified emails) and exports them to NDJSON and then to CSV, each with one fresh
+     worker, printing users per second, the file size and the worker's peak RSS (VmHWM) next to
+     its RSS before the export.
+The database, the workers and the files are removed at the end (unless --keep).
+
+    .venv/bin/python bench/bulk.py                                  # 100,000 imported, 1,000,000 exported
+    .venv/bin/python bench/bulk.py --users 2000 --export-users 2000 # a quick try
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import bcrypt
+import psycopg
+import redis
+import yaml
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from rq import Queue, Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.project_files import complete_secrets  # noqa: E402
+
+PROJECT_ID = "gatehouse-bench"
+IMPORT = "/_api/admin/users/import"
+EXPORT = "/_api/admin/users/export"
+
+TOP_UP_SQL = """
+CREATE TEMP TABLE seeds AS
+  SELECT n, gen_random_uuid()::text AS id, now() - (n || ' seconds')::interval AS at
+  FROM generate_series(1, {count}) AS n;
+INSERT INTO users (id, created_at, updated_at, is_disabled, is_deactivated, is_anonymized,
+                   standard_attributes, custom_attributes)
+  SELECT id, at, at, n % 50 = 0, false, false,
+         jsonb_build_object('email', 'seed-' || n || '@example.com', 'name', 'Seed User ' || n,
+                            'given_name', 'Seed', 'family_name', 'User ' || n,
+                            'preferred_username', 'seed_' || n),
+         '{{}}'::jsonb
+  FROM seeds;
+INSERT INTO identities (id, user_id, type, created_at, updated_at, dedup_key, login_id_key, login_id_type,
+                        login_id, original_login_id, claims)
+  SELECT gen_random_uuid()::text, id, 'login_id', at, at, 'login_id:email:seed-' || n || '@example.com',
+         'email', 'email', 'seed-' || n || '@example.com', 'seed-' || n || '@example.com',
+         jsonb_build_object('email', 'seed-' || n || '@example.com')
+  FROM seeds;
+INSERT INTO identities (id, user_id, type, created_at, updated_at, dedup_key, login_id_key, login_id_type,
+                        login_id, original_login_id, claims)
+  SELECT gen_random_uuid()::text, id, 'login_id', at, at, 'login_id:username:seed_' || n,
+         'username', 'username', 'seed_' || n, 'seed_' || n, jsonb_build_object('preferred_username', 'seed_' || n)
+  FROM seeds;
+INSERT INTO verified_claims (id, user_id, name, value, created_at)
+  SELECT gen_random_uuid()::text, id, 'email', 'seed-' || n || '@example.com', at FROM seeds WHERE n % 2 = 0;
+INSERT INTO roles (id, key, name, created_at, updated_at)
+  SELECT gen_random_uuid()::text, 'seed_role_' || r, 'Role ' || r, now(), now() FROM generate_series(0, 4) AS r
+  ON CONFLICT DO NOTHING;
+INSERT INTO user_roles (user_id, role_id)
+  SELECT s.id, r.id FROM seeds s JOIN roles r ON r.key = 'seed_role_' || (s.n % 5);
+"""
+
+
+def write_project(directory: Path) -> dict:
+    project = {
+        "id": PROJECT_ID,
+        "http": {"public_origin": "http://127.0.0.1:3000"},
+        "identity": {
+            "login_id": {"keys": [{"key": "email", "type": "email"}, {"key": "username", "type": "username"}]}
+        },
+    }
+    items, _ = complete_secrets([], [])
+    (directory / "authgear.yaml").write_text(yaml.safe_dump(project))
+    (directory / "authgear.secrets.yaml").write_text(yaml.safe_dump({"secrets": items}))
+    return {i["key"]: i["data"] for i in items}
+
+
+def admin_token(secrets: dict) -> str:
+    key = KeySet.import_key_set({"keys": secrets["admin-api.auth"]["keys"]}).keys[0]
+    now = int(time.time())
+    claims = {"aud": [PROJECT_ID], "iat": now, "exp": now + 24 * 3600}
+    return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": key.kid}, claims, key)
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def wait_registered(env: dict[str, str], count: int, timeout: float = 120) -> None:
+    """Until `count` workers listen on the bench's queues (so start-up is not timed)."""
+    connection = redis.Redis.from_url(env["REDIS_URL"])
+    queue = Queue(env["GATEHOUSE_QUEUE_PREFIX"] + "user_export", connection=connection)
+    deadline = time.monotonic() + timeout
+    while Worker.count(queue=queue) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit("the workers did not start; see the log")
+        time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def memory_kib(pid: int, field: str) -> int:
+    """VmRSS or VmHWM (peak RSS) of a process, in KiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_done(client, path: str, headers: dict[str, str], poll: float = 0.5) -> dict:
+    while True:
+        resp = client.get(path, headers=headers)
+        if resp.status_code != 200:
+            raise SystemExit(f"GET {path}: {resp.status_code} {resp.get_data(as_text=True)[:300]}")
+        result = resp.get_json()["result"]
+        if result["status"] == "completed":
+            return result
+        time.sleep(poll)
+
+
+def bench_import(client, headers: dict[str, str], users: int, per_request: int) -> None:
+    # bcrypt at cost 10, as real exports have; a few distinct hashes (the import stores, it does not hash).
+    hashes = [bcrypt.hashpw(f"pw-{i}".encode(), bcrypt.gensalt(10)).decode() for i in range(8)]
+    started = time.perf_counter()
+    job_ids = []
+    for start in range(0, users, per_request):
+        records = [
+            {"email": f"bench-{n}@example.com", "password": {"type": "bcrypt", "password_hash": hashes[n % 8]}}
+            for n in range(start, min(start + per_request, users))
+        ]
+        resp = client.post(IMPORT, data=json.dumps({"identifier": "email", "records": records}), headers=headers)
+        if resp.status_code != 200:
+            raise SystemExit(f"import request failed: {resp.status_code} {resp.get_data(as_text=True)[:300]}")
+        job_ids.append(resp.get_json()["result"]["id"])
+    submitted = time.perf_counter() - started
+    inserted = failed = 0
+    for job_id in job_ids:
+        summary = wait_done(client, f"{IMPORT}/{job_id}", headers)["summary"]
+        inserted += summary["inserted"]
+        failed += summary["failed"]
+    wall = time.perf_counter() - started
+    print(f"import: {users:,} users with bcrypt hashes in {len(job_ids)} requests (submitted in {submitted:.1f} s)")
+    print(f"import: inserted {inserted:,}, failed {failed:,}; wall time {wall:.1f} s; {users / wall:,.0f} users/s")
+
+
+def bench_export(client, headers: dict[str, str], env: dict[str, str], log: Path, fmt: str, users: int) -> None:
+    worker = start_worker(env, log)
+    try:
+        wait_registered(env, 1)
+        before = memory_kib(worker.pid, "VmRSS")
+        started = time.perf_counter()
+        resp = client.post(EXPORT, data=json.dumps({"format": fmt}), headers=headers)
+        if resp.status_code != 200:
+            raise SystemExit(f"export request failed: {resp.status_code} {resp.get_data(as_text=True)[:300]}")
+        result = wait_done(client, f"{EXPORT}/{resp.get_json()['result']['id']}", headers)
+        wall = time.perf_counter() - started
+        peak = memory_kib(worker.pid, "VmHWM")
+    finally:
+        stop(worker)
+    if result.get("error"):
+        raise SystemExit(f"export failed: {result['error']}")
+    download = client.get(result["download_url"])
+    size = len(download.get_data())
+    download.close()
+    print(
+        f"export {fmt:<6}: {users:,} users in {wall:.1f} s; {users / wall:,.0f} users/s; file {size / 1e6:,.1f} MB; "
+        f"worker RSS {before / 1024:,.0f} MiB before, peak {peak / 1024:,.0f} MiB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=100_000, help="users to import")
+    parser.add_argument("--export-users", type=int, default=1_000_000, help="users in the database to export")
+    parser.add_argument("--per-request", type=int, default=3000, help="records per import request (<= 500 KB)")
+    parser.add_argument("--workers", type=int, default=2, help="RQ workers for the import")
+    parser.add_argument(
+        "--pg", default=os.environ.get("GATEHOUSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
+    parser.add_argument("--redis", default=os.environ.get("GATEHOUSE_TEST_REDIS", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    if args.users < 0 or args.export_users < 0 or not 1 <= args.per_request <= 3500 or args.workers < 1:
+        raise SystemExit("sizes must be positive and --per-request at most 3500 (the 500 KB request limit)")
+
+    name = f"gatehouse_bench_{uuid.uuid4().hex[:10]}"
+    database_url = f"{args.pg.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(args.pg, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    workers: list[subprocess.Popen] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config_dir = Path(tmp)
+            secrets = write_project(config_dir)
+            env = {
+                **os.environ,
+                "GATEHOUSE_CONFIG_DIR": str(config_dir),
+                "DATABASE_URL": database_url,
+                "REDIS_URL": args.redis,
+                "GATEHOUSE_QUEUE_PREFIX": f"gatehouse-bench-{uuid.uuid4().hex[:8]}:",
+            }
+            flask = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "app"]
+            subprocess.run([*flask, "gatehouse", "init"], cwd=ROOT, env=env, check=True, capture_output=True)
+            os.environ.update({k: env[k] for k in ("GATEHOUSE_CONFIG_DIR", "DATABASE_URL", "REDIS_URL",
+                                                    "GATEHOUSE_QUEUE_PREFIX")})
+            from app import create_app
+
+            app = create_app()
+            client = app.test_client()
+            headers = {"Authorization": f"Bearer {admin_token(secrets)}", "Content-Type": "application/json"}
+            log = config_dir / "workers.log"
+            print(f"database {name}; logs in {log}")
+
+            if args.users:
+                workers = [start_worker(env, log) for _ in range(args.workers)]
+                wait_registered(env, args.workers)
+                print(f"import: {args.workers} RQ worker(s)")
+                bench_import(client, headers, args.users, args.per_request)
+                for worker in workers:
+                    stop(worker)
+
+            if args.export_users:
+                missing = max(0, args.export_users - args.users)
+                started = time.perf_counter()
+                with psycopg.connect(database_url) as conn:
+                    for statement in TOP_UP_SQL.format(count=int(missing)).split(";\n"):
+                        if statement.strip() and missing:
+                            conn.execute(statement)
+                    conn.commit()
+                with psycopg.connect(database_url, autocommit=True) as conn:
+                    conn.execute("VACUUM ANALYZE")
+                    total = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+                print(f"export: {total:,} users in the database ({missing:,} added by SQL in "
+                      f"{time.perf_counter() - started:.1f} s)")
+                for fmt in ("ndjson", "csv"):
+                    bench_export(client, headers, env, log, fmt, total)
+    finally:
+        for worker in workers:
+            stop(worker)
+        if not args.keep:
+            with psycopg.connect(args.pg, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
