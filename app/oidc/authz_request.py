@@ -13,8 +13,8 @@ The pending request is stored as JSON in the key-value store under `oauth_sessio
     login_hint (the raw URL), login_hint_login_id ({"key": "email"|"phone"|"username", "value",
     "enforce"} | null), id_token_hint, id_token_hint_sub (the verified hint's subject),
     x_page ("login" | "signup" | null), x_state, x_color_scheme, code_challenge, code_challenge_method,
-    requested_at (unix seconds, float), x_settings_action and x_settings_action_query (settings-action
-    requests, contract 1.8)
+    requested_at (unix seconds, float), x_settings_action, x_settings_action_query and settings_user_id
+    (settings-action requests, contract 1.8)
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ class PendingRequest:
     code_challenge_method: str | None = None
     x_settings_action: str | None = None
     x_settings_action_query: str | None = None
+    settings_user_id: str | None = None  # set at consent: the user the settings action is for
 
     def error(self, error: str, description: str) -> AuthorizeError:
         return AuthorizeError(error, description, self.redirect_uri, self.response_mode, self.state)
@@ -288,6 +289,11 @@ class PendingStore:
         x_ref = random_alnum(32)
         self.store.set(f"oauth_session:{x_ref}", request.to_json(), ttl=PENDING_TTL)
         return x_ref
+
+    def update(self, x_ref: str, request: PendingRequest) -> None:
+        """Rewrites a pending request (keeping its lifetime short: PENDING_TTL from now)."""
+        if self.valid_ref(x_ref):
+            self.store.set(f"oauth_session:{x_ref}", request.to_json(), ttl=PENDING_TTL)
 
     def load(self, x_ref: str) -> PendingRequest | None:
         if not self.valid_ref(x_ref):

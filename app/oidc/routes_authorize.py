@@ -113,7 +113,10 @@ def consent() -> Response:
             return _login_redirect(client, pending, x_ref)
         session, user = live
         if is_settings_action(pending):
-            # Contract 1.8: the settings page does the action, then issues the code (settings_action.py).
+            # Contract 1.8: the settings page does the action, then issues the code (settings_action.py),
+            # for this user only.
+            pending.settings_user_id = user.id
+            provider.pending.update(x_ref, pending)
             return redirect(settings_page_url(pending, x_ref), 302)
         if client.is_third_party and not provider.authorizations.covers(user.id, client.client_id, pending.scopes):
             action = request.form.get("action") if request.method == "POST" else None

@@ -54,12 +54,14 @@ def settings_page_url(pending: PendingRequest, x_ref: str) -> str:
     return f"{path}?{urlencode(pairs)}"
 
 
-def pending_action(provider: OIDCProvider, x_ref: object) -> PendingRequest | None:
-    """The pending settings-action request named by `x_ref`, or None."""
-    if not isinstance(x_ref, str):
+def pending_action(provider: OIDCProvider, x_ref: object, user_id: str | None) -> PendingRequest | None:
+    """The pending settings-action request named by `x_ref` that consent handed to `user_id`, or None."""
+    if not isinstance(x_ref, str) or user_id is None:
         return None
     pending = provider.pending.load(x_ref)
-    return pending if is_settings_action(pending) else None
+    if not is_settings_action(pending) or pending is None or pending.settings_user_id != user_id:
+        return None
+    return pending
 
 
 def complete(
@@ -68,10 +70,8 @@ def complete(
     """Issue the settings-action code and answer with the redirect to the client; None when `x_ref`
     names no pending request for this action and user (the page then carries on by itself).
     The caller commits."""
-    pending = pending_action(provider, x_ref)
+    pending = pending_action(provider, x_ref, user_id)
     if pending is None or pending.x_settings_action != action:
-        return None
-    if pending.id_token_hint_sub is not None and pending.id_token_hint_sub != user_id:
         return None
     client = provider.clients.get(pending.client_id)
     if client is None or not client.check_redirect_uri(pending.redirect_uri):

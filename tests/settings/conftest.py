@@ -4,6 +4,7 @@ client (a user with a password and an IdP session cookie), and the hosted pages'
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,8 +73,8 @@ SETTINGS_PROJECT: dict[str, Any] = {
 def settings_app(make_app: Callable[..., Flask], smtp_secrets: dict[str, Any]) -> Callable[..., Flask]:
     """An app with SETTINGS_PROJECT (plus `overrides`) that mails through the test SMTP server."""
 
-    def build(overrides: dict[str, Any] | None = None) -> Flask:
-        return make_app(deep_merge(SETTINGS_PROJECT, overrides or {}), secrets=smtp_secrets)
+    def build(overrides: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None) -> Flask:
+        return make_app(deep_merge(SETTINGS_PROJECT, overrides or {}), secrets={**smtp_secrets, **(secrets or {})})
 
     return build
 
@@ -145,4 +146,5 @@ def audit_types(app: Flask, user_id: str) -> list[str]:
 
 
 def text_of(resp: Any) -> str:
-    return resp.get_data(as_text=True)
+    """The page's HTML with entities decoded (so `can't` matches `can&#39;t`)."""
+    return html.unescape(resp.get_data(as_text=True))

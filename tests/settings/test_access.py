@@ -145,7 +145,7 @@ def test_hostile_queries_get_a_page_not_a_500(account, path):
     resp = account.get(path)
     assert resp.status_code in (200, 302, 400, 404, 410), (path, resp.status_code)
     assert resp.mimetype == "text/html"
-    assert "<script>" not in text_of(resp)
+    assert "<script>" not in resp.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_hostile_forms_get_a_page_not_a_500(settings_app, path, data):
     resp = acc.post(path, data)
     assert resp.status_code in (303, 400, 401, 403, 404, 413), (path, resp.status_code)
     assert resp.mimetype == "text/html"
-    assert "<b>" not in text_of(resp)
+    assert "<b>" not in resp.get_data(as_text=True)
 
 
 def test_an_oversized_body_is_refused(account):

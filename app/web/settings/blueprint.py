@@ -136,9 +136,9 @@ def action_request() -> PendingRequest | None:
     from app.oidc.settings_action import pending_action
 
     x_ref = request.args.get("x_ref")
-    if not x_ref:
+    if not x_ref or not current_user.is_authenticated:
         return None
-    return pending_action(oidc_provider(), x_ref)
+    return pending_action(oidc_provider(), x_ref, me().user.id)
 
 
 def url(path: str, **params: str | None) -> str:

@@ -63,6 +63,10 @@ def settings_error_text(error: dict[str, Any], page: str) -> str:
         return str(SETTINGS_ERRORS[kind])
     if reason in SETTINGS_ERRORS:
         return str(SETTINGS_ERRORS[reason])
+    if reason == "PasswordPolicyViolated":
+        names = {c.get("Name") for c in info.get("causes") or [] if isinstance(c, dict)}
+        if names == {"PasswordReused"}:
+            return gettext("Choose a password you have not used recently.")
     if reason == "InvalidCredentials":
         return gettext("The current password is incorrect.")
     if reason == "InvalidTOTPCode":
