@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.extensions import db
 from app.identities.models import User
@@ -26,6 +26,14 @@ from app.services import Services
 from app.sessions.models import AccessToken, IdPSession, OfflineGrant
 
 EXTENSION_KEY = "gatehouse_oidc"
+# Built once: building a statement costs more than running it on the resolver's path.
+_TOKEN_WITH_CONTEXT = (
+    select(AccessToken, User, OfflineGrant, IdPSession)
+    .join(User, User.id == AccessToken.user_id)
+    .outerjoin(OfflineGrant, OfflineGrant.id == AccessToken.offline_grant_id)
+    .outerjoin(IdPSession, IdPSession.id == AccessToken.idp_session_id)
+    .where(AccessToken.token_hash == bindparam("token_hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -93,13 +101,7 @@ class OIDCProvider:
         token_hash = self.access_tokens.hash_of(token or "")
         if token_hash is None:
             return None
-        found = db.session.execute(
-            select(AccessToken, User, OfflineGrant, IdPSession)
-            .join(User, User.id == AccessToken.user_id)
-            .outerjoin(OfflineGrant, OfflineGrant.id == AccessToken.offline_grant_id)
-            .outerjoin(IdPSession, IdPSession.id == AccessToken.idp_session_id)
-            .where(AccessToken.token_hash == token_hash)
-        ).first()
+        found = db.session.execute(_TOKEN_WITH_CONTEXT, {"token_hash": token_hash}).first()
         if found is None:
             return None
         row, user, grant, session = found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from app.audit import AuditLogWriter
 from app.context import RequestContext
@@ -17,6 +17,12 @@ from app.sessions.models import IdPSession, OfflineGrant
 
 # A busy session writes its last access at most once per this many seconds.
 TOUCH_INTERVAL = timedelta(seconds=60)
+# Built once: on the resolver's path building a statement costs more than running it.
+_SESSION_WITH_USER = (
+    select(IdPSession, User)
+    .join(User, User.id == IdPSession.user_id)
+    .where(IdPSession.token_hash == bindparam("token_hash"))
+)
 
 
 class SessionService:
@@ -75,11 +81,7 @@ class SessionService:
         """The live session for a cookie value and its user, in one statement (the resolver's path)."""
         if not token or len(token) > 200:
             return None
-        found = db.session.execute(
-            select(IdPSession, User)
-            .join(User, User.id == IdPSession.user_id)
-            .where(IdPSession.token_hash == sha256_hex(token))
-        ).first()
+        found = db.session.execute(_SESSION_WITH_USER, {"token_hash": sha256_hex(token)}).first()
         if found is None or not self.is_live(found[0]):
             return None
         return found[0], found[1]
