@@ -1,4 +1,4 @@
-# Gatehouse: `make run` (embedded default on :3000) and `make test` (PostgreSQL + Redis, then embedded).
+# Gatehouse: `make run` (embedded default on :3000), `make test` (PostgreSQL + Redis, then embedded), `make bench`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -49,6 +49,11 @@ test-pg: $(STAMP)
 
 test-embedded: $(STAMP)
 	GATEHOUSE_TEST_BACKEND=embedded $(BIN)/pytest -q -m embedded
+
+# Every script under bench/ against gunicorn/granian + PostgreSQL + Redis started by the scripts
+# (a few minutes); writes bench/results.json and bench/results.md. Needs wrk (installed when missing).
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
