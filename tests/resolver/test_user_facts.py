@@ -9,8 +9,8 @@ import pytest
 
 from app.extensions import db
 from app.identities.models import Identity
-from tests.resolver.conftest import JWT_CLIENT
 from tests.factories import TEST_PROJECT
+from tests.resolver.conftest import JWT_CLIENT
 
 
 def _facts(app, user_id, issuer_cls):

@@ -51,7 +51,11 @@ POSTS = [
 PHONE_AND_USERNAME = {
     "identity": {
         "login_id": {
-            "keys": [{"key": "email", "type": "email"}, {"key": "phone", "type": "phone"}, {"key": "username", "type": "username"}]
+            "keys": [
+                {"key": "email", "type": "email"},
+                {"key": "phone", "type": "phone"},
+                {"key": "username", "type": "username"},
+            ]
         }
     }
 }

@@ -105,7 +105,9 @@ def test_last_login_id_cannot_be_removed_and_another_session_is_revoked(web, pag
     user_id, email, _ = signed_in(in_app, server, page)
     with in_app(server) as svc:
         _, other_token = svc.sessions.create(
-            user_id, ["pwd"], RequestContext(ip="203.0.113.9", user_agent="Mozilla/5.0 (iPhone) Version/17.0 Safari/605.1")
+            user_id,
+            ["pwd"],
+            RequestContext(ip="203.0.113.9", user_agent="Mozilla/5.0 (iPhone) Version/17.0 Safari/605.1"),
         )
     page.goto(server.url("/settings/identity/email"))
     shots.visit(page, "settings-identity-email")

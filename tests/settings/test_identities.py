@@ -157,7 +157,11 @@ def test_resend_waits_for_the_cooldown(settings_app, smtp_server):
 
 
 def test_key_flags_are_honoured(settings_app):
-    frozen = {"identity": {"login_id": {"keys": [{"key": "email", "type": "email", "create_disabled": True, "delete_disabled": True}]}}}
+    frozen = {
+        "identity": {
+            "login_id": {"keys": [{"key": "email", "type": "email", "create_disabled": True, "delete_disabled": True}]}
+        }
+    }
     acc = sign_in(settings_app(frozen))
     assert acc.get("/settings/identity/add_email").status_code == 404
     (only,) = _identities(acc)

@@ -26,18 +26,28 @@ def _set(acc, standard=None, custom=None):
 
 @pytest.mark.embedded
 def test_profile_shows_visible_attributes_only(account):
-    _set(account, {"given_name": "Ada", "nickname": "ada-l", "middle_name": "Secret"}, {"plan": "pro", "internal_score": 9})
+    _set(
+        account,
+        {"given_name": "Ada", "nickname": "ada-l", "middle_name": "Secret"},
+        {"plan": "pro", "internal_score": 9},
+    )
     html = text_of(account.get("/settings/profile"))
     assert "Ada" in html and "ada-l" in html and "pro" in html
     # Hidden for the end user: a standard attribute and a custom attribute without access control.
     assert "Secret" not in html and "internal_score" not in html
     edit = text_of(account.get("/settings/profile/name/edit"))
     assert 'name="std_given_name"' in edit and 'name="std_middle_name"' not in edit
-    assert 'id="std_nickname"' in edit and "disabled" in edit.split('id="std_nickname"')[0].rsplit("<input", 1)[1] + edit.split('id="std_nickname"')[1].split(">")[0]
+    assert (
+        'id="std_nickname"' in edit
+        and "disabled"
+        in edit.split('id="std_nickname"')[0].rsplit("<input", 1)[1] + edit.split('id="std_nickname"')[1].split(">")[0]
+    )
 
 
 def test_name_edit_saves_and_writes_the_audit_log(account):
-    resp = account.post("/settings/profile/name/edit", {"std_name": "Ada Lovelace", "std_given_name": "Ada", "std_family_name": ""})
+    resp = account.post(
+        "/settings/profile/name/edit", {"std_name": "Ada Lovelace", "std_given_name": "Ada", "std_family_name": ""}
+    )
     assert resp.status_code == 303 and resp.headers["Location"] == "/settings/profile"
     standard, _ = _user(account)
     assert standard["name"] == "Ada Lovelace" and standard["given_name"] == "Ada" and "family_name" not in standard
@@ -66,7 +76,11 @@ def test_a_readonly_attribute_posted_anyway_is_refused(account):
     ],
 )
 def test_attributes_that_are_not_on_the_page_or_not_writable_are_refused(account, data):
-    page = "/settings/profile/custom_attributes/edit" if any(k.startswith("custom_") for k in data) else "/settings/profile/name/edit"
+    page = (
+        "/settings/profile/custom_attributes/edit"
+        if any(k.startswith("custom_") for k in data)
+        else "/settings/profile/name/edit"
+    )
     resp = account.post(page, data)
     assert resp.status_code == 403
     standard, custom = _user(account)
@@ -74,7 +88,10 @@ def test_attributes_that_are_not_on_the_page_or_not_writable_are_refused(account
 
 
 def test_gender_birthdate_address_zoneinfo_locale(account):
-    assert account.post("/settings/profile/gender/edit", {"std_gender": "other", "gender_other": "non-binary"}).status_code == 303
+    assert (
+        account.post("/settings/profile/gender/edit", {"std_gender": "other", "gender_other": "non-binary"}).status_code
+        == 303
+    )
     assert account.post("/settings/profile/birthdate/edit", {"std_birthdate": "1990-02-03"}).status_code == 303
     address = {"address_street_address": "1 Main St", "address_locality": "Springfield", "address_country": "US"}
     assert account.post("/settings/profile/address/edit", address).status_code == 303
@@ -121,7 +138,13 @@ def test_custom_attributes_are_typed(account):
 
 
 def test_a_variant_with_nothing_visible_is_not_found(settings_app):
-    hidden = {"user_profile": {"standard_attributes": {"access_control": [{"pointer": "/gender", "access_control": {"end_user": "hidden"}}]}}}
+    hidden = {
+        "user_profile": {
+            "standard_attributes": {
+                "access_control": [{"pointer": "/gender", "access_control": {"end_user": "hidden"}}]
+            }
+        }
+    }
     acc = sign_in(settings_app(hidden))
     assert acc.get("/settings/profile/gender/edit").status_code == 404
     assert acc.get("/settings/profile/picture/edit").status_code == 404

@@ -36,14 +36,18 @@ def test_wrong_current_password_is_refused_and_counted(settings_app):
     acc = sign_in(settings_app({"authentication": {"lockout": {"max_attempts": 3, "minimum_duration": "5m"}}}))
     new = random_password()
     for _ in range(2):
-        resp = acc.post("/settings/change_password", {"current_password": "wrong", "new_password": new, "confirm_password": new})
+        resp = acc.post(
+            "/settings/change_password", {"current_password": "wrong", "new_password": new, "confirm_password": new}
+        )
         assert resp.status_code == 401
         html = text_of(resp)
         assert "The current password is incorrect." in html
         assert 'id="current_password-error"' in html
     # The third failure locks the account, like a failed login would.
     acc.post("/settings/change_password", {"current_password": "wrong", "new_password": new, "confirm_password": new})
-    resp = acc.post("/settings/change_password", {"current_password": acc.password, "new_password": new, "confirm_password": new})
+    resp = acc.post(
+        "/settings/change_password", {"current_password": acc.password, "new_password": new, "confirm_password": new}
+    )
     assert resp.status_code == 429 and "Too many failed attempts." in text_of(resp)
     with acc.app.app_context():
         assert acc.svc.passwords.verify(acc.user_id, acc.password) is not None
@@ -52,7 +56,10 @@ def test_wrong_current_password_is_refused_and_counted(settings_app):
 def test_change_password_applies_the_policy_and_history(settings_app):
     policy = {"min_length": 10, "digit_required": True, "history_size": 3}
     acc = sign_in(settings_app({"authenticator": {"password": {"policy": policy}}}), password=random_password() + "1")
-    resp = acc.post("/settings/change_password", {"current_password": acc.password, "new_password": "short", "confirm_password": "short"})
+    resp = acc.post(
+        "/settings/change_password",
+        {"current_password": acc.password, "new_password": "short", "confirm_password": "short"},
+    )
     assert resp.status_code == 400
     html = text_of(resp)
     assert "doesn't meet the requirements" in html and "rules__item--broken" in html
@@ -62,9 +69,14 @@ def test_change_password_applies_the_policy_and_history(settings_app):
     )
     assert resp.status_code == 400 and "Choose a password you have not used recently." in text_of(resp)
     new = random_password() + "7"
-    resp = acc.post("/settings/change_password", {"current_password": acc.password, "new_password": new, "confirm_password": new + "x"})
+    resp = acc.post(
+        "/settings/change_password",
+        {"current_password": acc.password, "new_password": new, "confirm_password": new + "x"},
+    )
     assert resp.status_code == 400 and "The passwords don't match." in text_of(resp)
-    resp = acc.post("/settings/change_password", {"current_password": acc.password, "new_password": new, "confirm_password": new})
+    resp = acc.post(
+        "/settings/change_password", {"current_password": acc.password, "new_password": new, "confirm_password": new}
+    )
     assert resp.status_code == 303 and resp.headers["Location"] == "/settings"
     with acc.app.app_context():
         assert acc.svc.passwords.verify(acc.user_id, new) is not None
@@ -99,7 +111,9 @@ def test_sensitive_pages_ask_for_the_password_again_and_come_back(account):
     resp = account.post("/settings/identity/add_username", {"value": "someone"})
     assert resp.status_code == 303 and resp.headers["Location"].startswith("/authflow/v2/enter_password")
     token = account.csrf()
-    resp = account.client.post(step, data={"csrf_token": token, "password": account.password}, headers={"Accept": "text/html"})
+    resp = account.client.post(
+        step, data={"csrf_token": token, "password": account.password}, headers={"Accept": "text/html"}
+    )
     assert resp.status_code == 303 and resp.headers["Location"].startswith("/authflow/v2/finish")
     finish = text_of(account.get(resp.headers["Location"]))
     assert "http://localhost:3000/settings/mfa/create_oob_otp_email" in finish
@@ -135,7 +149,9 @@ def test_totp_enrolment_with_a_real_code_then_recovery_codes(account):
     codes = [c.split("</code>")[0] for c in codes_page.split("<li><code>")[1:]]
     assert len(codes) == 16 and all(normalize(c) for c in codes)
     download = account.get(codes_url.replace("view_recovery_code?", "view_recovery_code/download?"))
-    assert download.headers["Content-Disposition"].startswith("attachment") and codes[0] in download.get_data(as_text=True)
+    assert download.headers["Content-Disposition"].startswith("attachment") and codes[0] in download.get_data(
+        as_text=True
+    )
     assert _secondaries(account) == [("totp", "My phone")]
     with account.app.app_context():
         assert account.svc.recovery_codes.consume(account.user_id, codes[0])
@@ -207,7 +223,10 @@ def test_secondary_password_create_change_remove(account):
     with account.app.app_context():
         assert account.svc.passwords.verify(account.user_id, first, "secondary") is not None
     second = random_password()
-    assert account.post("/settings/mfa/change_password", {"new_password": second, "confirm_password": second}).status_code == 303
+    assert (
+        account.post("/settings/mfa/change_password", {"new_password": second, "confirm_password": second}).status_code
+        == 303
+    )
     with account.app.app_context():
         auth = account.svc.passwords.get(account.user_id, "secondary")
         assert account.svc.passwords.verify(account.user_id, second, "secondary") is not None

@@ -113,8 +113,12 @@ def test_app_authorizations_are_listed_and_revocable(settings_app):
     acc, other = sign_in(app), sign_in(app)
     with app.app_context():
         now = acc.svc.clock()
-        mine = OAuthAuthorization(user_id=acc.user_id, client_id="confidential-client", scopes=["openid", "email"], created_at=now)
-        theirs = OAuthAuthorization(user_id=other.user_id, client_id="confidential-client", scopes=["openid"], created_at=now)
+        mine = OAuthAuthorization(
+            user_id=acc.user_id, client_id="confidential-client", scopes=["openid", "email"], created_at=now
+        )
+        theirs = OAuthAuthorization(
+            user_id=other.user_id, client_id="confidential-client", scopes=["openid"], created_at=now
+        )
         db.session.add_all([mine, theirs])
         db.session.commit()
         mine_id, theirs_id = mine.id, theirs.id
@@ -143,7 +147,11 @@ def test_delete_account_schedules_deletion_and_signs_out(account):
     with account.app.app_context():
         user = db.session.get(User, account.user_id)
         assert user.deletion_scheduled_by == "end_user" and user.is_disabled
-        assert timedelta(days=13, hours=23) < user.delete_at - account.svc.clock().replace(tzinfo=user.delete_at.tzinfo) <= timedelta(days=14)
+        assert (
+            timedelta(days=13, hours=23)
+            < user.delete_at - account.svc.clock().replace(tzinfo=user.delete_at.tzinfo)
+            <= timedelta(days=14)
+        )
         assert db.session.scalars(select(IdPSession).where(IdPSession.user_id == account.user_id)).first() is None
     assert _resolve(account, other_token) == "false"
     done = account.get(resp.headers["Location"])

@@ -83,7 +83,13 @@ def test_change_password_action_returns_to_the_app_with_a_code_the_grant_accepts
     # The code is not an authorization code.
     plain = account.app.test_client().post(
         "/oauth2/token",
-        data={"grant_type": "authorization_code", "client_id": SPA, "code": back["code"], "redirect_uri": SPA_CB, "code_verifier": verifier},
+        data={
+            "grant_type": "authorization_code",
+            "client_id": SPA,
+            "code": back["code"],
+            "redirect_uri": SPA_CB,
+            "code_verifier": verifier,
+        },
     )
     assert plain.status_code == 400 and plain.json["error"] == "invalid_grant"
     assert _exchange(account, back["code"], "x" * 43).json["error"] == "invalid_grant"
@@ -206,4 +212,8 @@ def test_settings_action_grant_hostile_input(account):
         {"grant_type": GRANT, "client_id": SPA, "code": ["a", "b"], "redirect_uri": SPA_CB},
     ):
         resp = account.app.test_client().post("/oauth2/token", data=data)
-        assert resp.status_code in (400, 401) and resp.json["error"] in ("invalid_request", "invalid_grant", "invalid_client")
+        assert resp.status_code in (400, 401) and resp.json["error"] in (
+            "invalid_request",
+            "invalid_grant",
+            "invalid_client",
+        )
