@@ -53,8 +53,10 @@ _MAX_QUERY = 4096
 
 
 # -- URLs -------------------------------------------------------------------------------------------
-def page_url(page: str, x_step: str) -> str:
-    return f"{path_of(page)}?{urlencode({'x_step': x_step})}"
+def page_url(page: str, x_step: str, query: str = "") -> str:
+    """A step's URL: `x_step`, and on a flow's first page also the query it was opened with, so
+    that reloading it in a browser that lost its steps still carries the authorization request."""
+    return f"{path_of(page)}?{query + '&' if query else ''}{urlencode({'x_step': x_step})}"
 
 
 def entry_query() -> str:
@@ -150,7 +152,8 @@ def advance(result: FlowResult, previous: WebStep, from_page: str, status: int =
         target = page_url(SUCCESS_PAGE.get(from_page, "finish"), x_step)
     else:
         pages = pages_for(previous.flow_type, result.action)
-        target = page_url(pages[0], x_step) if pages else page_url("finish", x_step)
+        first = pages[0] if pages else "finish"
+        target = page_url(first, x_step, previous.query if first == ENTRY_PAGES.get(previous.flow_type) else "")
     resp = redirect(target, status)
     cfg = services().config
     apply_flow_cookies(resp, result, cfg)
@@ -278,12 +281,19 @@ def step_page(page: str) -> Response:
 def finish() -> BaseResponse:
     """The end of a flow: on to where the engine said, when that is this server or the
     configured default; otherwise a plain "you're signed in" page."""
-    step = web_steps().load(request.args.get("x_step"))
-    if step is None or step.finish_redirect_uri is None:
+    x_step = request.args.get("x_step")
+    store = web_steps()
+    step = store.load(x_step)
+    if step is None or step.finish_redirect_uri is None or x_step is None:
         return views.expired_page("finish", step)
     target = safe_finish_target(step.finish_redirect_uri)
     if target is None:
         return views.render_simple("finish", step=step)
+    if step.extra.get("moved_on"):
+        # Reached again with back: stay, so that back is not bounced forward again.
+        return views.render_simple("finish", step=step, target=target)
+    step.extra = {**step.extra, "moved_on": True}
+    store.put(x_step, step)
     # A page that moves on by itself rather than a redirect: the browser got here from a form,
     # and CSP `form-action 'self'` stops a form's redirect chain at the first other origin
     # (consent redirects on to the client).

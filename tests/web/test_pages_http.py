@@ -282,3 +282,27 @@ def test_recovery_code_download_needs_a_step_showing_codes(make_app):
     x_step = parse_qs(urlsplit(url).query)["x_step"][0]
     assert client.get(f"/authflow/v2/view_recovery_code/download?x_step={x_step}").status_code == 404
     assert client.get("/authflow/v2/view_recovery_code/download?x_step=nope").status_code == 404
+
+
+@pytest.mark.embedded
+def test_first_page_keeps_the_authorization_request_across_a_lost_browser_session(make_app):
+    app = make_app()
+    email, password = "keeps-x-ref@example.com", random_password()
+    with app.app_context():
+        make_user(app.extensions["gatehouse"], email=email, password=password)
+    url = app.test_client().get("/login?x_ref=abc123", headers=HTML).headers["Location"]
+    assert url.startswith("/login?x_ref=abc123&x_step=")
+    # Another browser (or one whose web_session expired) reloads it: a new flow, same request.
+    client = app.test_client()
+    resp = client.get(url, headers=HTML)
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/login?x_ref=abc123&x_step=")
+    page = client.get(resp.headers["Location"])
+    step = client.post(
+        resp.headers["Location"], data={"login_id": email, "csrf_token": csrf_of(page.get_data(as_text=True))}
+    )
+    page = client.get(step.headers["Location"])
+    done = client.post(
+        step.headers["Location"], data={"password": password, "csrf_token": csrf_of(page.get_data(as_text=True))}
+    )
+    finish = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "url=http://localhost:3000/oauth2/consent?x_ref=abc123" in finish

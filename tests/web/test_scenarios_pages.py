@@ -46,7 +46,13 @@ TYPE_PAGES = {
     "select_destination": {V2 + "forgot_password/otp"},
     "verify_account_recovery_code": {V2 + "forgot_password/otp"},
     "reset_password": {V2 + "reset_password"},
-    "finished": {V2 + "finish", V2 + "change_password/success", V2 + "reset_password/success", "/oauth2/consent"},
+    "finished": {
+        V2 + "finish",
+        V2 + "change_password/success",
+        V2 + "reset_password/success",
+        "/oauth2/consent",
+        "/settings",
+    },
 }
 AUTH_LINK = {
     "primary_password": "Use your password",
@@ -105,9 +111,8 @@ class PageRun:
     def settle(self) -> None:
         """Let the finish page move on (meta refresh) when it does."""
         self.page.wait_for_load_state("load")
-        if self.path == V2 + "finish" and self.page.locator("meta[http-equiv=refresh]").count():
-            self.page.wait_for_url(lambda url: urlsplit(url).path != V2 + "finish")
-            self.page.wait_for_load_state("load")
+        if self.path == V2 + "finish":
+            self.page.wait_for_load_state("networkidle")
 
     def visit(self) -> None:
         self.shots.visit(self.page, "scenario-" + self.page_name.replace("/", "-"))
