@@ -193,18 +193,7 @@ class OTPService:
             limiter.check(group, f"Messaging{kind}PerIP", ip, self._messaging_rule(f"{channel}_per_ip"))
         limiter.check(group, f"Messaging{kind}PerTarget", target_key, self._messaging_rule(f"{channel}_per_target"))
 
-        code = random_digits(CODE_LENGTH)
-        now = self.clock()
-        record = {
-            "id": random_alnum(16),
-            "hash": sha256_hex(code),
-            "channel": channel,
-            "expire_at": now.timestamp() + policy.valid_seconds,
-        }
-        key = self._code_key(purpose, target)
-        # The store's TTL only cleans up; expiry is decided by `expire_at` against the clock.
-        self.store.set(key, json.dumps(record), ttl=policy.valid_seconds + 60)
-        self.store.delete(key + ":failed")
+        code = self.issue(purpose, channel, target)
         params = {
             "code": code,
             "app_name": self.app_name,
@@ -217,6 +206,23 @@ class OTPService:
             self.sender.send_sms(target, policy.template, params, locale)
         log.info("otp %s sent by %s to %s", purpose, channel, mask(target))
         return can_resend_at
+
+    def issue(self, purpose: str, channel: str, target: str) -> str:
+        """Store a fresh code for `target` and return it, without sending it (the Admin API's
+        generateOOBOTPCode hands it to the administrator; `send` mails or texts it)."""
+        policy = self._policy(purpose, channel)
+        code = random_digits(CODE_LENGTH)
+        record = {
+            "id": random_alnum(16),
+            "hash": sha256_hex(code),
+            "channel": channel,
+            "expire_at": self.clock().timestamp() + policy.valid_seconds,
+        }
+        key = self._code_key(purpose, target)
+        # The store's TTL only cleans up; expiry is decided by `expire_at` against the clock.
+        self.store.set(key, json.dumps(record), ttl=policy.valid_seconds + 60)
+        self.store.delete(key + ":failed")
+        return code
 
     def verify(self, purpose: str, target: str, code: str, ip: str = "") -> None:
         """Accept the code once; `Forbidden/InvalidOTPCode` or, once revoked, `TooManyRequest/RateLimited`."""

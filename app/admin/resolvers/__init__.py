@@ -13,6 +13,7 @@ from app.admin.resolvers import (
     common,
     identities,
     nodes,
+    otp_codes,
     roles,
     sessions,
     user_mutations,
@@ -39,5 +40,6 @@ def build_schema() -> GraphQLSchema:
         *audit_logs.BINDABLES,
         *nodes.BINDABLES,
         *user_mutations.BINDABLES,
+        *otp_codes.BINDABLES,
     ]
     return make_executable_schema(SCHEMA_PATH.read_text(encoding="utf-8"), *bindables)
