@@ -181,3 +181,17 @@ def test_hostile_forms_get_a_page_not_a_500(settings_app, path, data):
 def test_an_oversized_body_is_refused(account):
     resp = account.client.post("/settings/profile/name/edit", data={"std_name": "x" * (2 * 1024 * 1024)}, headers=HTML)
     assert resp.status_code == 413
+
+
+def test_settings_pages_speak_the_chosen_language(account):
+    resp = account.get("/settings?ui_locales=fr")
+    assert "ui_locales=fr" in resp.headers.get("Set-Cookie", "")
+    html = text_of(resp)
+    assert '<html lang="fr"' in html and "Paramètres du compte" in html
+    # The cookie keeps it for the next pages; errors are translated too.
+    resp = account.post(
+        "/settings/change_password", {"current_password": "x", "new_password": "y" * 9, "confirm_password": "y" * 9}
+    )
+    assert "Le mot de passe actuel est incorrect." in text_of(resp)
+    page = account.client.get("/settings/sessions", headers={"Accept": "text/html", "Accept-Language": "ja"})
+    assert "Appareils connectés" in text_of(page)
