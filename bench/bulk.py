@@ -242,7 +242,7 @@ def main() -> None:
             app = create_app()
             client = app.test_client()
             headers = {"Authorization": f"Bearer {admin_token(secrets)}", "Content-Type": "application/json"}
-            log = config_dir / "workers.log"
+            log = Path(tempfile.gettempdir()) / f"{name}-workers.log"  # kept for a look afterwards
             print(f"database {name}; logs in {log}")
 
             if args.users:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -68,24 +69,41 @@ def _json_body(limit: int) -> Any:
     if len(raw) > limit:
         raise RequestEntityTooLarge("JSONTooLarge", "request body too large")
     try:
-        body = json.loads(raw)
+        # NaN, Infinity and numbers too large for a double are not JSON (RFC 8259 section 6); the
+        # database would refuse them later.
+        body = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("InvalidJSON", "request body must be JSON") from None
-    if _depth(body) > MAX_JSON_DEPTH:
-        # Records are copied, redacted and stored; nothing legitimate nests this deep.
-        raise BadRequest("InvalidJSON", f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+    _check_storable(body)
     return body
 
 
-def _depth(value: Any) -> int:
-    """How deeply arrays and objects nest in a parsed JSON value (iteratively: no recursion limit)."""
-    deepest, stack = 0, [(value, 1)]
+def _not_json(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _check_storable(value: Any) -> None:
+    """Refuses what the job rows cannot hold: nesting deeper than any record needs (records are
+    copied, redacted and stored) and NUL characters (PostgreSQL text cannot contain them). Walked
+    iteratively, so no depth exhausts the stack."""
+    stack = [(value, 1)]
     while stack:
         node, level = stack.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return deepest
+        if isinstance(node, str):
+            if "\x00" in node:
+                raise BadRequest("InvalidJSON", "request body contains a NUL character")
+        elif isinstance(node, dict | list):
+            if level > MAX_JSON_DEPTH:
+                raise BadRequest("InvalidJSON", f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
 
 
 def _result(payload: dict[str, Any]) -> Response:

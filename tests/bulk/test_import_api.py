@@ -56,6 +56,12 @@ def test_hostile_requests(thread_bulk, thread_app):
     _error(post(IMPORT, data=b"\xff\xfe", headers=headers), 400, "BadRequest", "InvalidJSON")
     # Nesting: far too deep for a parser, and deeper than any record needs.
     _error(post(IMPORT, data=b"[" * 200_000 + b"]" * 200_000, headers=headers), 400, "BadRequest", "InvalidJSON")
+    for text in ('"a\\u0000@example.com"', '"a@example.com","\\u0000":1'):
+        body = '{"identifier":"email","records":[{"email":' + text + "}]}"
+        _error(post(IMPORT, data=body.encode(), headers=headers), 400, "BadRequest", "InvalidJSON")
+    for number in ("NaN", "Infinity", "-Infinity", "1e999"):
+        body = '{"identifier":"email","records":[{"email":"a@example.com","custom_attributes":{"level":%s}}]}'
+        _error(post(IMPORT, data=(body % number).encode(), headers=headers), 400, "BadRequest", "InvalidJSON")
     deep = '{"identifier":"email","records":[{"email":"a@example.com","custom_attributes":{"x":%s}}]}'
     deep_body = (deep % ("[" * 40 + "]" * 40)).encode()
     _error(post(IMPORT, data=deep_body, headers=headers), 400, "BadRequest", "InvalidJSON")
