@@ -14,7 +14,6 @@ from typing import Any
 import bcrypt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
 from app.authenticators import imported_hashes
 from app.errors import Invalid
@@ -69,6 +68,10 @@ def needs_rehash(hashed: str) -> bool:
 
 def guessable_level(password: str) -> int:
     """Authgear's guessable level: the zxcvbn score (0-4) plus one."""
+    # Imported here: its word lists take about 12 MB in every process that imports it, and only
+    # a policy with `minimum_guessable_level` needs them.
+    from zxcvbn import zxcvbn
+
     # zxcvbn's cost grows with length; past 100 characters the score no longer changes.
     return int(zxcvbn(password[:100])["score"]) + 1
 
