@@ -31,9 +31,17 @@ SUITES: dict[str, list[str]] = {
     "login": ["--seconds", "8", "--users", "100"],
     "memory": ["--requests", "10000"],
     "admin": ["--users", "20000", "--requests", "200"],
-    "bulk": [],
+    "bulk": ["--users", "3000", "--export-users", "20000", "--per-request", "1000"],
 }
 NOT_BENCHES = {"harness", "seed", "run_all"}
+IMPORT_LINE = re.compile(
+    r"^import: inserted (?P<n>[\d,]+), failed (?P<failed>[\d,]+); wall time (?P<s>[\d.]+) s; "
+    r"(?P<rate>[\d,]+) users/s"
+)
+EXPORT_LINE = re.compile(
+    r"^export (?P<fmt>\w+)\s*: (?P<n>[\d,]+) users in (?P<s>[\d.]+) s; (?P<rate>[\d,]+) users/s; "
+    r".*peak (?P<peak>[\d,]+) MiB"
+)
 ADMIN_LINE = re.compile(r"^(?P<name>.+?)\s+n=(?P<n>\d+)\s+p50=\s*(?P<p50>[\d.]+) ms\s+p99=\s*(?P<p99>[\d.]+) ms")
 
 
@@ -57,6 +65,7 @@ def run(name: str, args: list[str]) -> tuple[list[dict], str | None]:
         print(done.stdout, flush=True)
         rows = []
         for line in done.stdout.splitlines():
+            rows += _bulk_rows(name, line.strip())
             match = ADMIN_LINE.match(line.strip())
             if match:
                 rows.append(
@@ -73,6 +82,19 @@ def run(name: str, args: list[str]) -> tuple[list[dict], str | None]:
         return rows, None
     finally:
         out_path.unlink(missing_ok=True)
+
+
+def _bulk_rows(name: str, line: str) -> list[dict]:
+    """Rows from bench/bulk.py's printed lines (it writes no JSON)."""
+    number = lambda text: float(text.replace(",", ""))  # noqa: E731
+    if match := IMPORT_LINE.match(line):
+        label = f"import, {number(match['n']):,.0f} users (bcrypt hashes), RQ workers"
+        return [Row(name, label, number(match["rate"]), "users/s", extra={"failed": number(match["failed"])}).__dict__]
+    if match := EXPORT_LINE.match(line):
+        label = f"export {match['fmt']}, {number(match['n']):,.0f} users"
+        extra = {"worker_peak_rss_mib": number(match["peak"])}
+        return [Row(name, label, number(match["rate"]), "users/s", extra=extra).__dict__]
+    return []
 
 
 def main() -> None:
