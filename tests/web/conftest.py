@@ -118,6 +118,11 @@ def in_app() -> Callable[[LiveServer], Any]:
 
 
 # -- browser ----------------------------------------------------------------------------------------
+# Other test folders import these fixtures (tests/settings); pytest then keeps one session fixture
+# per folder, but Playwright's sync API allows one running instance per process: they share it.
+_PLAYWRIGHT: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
@@ -126,10 +131,16 @@ def browser() -> Iterator[Any]:
         pytest.skip("axe-core is missing (npm install in tests/web)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    if not _PLAYWRIGHT:
+        pw = sync_playwright().start()
+        _PLAYWRIGHT.update(pw=pw, chromium=pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS), users=0)
+    _PLAYWRIGHT["users"] += 1
+    yield _PLAYWRIGHT["chromium"]
+    _PLAYWRIGHT["users"] -= 1
+    if not _PLAYWRIGHT["users"]:
+        _PLAYWRIGHT["chromium"].close()
+        _PLAYWRIGHT["pw"].stop()
+        _PLAYWRIGHT.clear()
 
 
 @pytest.fixture
