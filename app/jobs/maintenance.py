@@ -44,6 +44,7 @@ def cleanup_expired(now: datetime, storage: ExportStorage) -> int:
         )
     )
     ids = [row.id for row in expired]
+    db.session.commit()  # the delete below starts a transaction of its own (SQLite: see write_first)
     for row in expired:
         if row.kind == user_export.KIND and (row.result or {}).get("file_name"):
             storage.delete(row.result["file_name"])

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.crypto import random_base32
 from app.errors import AppError, InternalError, NotFound
@@ -54,9 +54,26 @@ def find_task(task_id: str, kind: str, now: datetime) -> BackgroundTask:
     return task
 
 
+def write_first(task_id: str) -> None:
+    """On SQLite, takes the database's write lock before anything is read in this transaction.
+
+    SQLite has no `SELECT ... FOR UPDATE`, and in WAL mode a transaction that has read cannot
+    write once another connection has committed since ("database is locked", with no waiting). A
+    write as the first statement waits for the lock (busy timeout) instead, and everything the
+    transaction then reads is current. It must be the transaction's first statement."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(
+            update(BackgroundTask)
+            .where(BackgroundTask.id == task_id)
+            .values(id=BackgroundTask.id)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def lock_task(task_id: str) -> BackgroundTask | None:
-    """The task row, freshly read and locked until the transaction ends (`SELECT ... FOR UPDATE`;
-    SQLite has one writer at a time anyway), so two workers never process the same step."""
+    """The task row, freshly read and locked until the transaction ends (`SELECT ... FOR UPDATE`,
+    or `write_first` on SQLite), so two workers never process the same step."""
+    write_first(task_id)
     stmt = select(BackgroundTask).where(BackgroundTask.id == task_id).with_for_update()
     return db.session.scalar(stmt.execution_options(populate_existing=True))
 

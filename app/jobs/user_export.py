@@ -44,6 +44,7 @@ from app.jobs.tasks import (
     public_error,
     rfc3339,
     start_attempt,
+    write_first,
 )
 from app.services import Services
 from app.tasks.models import BackgroundTask
@@ -121,6 +122,8 @@ def create_export(svc: Services, request: dict[str, Any]) -> BackgroundTask:
     """The task row (flushed, not committed), unless an export is already pending."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+    else:
+        write_first("")  # SQLite: the write lock, before the check, serializes exports as well
     running = db.session.scalar(
         select(BackgroundTask.id).where(BackgroundTask.kind == KIND, BackgroundTask.status == "pending").limit(1)
     )
@@ -169,6 +172,7 @@ def run_export(task_id: str) -> None:
 
 
 def _set_progress(task_id: str, progress: dict[str, Any]) -> None:
+    db.session.commit()  # ends the reads of the batch: the update starts a transaction of its own
     db.session.execute(update(BackgroundTask).where(BackgroundTask.id == task_id).values(progress=progress))
     db.session.commit()
 
@@ -200,6 +204,7 @@ def _export(svc: Services, runner: JobRunner, storage: ExportStorage, task_id: s
             runner.heartbeat(task_id)
         out.flush()
         out.detach()  # the writer closes the file itself, after syncing it
+    db.session.commit()
     task = lock_task(task_id)
     if task is None or task.status != "pending":
         storage.delete(key)  # the task was removed or finished by another attempt meanwhile

@@ -39,6 +39,7 @@ from app.jobs.tasks import (
     new_task_id,
     rfc3339,
     start_attempt,
+    write_first,
 )
 from app.services import Services
 from app.tasks.models import BackgroundTask
@@ -180,6 +181,7 @@ def _process(svc: Services, runner: JobRunner, task_id: str, attempt: int) -> st
         given_up = InternalError("UnexpectedError", "the import task failed repeatedly").to_dict()
     beat = time.monotonic()
     while True:
+        write_first(task_id)
         row = db.session.execute(
             select(BackgroundTask.status, BackgroundTask.result, BackgroundTask.progress)
             .where(BackgroundTask.id == task_id)
