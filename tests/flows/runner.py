@@ -102,9 +102,8 @@ class ScenarioRun:
 
     # -- running ------------------------------------------------------------------------------------
     def given(self, users: list[dict[str, Any]]) -> None:
-        from app.authenticators.recovery_codes import generate
-
         from app.authenticators import totp
+        from app.authenticators.recovery_codes import generate
         from app.extensions import db
 
         with self.svc_factory() as svc:
