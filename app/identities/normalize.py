@@ -42,7 +42,7 @@ def _invalid(fmt: str, message: str, location: str = "/login_id") -> ValidationF
 
 def normalize_email(raw: str, rules: dict[str, Any]) -> NormalizedLoginID:
     value = unicodedata.normalize("NFKC", raw).strip()
-    if not _EMAIL.match(value):
+    if not _EMAIL.match(value) or any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise _invalid("email", "invalid email address")
     local, domain = value.rsplit("@", 1)
     domain = domain.lower()
