@@ -437,6 +437,7 @@ def test_reauth_asks_a_signed_in_user_for_the_password(web, page, shots, in_app)
     login_until_password(page, server, shots, email)
     page.get_by_label("Password").fill(password)
     submit(page)
+    assert_finished(page)
     page.goto(server.url("/reauth"))
     assert "/authflow/v2/enter_password" in page.url
     page.get_by_label("Password").fill(password)
@@ -451,6 +452,7 @@ def test_logout(web, page, shots, in_app):
     login_until_password(page, server, shots, email)
     page.get_by_label("Password").fill(password)
     submit(page)
+    assert_finished(page)
     assert session_cookie(page, server) is not None
     page.goto(server.url("/logout"))
     shots.visit(page, "logout")
