@@ -30,23 +30,29 @@ from app.identities.service import CLAIM_BY_TYPE, UserService, unique_guard
 from app.sessions.models import IdPSession, OAuthAuthorization, OfflineGrant
 from app.sessions.service import SessionService
 
+# The OIDC standard claims (OIDC Core 5.1) that describe the person rather than a login ID: all
+# strings. Signup's user profile step, the User Import/Export records and the `profile` scope use
+# this one list.
+PROFILE_ATTRIBUTES = (
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+)
 # OIDC standard claims that `standardAttributes` may hold (OIDC Core 5.1), with their JSON types.
 STANDARD_ATTRIBUTES: dict[str, type | tuple[type, ...]] = {
     "email": str,
     "phone_number": str,
     "preferred_username": str,
-    "name": str,
-    "given_name": str,
-    "family_name": str,
-    "middle_name": str,
-    "nickname": str,
-    "profile": str,
-    "picture": str,
-    "website": str,
-    "gender": str,
-    "birthdate": str,
-    "zoneinfo": str,
-    "locale": str,
+    **dict.fromkeys(PROFILE_ATTRIBUTES, str),
     "address": dict,
 }
 ADDRESS_FIELDS = ("formatted", "street_address", "locality", "region", "postal_code", "country")

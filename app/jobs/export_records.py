@@ -23,26 +23,12 @@ from sqlalchemy import select, tuple_
 from app.authenticators.models import Authenticator
 from app.authenticators.totp import otpauth_uri
 from app.extensions import db
-from app.identities.account import ADDRESS_FIELDS
+from app.identities.account import ADDRESS_FIELDS, PROFILE_ATTRIBUTES
 from app.identities.models import Identity, User, VerifiedClaim
 from app.jobs.tasks import rfc3339
 from app.roles.models import Group, Role, user_groups, user_roles
 
 BATCH_SIZE = 1000
-PROFILE_FIELDS = (
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-)
 # Contract 5.2, in Authgear's order; `/custom_attributes/<name>` for each configured attribute follow.
 DEFAULT_CSV_POINTERS = (
     "/sub /preferred_username /email /phone_number /email_verified /phone_number_verified /name /given_name "
@@ -155,7 +141,7 @@ def _record(
             rec[name] = attrs[name]
     for name in ("email", "phone_number"):
         rec[f"{name}_verified"] = bool(attrs.get(name)) and (name, attrs[name]) in verified
-    for name in PROFILE_FIELDS:
+    for name in PROFILE_ATTRIBUTES:
         if attrs.get(name):
             rec[name] = attrs[name]
     address = attrs.get("address") if isinstance(attrs.get("address"), dict) else {}

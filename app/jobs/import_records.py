@@ -38,7 +38,7 @@ from app.authenticators.models import Authenticator
 from app.errors import AppError, InternalError, Invalid, ValidationFailed
 from app.extensions import db
 from app.flows.inputs import obj, validate
-from app.identities.account import ADDRESS_FIELDS
+from app.identities.account import ADDRESS_FIELDS, PROFILE_ATTRIBUTES
 from app.identities.models import User, VerifiedClaim
 from app.identities.normalize import normalize_email, normalize_phone
 from app.identities.service import LoginIDSpec
@@ -50,21 +50,7 @@ log = logging.getLogger(__name__)
 # Record field -> login ID type.
 LOGIN_ID_TYPES = {"email": "email", "phone_number": "phone", "preferred_username": "username"}
 CLAIMS = {"email": "email_verified", "phone_number": "phone_number_verified"}
-PROFILE_FIELDS = (
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "address",
-)
+PROFILE_FIELDS = (*PROFILE_ATTRIBUTES, "address")
 REDACTED = "REDACTED"
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")

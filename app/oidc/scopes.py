@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.identities.account import PROFILE_ATTRIBUTES
 from app.oidc.clients import OAuthClient
 
 OPENID = "openid"
@@ -24,22 +25,7 @@ SUPPORTED_SCOPES = (
 
 # OIDC Core 5.4: the standard claims released by each scope (contract 1.6).
 CLAIMS_BY_SCOPE: dict[str, tuple[str, ...]] = {
-    "profile": (
-        "name",
-        "family_name",
-        "given_name",
-        "middle_name",
-        "nickname",
-        "preferred_username",
-        "profile",
-        "picture",
-        "website",
-        "gender",
-        "birthdate",
-        "zoneinfo",
-        "locale",
-        "updated_at",
-    ),
+    "profile": (*PROFILE_ATTRIBUTES, "preferred_username", "updated_at"),
     "email": ("email", "email_verified"),
     "phone": ("phone_number", "phone_number_verified"),
     "address": ("address",),

@@ -7,21 +7,8 @@ from typing import Any
 from app.errors import ValidationFailed
 from app.flows.inputs import validate
 from app.flows.run import WAIT, Done, FlowRun, Outcome, register
+from app.identities.account import PROFILE_ATTRIBUTES
 
-STANDARD = {
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-}
 SCHEMA = {
     "type": "object",
     "required": ["attributes"],
@@ -65,7 +52,7 @@ class FillInUserProfile:
         causes += [
             {"location": "/attributes", "kind": "enum", "details": {"actual": p}}
             for p in given
-            if p not in asked or p[1:] not in STANDARD
+            if p not in asked or p[1:] not in PROFILE_ATTRIBUTES
         ]
         if causes:
             raise ValidationFailed(causes)
