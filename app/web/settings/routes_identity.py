@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from app.errors import AppError
 from app.extensions import db
 from app.identities.models import Identity
+from app.web.inputs import _code as entered_code
 from app.web.settings.blueprint import account, bp, ctx, done, error_view, form_error, fresh, me, render, url
 from app.web.settings.forms import CodeForm, ConfirmForm, IdForm, LoginIDForm
 from app.web.settings.selfservice import KINDS
@@ -212,12 +213,7 @@ def identity_verify(kind: str) -> BaseResponse:
                 acc.resend(user, token, ctx())
                 db.session.commit()
                 return done("code_sent", f"/settings/identity/verify_{kind}?x_pending={token}")
-            code = "".join((form.code.data or "").split())
-            if not code:
-                from app.web.inputs import FormInvalid
-
-                raise FormInvalid(field="code")
-            record = acc.confirm(user, token, code, ctx())
+            record = acc.confirm(user, token, entered_code(form), ctx())
             action = {"add": f"add_{kind}", "change": f"change_{kind}"}.get(record["op"])
             notice = {"add": "login_id_added", "change": "login_id_changed"}.get(record["op"], "login_id_verified")
             return done(notice, f"/settings/identity/{kind}", action=action)

@@ -18,6 +18,7 @@ from app.authenticators.otp import mask
 from app.errors import AppError
 from app.extensions import db
 from app.services import services
+from app.web.inputs import _code as entered_code
 from app.web.messages import broken_rules, password_rules
 from app.web.qr import qr_svg
 from app.web.settings.blueprint import account, bp, ctx, done, error_view, form_error, fresh, me, render, url
@@ -262,12 +263,7 @@ def oob_verify() -> BaseResponse:
             if resend:
                 acc.resend(user, token, ctx())
                 return done("code_sent", f"/settings/mfa/enter_oob_otp?x_pending={token}")
-            code = "".join((form.code.data or "").split())
-            if not code:
-                from app.web.inputs import FormInvalid
-
-                raise FormInvalid(field="code")
-            acc.confirm(user, token, code, ctx())
+            acc.confirm(user, token, entered_code(form), ctx())
             return _after_first_factor("oob_added")
         except AppError as exc:
             db.session.rollback()
