@@ -9,16 +9,21 @@ import secrets
 import string
 
 _ALNUM = string.ascii_letters + string.digits
-_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
 def random_alnum(length: int = 32) -> str:
-    """Opaque tokens, codes and refresh secrets: 32 chars of [A-Za-z0-9] (contract 0.4)."""
-    return "".join(secrets.choice(_ALNUM) for _ in range(length))
+    """Opaque tokens, codes and refresh secrets: 32 chars of [A-Za-z0-9] (contract 0.4).
+
+    Uniform: random bytes below 248 (4 x 62) map onto the alphabet, the others are dropped."""
+    chars: list[str] = []
+    while len(chars) < length:
+        chars.extend(_ALNUM[b % 62] for b in secrets.token_bytes(length + 8) if b < 248)
+    return "".join(chars[:length])
 
 
 def random_base32(length: int = 32) -> str:
-    return "".join(secrets.choice(_BASE32) for _ in range(length))
+    """Uniform over RFC 4648 base32 letters: each one is 5 random bits."""
+    return base64.b32encode(secrets.token_bytes(length * 5 // 8 + 1)).decode()[:length]
 
 
 def random_digits(length: int = 6) -> str:

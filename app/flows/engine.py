@@ -90,31 +90,15 @@ class FlowEngine:
         if flow_type == "signup" and self.svc.config.project["authentication"]["public_signup_disabled"]:
             raise Forbidden("NoPublicSignup", "public signup is disabled")
         state.queue = flow["steps"]
-        result = self._commit(run, lambda: None)
-        for inp in body.get("batch_input", []):
-            result = self.input(result.state_token, inp, ctx)
-        return result
+        return self._feed(run, body.get("batch_input", []), self._apply(run, lambda: None))
 
     def input(self, state_token: Any, inp: Any, ctx: FlowContext) -> FlowResult:
-        state = self.states.load(state_token)
-        if state.finished or self.states.is_finished(state.flow_id):
-            raise AuthenticationFlowNotFound()
-        run = FlowRun(state, self.svc, ctx, self.catalog)
-        if not isinstance(inp, dict):
-            validate(inp, {"type": "object"})
-        step = REGISTRY[run.step["type"]]
-        return self._commit(run, lambda: step.input(run, inp))
+        return self._feed(self._resume(state_token, ctx), [inp])
 
     def input_request(self, body: dict[str, Any], ctx: FlowContext) -> FlowResult:
         """`POST .../states/input`: one input or a batch, applied in order."""
         validate(body, INPUT_SCHEMA)
-        result: FlowResult | None = None
-        token = body["state_token"]
-        for inp in body.get("batch_input") or [body["input"]]:
-            result = self.input(token, inp, ctx)
-            token = result.state_token
-        assert result is not None
-        return result
+        return self._feed(self._resume(body["state_token"], ctx), body.get("batch_input") or [body["input"]])
 
     def get(self, body: dict[str, Any], ctx: FlowContext) -> FlowResult:
         """`POST .../states`: re-read a state without changing it."""
@@ -124,8 +108,28 @@ class FlowEngine:
         return FlowResult(body["state_token"], state, self._action(run))
 
     # -- running --------------------------------------------------------------------------------
-    def _commit(self, run: FlowRun, apply: Any) -> FlowResult:
-        """Apply an input and advance; commit and save a new state, or roll back and raise."""
+    def _resume(self, state_token: Any, ctx: FlowContext) -> FlowRun:
+        state = self.states.load(state_token)
+        if state.finished or self.states.is_finished(state.flow_id):
+            raise AuthenticationFlowNotFound()
+        return FlowRun(state, self.svc, ctx, self.catalog)
+
+    def _feed(self, run: FlowRun, inputs: list[Any], finish: dict[str, Any] | None = None) -> FlowResult:
+        """Apply inputs in order, each committed on its own, then save the state once under a new token:
+        the states between the inputs of a batch are never handed out, so they are not stored."""
+        finish = finish or {}
+        for inp in inputs:
+            if run.state.finished:
+                raise AuthenticationFlowNotFound()
+            if not isinstance(inp, dict):
+                validate(inp, {"type": "object"})
+            step = REGISTRY[run.step["type"]]
+            finish = self._apply(run, lambda step=step, inp=inp: step.input(run, inp))
+        token = self.states.save(run.state)
+        return FlowResult(token, run.state, self._action(run), **finish)
+
+    def _apply(self, run: FlowRun, apply: Any) -> dict[str, Any]:
+        """Apply an input and advance; commit, or roll back and raise."""
         try:
             outcome = apply()
             if isinstance(outcome, Done):
@@ -138,8 +142,7 @@ class FlowEngine:
         except Exception:
             db.session.rollback()
             raise
-        token = self.states.save(run.state)
-        return FlowResult(token, run.state, self._action(run), **finish)
+        return finish
 
     def _complete_current(self, run: FlowRun, outcome: Done) -> None:
         run.state.queue[0:0] = outcome.insert
