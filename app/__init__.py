@@ -18,6 +18,8 @@ from app.extensions import csrf, db, migrate
 from app.flows.engine import FlowEngine
 from app.i18n import init_babel
 from app.kvstore import KVStore, MemoryStore, RedisStore
+from app.resolver import invalidation as resolver_invalidation
+from app.resolver.cache import ResolutionCache
 from app.services import Services
 
 log = logging.getLogger("gatehouse")
@@ -52,6 +54,8 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
         store = MemoryStore()
     app.extensions["gatehouse"] = Services.build(config, store)
     app.extensions["gatehouse.flows"] = FlowEngine(app.extensions["gatehouse"])
+    app.extensions[resolver_invalidation.EXTENSION_KEY] = ResolutionCache(store, app.extensions["gatehouse"].clock)
+    resolver_invalidation.install()
 
     register_error_handlers(app)
     _register_body_limit(app)

@@ -15,6 +15,7 @@ import redis
 
 class KVStore(Protocol):
     def get(self, key: str) -> bytes | None: ...
+    def get_many(self, *keys: str) -> list[bytes | None]: ...
     def set(self, key: str, value: bytes | str, ttl: float | None = None, only_new: bool = False) -> bool: ...
     def delete(self, *keys: str) -> None: ...
     def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
@@ -42,6 +43,10 @@ class MemoryStore:
         with self._lock:
             item = self._live(key)
             return item[0] if item else None
+
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        with self._lock:
+            return [item[0] if (item := self._live(key)) else None for key in keys]
 
     def set(self, key: str, value: bytes | str, ttl: float | None = None, only_new: bool = False) -> bool:
         data = value.encode() if isinstance(value, str) else value
@@ -94,6 +99,10 @@ class RedisStore:
 
     def get(self, key: str) -> bytes | None:
         return self.client.get(self._k(key))
+
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        """One round trip (MGET)."""
+        return self.client.mget([self._k(k) for k in keys])
 
     def set(self, key: str, value: bytes | str, ttl: float | None = None, only_new: bool = False) -> bool:
         px = int(ttl * 1000) if ttl else None

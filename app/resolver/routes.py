@@ -5,8 +5,10 @@ order Authgear's code uses: `Authorization: Bearer` > `app_session` cookie > `ap
 IdP session cookie. The first that resolves wins; when some were present and none resolved, the
 session is invalid. Last access is written at most once a minute per session.
 
-Cost per request (it runs before every request behind the gateway): one statement finds the token or
-session with its user (and grant), one statement computes the user facts, both in autocommit mode.
+Cost per request (it runs before every request behind the gateway): a resolution seen before is
+served from the process's cache after one key-value round trip that proves nothing about its user
+changed since (app/resolver/cache.py). Otherwise one statement finds the token or session with its
+user (and grant) and one computes the user facts, both in autocommit mode.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from app.extensions import db
 from app.identities.models import User
 from app.oidc.provider import OIDCProvider, oidc_provider
+from app.resolver.cache import ResolutionCache
+from app.resolver.invalidation import EXTENSION_KEY
 from app.services import services
 from app.transport import clear_session_cookie, request_context, session_cookie_name
 
@@ -32,6 +36,9 @@ class Resolved:
     user: User
     amr: list[str]
     authenticated_at: datetime | None
+    # When this resolution may stop holding without any write: expiries, idle timeouts, the next
+    # last-access write.
+    deadlines: tuple[datetime | None, ...]
 
 
 def _bearer() -> str | None:
@@ -40,17 +47,33 @@ def _bearer() -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
+def _plus(moment: datetime, seconds: float | timedelta | None) -> datetime | None:
+    if seconds is None:
+        return None
+    return moment + (seconds if isinstance(seconds, timedelta) else timedelta(seconds=seconds))
+
+
 def _by_access_token(provider: OIDCProvider, token: str) -> Resolved | None:
     access = provider.resolve_access_token(token)
     if access is None:
         return None
-    source = access.offline_grant or access.idp_session
-    if source is not None and provider.clock() - source.last_access_at >= TOUCH_INTERVAL:
-        if access.offline_grant is not None:
-            provider.offline_grants.touch(access.offline_grant, request_context())
+    grant, session = access.offline_grant, access.idp_session
+    source = grant or session
+    assert source is not None
+    if provider.clock() - source.last_access_at >= TOUCH_INTERVAL:
+        if grant is not None:
+            provider.offline_grants.touch(grant, request_context())
         else:
-            provider.svc.sessions.touch(access.idp_session, request_context())  # type: ignore[arg-type]
-    return Resolved(access.user, access.amr, access.auth_time)
+            provider.svc.sessions.touch(session, request_context())  # type: ignore[arg-type]
+    idle = access.client.refresh_token_idle_timeout if grant else provider.svc.sessions.idle_timeout
+    deadlines = (
+        access.token.expires_at,
+        source.expires_at,
+        _plus(source.last_access_at, idle),
+        source.last_access_at + TOUCH_INTERVAL,
+        access.user.account_valid_until,
+    )
+    return Resolved(access.user, access.amr, access.auth_time, deadlines)
 
 
 def _by_idp_session(provider: OIDCProvider, token: str) -> Resolved | None:
@@ -58,9 +81,16 @@ def _by_idp_session(provider: OIDCProvider, token: str) -> Resolved | None:
     if live is None:
         return None
     session, user = live
-    if provider.svc.sessions.touch_due(session):
-        provider.svc.sessions.touch(session, request_context())
-    return Resolved(user, list(session.amr or []), session.authenticated_at)
+    sessions = provider.svc.sessions
+    if sessions.touch_due(session):
+        sessions.touch(session, request_context())
+    deadlines = (
+        session.expires_at,
+        _plus(session.last_access_at, sessions.idle_timeout),
+        session.last_access_at + TOUCH_INTERVAL,
+        user.account_valid_until,
+    )
+    return Resolved(user, list(session.amr or []), session.authenticated_at, deadlines)
 
 
 def _headers(provider: OIDCProvider, resolved: Resolved) -> dict[str, str]:
@@ -100,23 +130,43 @@ def resolve() -> Response:
     resp = Response(status=200)
     if not present:
         return resp
-    if db.engine.dialect.name == "postgresql":
-        # The hot path of every request behind the gateway reads outside a transaction: no BEGIN and
-        # COMMIT round trips; the throttled last-access write is then a single UPDATE of its own.
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    resolved = None
-    for kind, value in present:
-        if kind in ("bearer", "app_access_token"):
-            resolved = _by_access_token(provider, value)
-        elif kind == "idp_session":
-            resolved = _by_idp_session(provider, value)
-        if resolved is not None:
-            break
-    if resolved is None:
+    headers = _resolve_first(provider, current_app.extensions[EXTENSION_KEY], present)
+    if headers is None:
         resp.headers["X-Authgear-Session-Valid"] = "false"
         if idp_cookie:
             clear_session_cookie(resp, config)
     else:
-        resp.headers.update(_headers(provider, resolved))
+        resp.headers.update(headers)
     db.session.commit()
     return resp
+
+
+def _resolve_first(
+    provider: OIDCProvider, cache: ResolutionCache, present: list[tuple[str, str]]
+) -> dict[str, str] | None:
+    """The headers of the first credential that resolves, from the cache or from the database."""
+    autocommit = False
+    for kind, value in present:
+        if kind not in ("bearer", "app_access_token", "idp_session"):
+            continue
+        key = cache.key("session" if kind == "idp_session" else "token", value)
+        cached = cache.lookup(key)
+        if cached is not None:
+            return cached
+        known_user = cache.known_user(key)
+        changes = cache.change_tokens(known_user) if known_user else None
+        if not autocommit and db.engine.dialect.name == "postgresql":
+            # Reads outside a transaction: no BEGIN and COMMIT round trips; the throttled
+            # last-access write is then a single UPDATE of its own.
+            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            autocommit = True
+        if kind == "idp_session":
+            resolved = _by_idp_session(provider, value)
+        else:
+            resolved = _by_access_token(provider, value)
+        if resolved is not None:
+            headers = _headers(provider, resolved)
+            same_user = resolved.user.id == known_user
+            cache.remember(key, resolved.user.id, headers, changes if same_user else None, resolved.deadlines)
+            return headers
+    return None
