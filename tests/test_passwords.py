@@ -145,6 +145,73 @@ def test_user_without_password_costs_an_argon2_check(svc, monkeypatch):
     assert len(calls) == 3
 
 
+# Hashes beyond the cost bounds, written as strings (computing them would take minutes and gigabytes).
+_SALT, _DIGEST = "c2FsdHNhbHRzYWx0c2FsdA", "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+OVER_COST_HASHES = {
+    "argon2id-4GiB": f"$argon2id$v=19$m=4194304,t=3,p=1${_SALT}${_DIGEST}",
+    "argon2id-1GiB-5-passes": f"$argon2id$v=19$m=1048576,t=5,p=4${_SALT}${_DIGEST}",
+    "argon2id-t1000": f"$argon2id$v=19$m=65536,t=1000,p=1${_SALT}${_DIGEST}",
+    "argon2id-p64": f"$argon2id$v=19$m=65536,t=3,p=64${_SALT}${_DIGEST}",
+    "argon2id-no-version": f"$argon2id$m=4194304,t=1,p=1${_SALT}${_DIGEST}",  # the argon2 library reads it
+    "argon2i-4GiB": f"$argon2i$v=19$m=4194304,t=1,p=1${_SALT}${_DIGEST}",
+    "bcrypt-31": "$2b$31$" + "N" * 53,
+    "bcrypt-2y-17": "$2y$17$" + "N" * 53,
+}
+
+
+@pytest.mark.parametrize("hashed", OVER_COST_HASHES.values(), ids=OVER_COST_HASHES.keys())
+def test_stored_hashes_beyond_the_cost_bounds_are_never_computed(svc, monkeypatch, caplog, hashed):
+    computed: list[str] = []
+    real_argon2, real_checkpw = pw.ARGON2, bcrypt.checkpw
+
+    class RecordingHasher:
+        def verify(self, stored, password):
+            computed.append(stored)
+            return real_argon2.verify(stored, password)
+
+        def __getattr__(self, name):
+            return getattr(real_argon2, name)
+
+    def recording_checkpw(password, stored):
+        computed.append(stored.decode())
+        return real_checkpw(password, stored)
+
+    monkeypatch.setattr(pw, "ARGON2", RecordingHasher())
+    monkeypatch.setattr(bcrypt, "checkpw", recording_checkpw)
+    monkeypatch.setattr(pw.imported_hashes, "_ARGON2_VERIFIER", RecordingHasher())
+    user = make_user(svc)
+    auth = svc.passwords.create_from_hash(user.id, hashed)  # a row written directly, not imported
+    db.session.commit()
+
+    with caplog.at_level("WARNING", logger="gatehouse.passwords"):
+        assert svc.passwords.verify(user.id, "the-right-password-for-all-we-know") is None
+    assert hashed not in computed
+    assert computed == [pw._DUMMY_HASH]  # one dummy check, as for a wrong password
+    assert stored_hash(auth.id) == hashed
+    warnings = [r.getMessage() for r in caplog.records if r.name == "gatehouse.passwords"]
+    assert len(warnings) == 1 and user.id in warnings[0] and "above" in warnings[0]
+    assert _SALT not in caplog.text and _DIGEST not in caplog.text and "N" * 53 not in caplog.text
+    assert "the-right-password" not in caplog.text
+
+
+def test_stored_hashes_at_the_cost_bounds_are_verified(svc, caplog):
+    password = random_password()
+    user = make_user(svc)
+    within = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    svc.passwords.create_from_hash(user.id, within)
+    with caplog.at_level("WARNING", logger="gatehouse.passwords"):
+        assert svc.passwords.verify(user.id, password + "x") is None
+        assert svc.passwords.verify(user.id, password) is not None
+    assert not [r for r in caplog.records if r.name == "gatehouse.passwords"]
+    # The largest accepted parameters are not refused before the check (the digest then decides).
+    for edge in (
+        f"$argon2id$v=19$m=1048576,t=4,p=4${_SALT}${_DIGEST}",
+        f"$argon2id$v=19$m=262144,t=16,p=16${_SALT}${_DIGEST}",
+        "$2b$16$" + "N" * 53,
+    ):
+        assert pw.imported_hashes.cost_problem(edge) is None, edge
+
+
 # -- policy -------------------------------------------------------------------------------------------
 
 

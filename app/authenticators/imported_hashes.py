@@ -21,7 +21,9 @@ self-describing, so the stored string alone says how to check it:
 |                   | or password+salt (suffix); the salt is text and may be empty                          |
 
 Django salts are text (UTF-8), passlib's are "adapted base64" (`.` for `+`, no padding).
-Work factors are capped so that one imported hash cannot make a login cost seconds or gigabytes.
+Work factors are bounded (the `MAX_*` constants below) so that one crafted hash cannot make a
+login cost minutes or gigabytes: a hash beyond them is refused at import (`validate`), and a stored
+one is never computed (`cost_problem`, checked by `verify_password` before any work).
 All comparisons are constant-time.
 """
 
@@ -54,22 +56,38 @@ IMPORT_TYPES = (
 )
 MAX_STORED_LENGTH = 300  # authenticators.password_hash
 
-# Work-factor caps (a login must stay well under a second and 256 MiB).
+# Work-factor bounds: the most one verification may cost, at import and at login. They admit every
+# published configuration: OWASP's argon2id options (7-46 MiB, t 1-5, p 1), the defaults of PHP
+# (64 MiB, t=4), argon2-cffi and RFC 9106's second choice (64 MiB, t=3, p=4), Django (100 MiB, t=2,
+# p=8), libsodium's presets up to "sensitive" (1 GiB, t=4); bcrypt costs 10-14 (OWASP: 10 or more).
+# The worst accepted hash takes about 5 s and 1 GiB (argon2id: ~1.4 ms per MiB per pass on one
+# core; bcrypt doubles per cost step, 14 ~ 1 s), instead of minutes and 4 GiB+ unbounded.
+MAX_ARGON2_MEMORY_KIB = 1024 * 1024  # m, KiB: 1 GiB
+MAX_ARGON2_TIME = 16  # t, passes
+MAX_ARGON2_LANES = 16  # p, lanes (argon2 runs one thread per lane)
+MAX_ARGON2_WORK_KIB = 4 * 1024 * 1024  # m * t: the time a check takes, 1 GiB x 4 passes
+MIN_BCRYPT_COST = 4
+MAX_BCRYPT_COST = 16
 MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
 MAX_SCRYPT_P = 16
 MAX_PBKDF2_ITERATIONS = 5_000_000
-MAX_ARGON2_MEMORY_KIB = 256 * 1024
-MAX_ARGON2_TIME = 16
-MAX_ARGON2_LANES = 16
 
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 _BCRYPT = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+_BCRYPT_COST = re.compile(r"^\$2[aby]\$(\d+)\$")
 _ARGON2 = re.compile(r"^\$argon2(id|i)\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
+# What the argon2 library itself reads (any variant, version optional): cost bounds apply to it all.
+_ARGON2_PARAMETERS = re.compile(r"^\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=(\d+),t=(\d+),p=(\d+)\$")
 _ARGON2_VERIFIER = PasswordHasher()
 
 
 class InvalidBcryptHash(Invalid):
-    def __init__(self) -> None:
-        super().__init__("InvalidBcryptHash", "invalid bcrypt hash")
+    def __init__(self, why: str = "") -> None:
+        super().__init__("InvalidBcryptHash", f"invalid bcrypt hash: {why}" if why else "invalid bcrypt hash")
+
+
+class CostTooHigh(ValueError):
+    """A work factor beyond the bounds above; the message names the parameter, never the hash."""
 
 
 class InvalidPasswordHash(Invalid):
@@ -95,11 +113,14 @@ def _b64(text: str, *, adapted: bool = False) -> bytes:
 
 
 def _int(text: str, low: int, high: int) -> int:
-    if not text.isdigit() or len(text) > 10:
+    """A work factor: `ValueError` below `low`, `CostTooHigh` above `high` (every caller's bound)."""
+    if not text.isascii() or not text.isdigit():
         raise ValueError("not a number")
     value = int(text)
-    if not low <= value <= high:
+    if value < low:
         raise ValueError(f"{value} is outside {low}..{high}")
+    if value > high:
+        raise CostTooHigh(f"{value} is above {high}")
     return value
 
 
@@ -108,7 +129,7 @@ def _scrypt(salt: bytes, n: int, r: int, p: int, dklen: int) -> Callable[[bytes]
         raise ValueError("N must be a power of two")
     memory = 128 * r * (n + p + 2)
     if memory > MAX_SCRYPT_MEMORY:
-        raise ValueError("scrypt parameters need too much memory")
+        raise CostTooHigh(f"scrypt needs {memory // (1024 * 1024)} MiB, above {MAX_SCRYPT_MEMORY // (1024 * 1024)} MiB")
     return lambda pw: hashlib.scrypt(pw, salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=memory + 1024 * 1024)
 
 
@@ -190,13 +211,41 @@ def _parse_salted(text: str, digest: str) -> _Parsed:
     return _Parsed(expected, lambda pw: hashlib.new(digest, pw + salt).digest())
 
 
+def _check_argon2_cost(text: str) -> None:
+    """`CostTooHigh` for argon2 parameters beyond the bounds; `ValueError` when they cannot be read."""
+    match = _ARGON2_PARAMETERS.match(text)
+    if match is None:
+        raise ValueError("argon2 parameters m, t and p cannot be read")
+    m, t, p = (int(g) for g in match.groups())
+    if m > MAX_ARGON2_MEMORY_KIB:
+        raise CostTooHigh(f"argon2 memory m={m} KiB is above {MAX_ARGON2_MEMORY_KIB} KiB")
+    if t > MAX_ARGON2_TIME:
+        raise CostTooHigh(f"argon2 time t={t} is above {MAX_ARGON2_TIME}")
+    if p > MAX_ARGON2_LANES:
+        raise CostTooHigh(f"argon2 parallelism p={p} is above {MAX_ARGON2_LANES}")
+    if m * t > MAX_ARGON2_WORK_KIB:
+        raise CostTooHigh(f"argon2 m*t={m * t} KiB is above {MAX_ARGON2_WORK_KIB} KiB")
+
+
 def _check_argon2(text: str) -> None:
     match = _ARGON2.match(text)
     if match is None:
         raise ValueError("expected a PHC string $argon2id$v=19$m=..,t=..,p=..$salt$hash (or $argon2i$)")
+    _check_argon2_cost(text)
     m, t, p = (int(g) for g in match.groups()[1:])
-    if not (8 <= m <= MAX_ARGON2_MEMORY_KIB and 1 <= t <= MAX_ARGON2_TIME and 1 <= p <= MAX_ARGON2_LANES):
-        raise ValueError("argon2 parameters are outside the accepted range")
+    if m < 8 * p or t < 1 or p < 1:
+        raise ValueError("argon2 needs t >= 1, p >= 1 and m >= 8 * p")
+
+
+def _check_bcrypt_cost(text: str) -> int:
+    """The cost of a bcrypt hash; `CostTooHigh` above the bound, `ValueError` when unreadable."""
+    match = _BCRYPT_COST.match(text)
+    if match is None:
+        raise ValueError("the bcrypt cost cannot be read")
+    cost = int(match.group(1))
+    if cost > MAX_BCRYPT_COST:
+        raise CostTooHigh(f"bcrypt cost {cost} is above {MAX_BCRYPT_COST}")
+    return cost
 
 
 _PARSERS: dict[str, Callable[[str], _Parsed]] = {
@@ -227,13 +276,38 @@ def type_of(stored: str) -> str | None:
     return None
 
 
+def cost_problem(stored: str) -> str | None:
+    """Why verifying `stored` would cost more than the bounds allow, or None. An argon2 or bcrypt
+    hash whose cost cannot be read counts too: nothing else bounds what its library would do. Other
+    unreadable hashes are None here and fail in their parsers before any work."""
+    try:
+        if stored.startswith(_BCRYPT_PREFIXES):
+            _check_bcrypt_cost(stored)
+        elif stored.startswith("$argon2"):
+            _check_argon2_cost(stored)
+        elif (type_ := type_of(stored)) in _PARSERS:
+            _PARSERS[type_](stored)
+    except CostTooHigh as exc:
+        return str(exc)
+    except (ValueError, binascii.Error) as exc:
+        if stored.startswith((*_BCRYPT_PREFIXES, "$argon2")):
+            return str(exc)
+    return None
+
+
 def validate(type_: str, password_hash: str) -> str:
     """The hash to store for an imported `{type, password_hash}`, or `InvalidBcryptHash` /
-    `InvalidPasswordHash`."""
+    `InvalidPasswordHash` (also for work factors beyond the bounds, with the bound in the message)."""
     if type_ == "bcrypt":
         match = _BCRYPT.match(password_hash)
-        if match is None or not 4 <= int(match.group(1)) <= 31:
+        if match is None:
             raise InvalidBcryptHash()
+        try:
+            cost = _check_bcrypt_cost(password_hash)
+        except CostTooHigh as exc:
+            raise InvalidBcryptHash(str(exc)) from None
+        if cost < MIN_BCRYPT_COST:
+            raise InvalidBcryptHash(f"bcrypt cost {cost} is below {MIN_BCRYPT_COST}")
         return password_hash
     if type_ not in IMPORT_TYPES:
         raise InvalidPasswordHash(type_, "unknown type")
@@ -257,6 +331,7 @@ def verify(stored: str, password: str) -> bool:
     secret = password.encode()
     try:
         if type_ == "bcrypt":
+            _check_bcrypt_cost(stored)
             return _bcrypt.checkpw(secret[:72], stored.replace("$2y$", "$2b$", 1).encode())
         if type_ == "argon2":
             _check_argon2(stored)

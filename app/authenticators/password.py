@@ -3,10 +3,13 @@
 New hashes are argon2id (m=19456 KiB, t=2, p=1, OWASP). bcrypt hashes (`$2a$`, `$2b$`, `$2y$`) from
 imports are verified and upgraded to argon2id on the next successful login. A check against a
 user who has no password still costs one argon2id verification, so timing does not tell who exists.
+A stored hash whose work factors exceed `imported_hashes`' bounds (`MAX_ARGON2_*`, `MAX_BCRYPT_COST`,
+...) is never computed: the check fails as a wrong password does, and a warning names the user.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +20,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from app.authenticators import imported_hashes
 from app.errors import Invalid
+
+log = logging.getLogger("gatehouse.passwords")
 
 ARGON2 = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
@@ -32,13 +37,25 @@ def is_bcrypt(hashed: str) -> bool:
     return hashed.startswith(_BCRYPT_PREFIXES)
 
 
-def verify_password(hashed: str | None, password: str) -> bool:
-    """True when `password` matches `hashed`; a missing hash spends a dummy argon2id check."""
+def _spend_one_check(password: str) -> None:
+    try:
+        ARGON2.verify(_DUMMY_HASH, password)
+    except VerificationError:
+        pass
+
+
+def verify_password(hashed: str | None, password: str, user_id: str | None = None) -> bool:
+    """True when `password` matches `hashed`. A missing hash, or one beyond the cost bounds, spends a
+    dummy argon2id check and is False; `user_id` only names the user in that warning."""
     if hashed is None:
-        try:
-            ARGON2.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
+        _spend_one_check(password)
+        return False
+    problem = imported_hashes.cost_problem(hashed)
+    if problem is not None:
+        # The reason names the parameter (e.g. "argon2 memory m=4194304 KiB is above ..."), never
+        # the salt or digest.
+        log.warning("stored password hash of user %s not verified: %s", user_id, problem)
+        _spend_one_check(password)
         return False
     if is_bcrypt(hashed):
         try:

@@ -73,7 +73,7 @@ class PasswordService:
 
         A user without a password still costs one argon2id check."""
         auth = self.get(user_id, kind) if user_id else None
-        if not pw.verify_password(auth.password_hash if auth else None, password):
+        if not pw.verify_password(auth.password_hash if auth else None, password, user_id):
             return None
         assert auth is not None and auth.password_hash is not None
         if pw.needs_rehash(auth.password_hash):
@@ -116,7 +116,7 @@ class PasswordService:
         rows = list(db.session.scalars(stmt))
         cutoff = self.clock() - timedelta(days=days)
         recent = [r for i, r in enumerate(rows) if (size and i < size) or (days and r.created_at >= cutoff)]
-        if any(pw.verify_password(r.password_hash, new_password) for r in recent):
+        if any(pw.verify_password(r.password_hash, new_password, user_id) for r in recent):
             raise Invalid(
                 "PasswordPolicyViolated",
                 "password was used recently",
