@@ -19,11 +19,8 @@ import http.client
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -31,13 +28,9 @@ from pathlib import Path
 
 import psycopg
 import yaml
-from joserfc import jwt
-from joserfc.jwk import KeySet
+from harness import ROOT, admin_token, free_port, stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from app.project_files import complete_secrets  # noqa: E402
+from app.project_files import complete_secrets
 
 PROJECT_ID = "gatehouse-bench"
 USERS_PAGE = """
@@ -98,12 +91,6 @@ INSERT INTO user_roles (user_id, role_id)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def write_project(directory: Path, database_url: str) -> dict:
     project = {
         "id": PROJECT_ID,
@@ -116,14 +103,6 @@ def write_project(directory: Path, database_url: str) -> dict:
     (directory / "authgear.yaml").write_text(yaml.safe_dump(project))
     (directory / "authgear.secrets.yaml").write_text(yaml.safe_dump({"secrets": items}))
     return {i["key"]: i["data"] for i in items}
-
-
-def admin_token(secrets: dict) -> str:
-    key = KeySet.import_key_set({"keys": secrets["admin-api.auth"]["keys"]}).keys[0]
-    now = int(time.time())
-    return jwt.encode(
-        {"alg": "RS256", "typ": "JWT", "kid": key.kid}, {"aud": [PROJECT_ID], "iat": now, "exp": now + 3600}, key
-    )
 
 
 def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -225,7 +204,7 @@ def main() -> None:
                 start_new_session=True,
             )
             wait_ready(port, proc)
-            token = admin_token(secrets)
+            token = admin_token(secrets, PROJECT_ID)
             rng = random.Random(7)
             print(f"gunicorn {args.workers} sync workers on 127.0.0.1:{port}, requests sent one at a time")
             report(
@@ -237,12 +216,8 @@ def main() -> None:
                 measure(port, token, SEARCH, lambda i: {"kw": f"bench-{rng.randint(1, args.users)}@"}, args.requests),
             )
     finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        if proc is not None:
+            stop_process(proc, timeout=15)
         if not args.keep:
             with psycopg.connect(args.pg, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,14 +31,10 @@ import bcrypt
 import psycopg
 import redis
 import yaml
-from joserfc import jwt
-from joserfc.jwk import KeySet
+from harness import ROOT, admin_token, stop_process
 from rq import Queue, Worker
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from app.project_files import complete_secrets  # noqa: E402
+from app.project_files import complete_secrets
 
 PROJECT_ID = "gatehouse-bench"
 IMPORT = "/_api/admin/users/import"
@@ -92,13 +87,6 @@ def write_project(directory: Path) -> dict:
     return {i["key"]: i["data"] for i in items}
 
 
-def admin_token(secrets: dict) -> str:
-    key = KeySet.import_key_set({"keys": secrets["admin-api.auth"]["keys"]}).keys[0]
-    now = int(time.time())
-    claims = {"aud": [PROJECT_ID], "iat": now, "exp": now + 24 * 3600}
-    return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": key.kid}, claims, key)
-
-
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
         return subprocess.Popen(
@@ -124,13 +112,7 @@ def wait_registered(env: dict[str, str], count: int, timeout: float = 120) -> No
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    stop_process(proc, timeout=30)
 
 
 def memory_kib(pid: int, field: str) -> int:
@@ -235,13 +217,15 @@ def main() -> None:
             }
             flask = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "app"]
             subprocess.run([*flask, "gatehouse", "init"], cwd=ROOT, env=env, check=True, capture_output=True)
-            os.environ.update({k: env[k] for k in ("GATEHOUSE_CONFIG_DIR", "DATABASE_URL", "REDIS_URL",
-                                                    "GATEHOUSE_QUEUE_PREFIX")})
+            os.environ.update(
+                {k: env[k] for k in ("GATEHOUSE_CONFIG_DIR", "DATABASE_URL", "REDIS_URL", "GATEHOUSE_QUEUE_PREFIX")}
+            )
             from app import create_app
 
             app = create_app()
             client = app.test_client()
-            headers = {"Authorization": f"Bearer {admin_token(secrets)}", "Content-Type": "application/json"}
+            token = admin_token(secrets, PROJECT_ID, lifetime=24 * 3600)  # outlives a long export
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             log = Path(tempfile.gettempdir()) / f"{name}-workers.log"  # kept for a look afterwards
             print(f"database {name}; logs in {log}")
 
@@ -264,8 +248,10 @@ def main() -> None:
                 with psycopg.connect(database_url, autocommit=True) as conn:
                     conn.execute("VACUUM ANALYZE")
                     total = conn.execute("SELECT count(*) FROM users").fetchone()[0]
-                print(f"export: {total:,} users in the database ({missing:,} added by SQL in "
-                      f"{time.perf_counter() - started:.1f} s)")
+                print(
+                    f"export: {total:,} users in the database ({missing:,} added by SQL in "
+                    f"{time.perf_counter() - started:.1f} s)"
+                )
                 for fmt in ("ndjson", "csv"):
                     bench_export(client, headers, env, log, fmt, total)
     finally:

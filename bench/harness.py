@@ -16,6 +16,7 @@ limit it is compared with are measured in the same run, so their ratio holds on 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import json
@@ -24,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,8 @@ from typing import Any
 import psycopg
 import redis
 import yaml
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,6 +70,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def admin_token(secrets: dict[str, Any], project_id: str, lifetime: int = 3600) -> str:
+    """An Admin API JWT for the project, signed with its `admin-api.auth` key."""
+    key = KeySet.import_key_set({"keys": secrets["admin-api.auth"]["keys"]}).keys[0]
+    now = int(time.time())
+    claims = {"aud": [project_id], "iat": now, "exp": now + lifetime}
+    return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": key.kid}, claims, key)
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +223,7 @@ class Stack:
 
     def stop_server(self) -> None:
         if self._server is not None:
-            _stop(self._server)
+            stop_process(self._server)
             self._server = None
 
     def close(self) -> None:
@@ -221,7 +233,7 @@ class Stack:
 
                 db.engine.dispose()
         if self._rq is not None:
-            _stop(self._rq)
+            stop_process(self._rq)
         self.stop_server()
         if self.use_redis:
             with contextlib.suppress(redis.RedisError):
@@ -308,12 +320,13 @@ def _children(pid: int) -> list[int]:
     return sorted(set(pids))
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM to the process group (started with `start_new_session`), SIGKILL after `timeout` s."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -467,6 +480,36 @@ def wrk(
     )
 
 
+def wrk_2xx(
+    stack: Stack,
+    path: str,
+    seconds: float,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    bodies: Sequence[str] = (),
+) -> Load:
+    """A wrk run of a GET, or of POSTs cycling through `bodies`, whose every answer must be 2xx."""
+    script = lua_script("POST" if bodies else "GET", headers=headers, bodies=bodies)
+    load = wrk(stack, path, seconds=seconds, connections=connections, script=script)
+    if load.non_2xx:
+        raise SystemExit(f"{path}: {load.non_2xx} responses were not 2xx")
+    return load
+
+
+def round_arguments(doc: str | None, rounds: int) -> tuple[argparse.Namespace, list[str]]:
+    """The checked command line of a bench that runs interleaved wrk rounds on each server
+    (`--servers`, `--seconds`, `--rounds`, `--json`), and the servers it names."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: gunicorn,granian")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each wrk run (bounded: 1-60)")
+    parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds (bounded: 1-10)")
+    parser.add_argument("--json", help="write the rows here")
+    args = parser.parse_args()
+    if not 1 <= args.seconds <= 60 or not 1 <= args.rounds <= 10:
+        raise SystemExit("--seconds must be between 1 and 60, --rounds between 1 and 10")
+    return args, [s for s in args.servers.split(",") if s]
+
+
 def argon2_hashes_per_second(seconds: float = 5.0, processes: int = CORES) -> tuple[float, float]:
     """Raw argon2id hashes per second with the configured parameters, one process per core, and
     the CPU milliseconds one hash takes (the figure that holds when other work shares the cores)."""
@@ -508,6 +551,26 @@ class Row:
     target: str | None = None
     met: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def rounds_row(bench: str, name: str, loads: Sequence[Load], unit: str, **fields: Any) -> Row:
+    """A row of the runs of several rounds: the throughput over all of them, the median p50 and
+    CPU per request, the worst p99."""
+    return Row(
+        bench,
+        name,
+        sum(r.requests for r in loads) / sum(r.seconds for r in loads),
+        unit,
+        p50_ms=statistics.median(r.p50_ms for r in loads),
+        p99_ms=max(r.p99_ms for r in loads),
+        cpu_ms=statistics.median(r.cpu_ms for r in loads),
+        **fields,
+    )
+
+
+def median_ratio(loads: Sequence[Load], baselines: Sequence[Load]) -> float:
+    """The median of each round's throughput over the same round's baseline."""
+    return statistics.median(r.rps / b.rps for r, b in zip(loads, baselines, strict=True))
 
 
 def check(value: float, op: str, bound: float) -> bool:

@@ -20,9 +20,19 @@ import threading
 import time
 from urllib.parse import urlencode
 
-from harness import CORES, SERVERS, Row, Stack, bench_project, check, machine, print_table, step, write_json
-from joserfc import jwt
-from joserfc.jwk import KeySet
+from harness import (
+    CORES,
+    SERVERS,
+    Row,
+    Stack,
+    admin_token,
+    bench_project,
+    check,
+    machine,
+    print_table,
+    step,
+    write_json,
+)
 from seed import (
     M2M_CLIENT,
     PASSWORD,
@@ -39,13 +49,6 @@ THREADS = 8
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}
 ADMIN_QUERY = "{ users(first: 20) { totalCount edges { node { id identities { edges { node { claims } } } } } } }"
-
-
-def admin_token(stack: Stack) -> str:
-    key = KeySet.import_key_set({"keys": stack.secrets["admin-api.auth"]["keys"]}).keys[0]
-    now = int(time.time())
-    claims = {"aud": [stack.project["id"]], "iat": now, "exp": now + 3600}
-    return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": key.kid}, claims, key)
 
 
 def mix(stack: Stack) -> list[tuple[int, str, str, str | None, dict[str, str]]]:
@@ -91,7 +94,7 @@ def mix(stack: Stack) -> list[tuple[int, str, str, str | None, dict[str, str]]]:
             "POST",
             "/_api/admin/graphql",
             json.dumps({"query": ADMIN_QUERY}),
-            {**JSON, "Authorization": f"Bearer {admin_token(stack)}"},
+            {**JSON, "Authorization": f"Bearer {admin_token(stack.secrets, stack.project['id'])}"},
         ),
         (
             6,

@@ -17,23 +17,21 @@ the load, each credential is checked to resolve with `X-Authgear-Session-Valid: 
 
 from __future__ import annotations
 
-import argparse
-import statistics
-
 from harness import (
     CORES,
-    SERVERS,
     Load,
     Row,
     Stack,
     bench_project,
     check,
-    lua_script,
     machine,
+    median_ratio,
     print_table,
+    round_arguments,
+    rounds_row,
     step,
     write_json,
-    wrk,
+    wrk_2xx,
 )
 from seed import JWT_CLIENT, SPA_CLIENT, access_token, session, users
 
@@ -53,42 +51,30 @@ def verify(stack: Stack, credentials: dict[str, dict[str, str]]) -> None:
 
 
 def run(stack: Stack, path: str, seconds: float, headers: dict[str, str] | None = None) -> Load:
-    load = wrk(stack, path, seconds=seconds, connections=CONNECTIONS, script=lua_script(headers=headers or {}))
-    if load.non_2xx:
-        raise SystemExit(f"{path}: {load.non_2xx} responses were not 2xx")
-    return load
+    return wrk_2xx(stack, path, seconds, CONNECTIONS, headers)
 
 
 def figures(server: str, runs: dict[str, list[Load]]) -> list[Row]:
     """Throughput summed over the rounds; each ratio is the median of the per-round ratios."""
     base_runs = runs.pop("baseline")
-    baseline = sum(r.requests for r in base_runs) / sum(r.seconds for r in base_runs)
-    rows = [
-        Row(
-            "resolver",
-            f"{server}: GET {BASELINE} (baseline)",
-            baseline,
-            "req/s",
-            p50_ms=statistics.median(r.p50_ms for r in base_runs),
-            p99_ms=max(r.p99_ms for r in base_runs),
-            cpu_ms=statistics.median(r.cpu_ms for r in base_runs),
-            extra={"server": server, "rounds_rps": [r.rps for r in base_runs]},
-        )
-    ]
+    baseline = rounds_row(
+        "resolver",
+        f"{server}: GET {BASELINE} (baseline)",
+        base_runs,
+        "req/s",
+        extra={"server": server, "rounds_rps": [r.rps for r in base_runs]},
+    )
+    rows = [baseline]
     for name, loads in runs.items():
-        rps = sum(r.requests for r in loads) / sum(r.seconds for r in loads)
-        ratio = statistics.median(r.rps / b.rps for r, b in zip(loads, base_runs, strict=True))
+        ratio = median_ratio(loads, base_runs)
         rows.append(
-            Row(
+            rounds_row(
                 "resolver",
                 f"{server}: resolve, {name}",
-                rps,
+                loads,
                 "req/s",
-                p50_ms=statistics.median(r.p50_ms for r in loads),
-                p99_ms=max(r.p99_ms for r in loads),
-                cpu_ms=statistics.median(r.cpu_ms for r in loads),
                 limit_name="baseline",
-                limit=baseline,
+                limit=baseline.value,
                 ratio=ratio,
                 target=f">= {TARGET} x baseline",
                 met=check(ratio, ">=", TARGET),
@@ -99,15 +85,7 @@ def figures(server: str, runs: dict[str, list[Load]]) -> list[Row]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: gunicorn,granian")
-    parser.add_argument("--seconds", type=float, default=4.0, help="length of each wrk run (bounded: 1-60)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (bounded: 1-10)")
-    parser.add_argument("--json", help="write the rows here")
-    args = parser.parse_args()
-    if not 1 <= args.seconds <= 60 or not 1 <= args.rounds <= 10:
-        raise SystemExit("--seconds must be between 1 and 60, --rounds between 1 and 10")
-    servers = [s for s in args.servers.split(",") if s]
+    args, servers = round_arguments(__doc__, rounds=3)
 
     rows: list[Row] = []
     project = bench_project("gatehouse-bench-resolver", [SPA_CLIENT, JWT_CLIENT])

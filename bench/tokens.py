@@ -15,26 +15,25 @@ checked to answer 200 with an access token before and after.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
-import statistics
 from urllib.parse import urlencode
 
 from harness import (
     CORES,
-    SERVERS,
     Load,
     Row,
     Stack,
     bench_project,
     check,
-    lua_script,
     machine,
+    median_ratio,
     print_table,
+    round_arguments,
+    rounds_row,
     step,
     write_json,
-    wrk,
+    wrk_2xx,
 )
 from seed import M2M_CLIENT, SPA_CLIENT, client_secret, refresh_tokens, session, users
 
@@ -75,23 +74,11 @@ def verify(stack: Stack, grants: dict[str, tuple[dict[str, str], list[str]]]) ->
 
 
 def run(stack: Stack, seconds: float, path: str, headers: dict[str, str] | None = None, bodies=()) -> Load:
-    script = lua_script("POST" if bodies else "GET", headers=headers, bodies=bodies)
-    load = wrk(stack, path, seconds=seconds, connections=CONNECTIONS, script=script)
-    if load.non_2xx:
-        raise SystemExit(f"{path}: {load.non_2xx} responses were not 2xx")
-    return load
+    return wrk_2xx(stack, path, seconds, CONNECTIONS, headers, bodies)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: gunicorn,granian")
-    parser.add_argument("--seconds", type=float, default=4.0, help="length of each wrk run (bounded: 1-60)")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (bounded: 1-10)")
-    parser.add_argument("--json", help="write the rows here")
-    args = parser.parse_args()
-    if not 1 <= args.seconds <= 60 or not 1 <= args.rounds <= 10:
-        raise SystemExit("--seconds must be between 1 and 60, --rounds between 1 and 10")
-    servers = [s for s in args.servers.split(",") if s]
+    args, servers = round_arguments(__doc__, rounds=2)
 
     rows: list[Row] = []
     project = bench_project("gatehouse-bench-tokens", [SPA_CLIENT, M2M_CLIENT])
@@ -113,38 +100,24 @@ def main() -> None:
                         runs[name].append(run(stack, args.seconds, TOKEN, headers, bodies))
             verify(stack, grants)
             base_runs = runs.pop("baseline")
-            baseline = sum(r.requests for r in base_runs) / sum(r.seconds for r in base_runs)
-            rows.append(
-                Row(
-                    "tokens",
-                    f"{server}: GET {BASELINE} (baseline)",
-                    baseline,
-                    "req/s",
-                    p50_ms=statistics.median(r.p50_ms for r in base_runs),
-                    p99_ms=max(r.p99_ms for r in base_runs),
-                    cpu_ms=statistics.median(r.cpu_ms for r in base_runs),
-                    extra={"server": server},
-                )
+            baseline = rounds_row(
+                "tokens", f"{server}: GET {BASELINE} (baseline)", base_runs, "req/s", extra={"server": server}
             )
+            rows.append(baseline)
             for name, loads in runs.items():
-                rps = sum(r.requests for r in loads) / sum(r.seconds for r in loads)
-                rows.append(
-                    Row(
-                        "tokens",
-                        f"{server}: {name} grants",
-                        rps,
-                        "grants/s",
-                        p50_ms=statistics.median(r.p50_ms for r in loads),
-                        p99_ms=max(r.p99_ms for r in loads),
-                        cpu_ms=statistics.median(r.cpu_ms for r in loads),
-                        limit_name="baseline",
-                        limit=baseline,
-                        ratio=statistics.median(r.rps / b.rps for r, b in zip(loads, base_runs, strict=True)),
-                        target=f">= {TARGETS[name]:,.0f}/s",
-                        met=check(rps, ">=", TARGETS[name]),
-                        extra={"server": server, "rounds_rps": [r.rps for r in loads]},
-                    )
+                row = rounds_row(
+                    "tokens",
+                    f"{server}: {name} grants",
+                    loads,
+                    "grants/s",
+                    limit_name="baseline",
+                    limit=baseline.value,
+                    ratio=median_ratio(loads, base_runs),
+                    target=f">= {TARGETS[name]:,.0f}/s",
+                    extra={"server": server, "rounds_rps": [r.rps for r in loads]},
                 )
+                row.met = check(row.value, ">=", TARGETS[name])
+                rows.append(row)
     print_table(rows)
     write_json(args.json, rows, {**machine(), "connections": CONNECTIONS, "seconds": args.seconds})
 
