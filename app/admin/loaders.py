@@ -51,28 +51,26 @@ def see_groups(ctx: AdminContext, groups: Iterable[Group]) -> list[Group]:
 
 
 # -- per user -------------------------------------------------------------------------------------
-def identities(ctx: AdminContext, user_id: str) -> list[Identity]:
-    def fetch(ids: list[str]) -> dict[str, list[Identity]]:
-        stmt = select(Identity).where(Identity.user_id.in_(ids)).order_by(Identity.created_at, Identity.id)
+def _rows_of_user(ctx: AdminContext, name: str, model: Any, user_id: str) -> list[Any]:
+    """The user's rows of `model` (which has `user_id`, `created_at` and `id`), oldest first."""
+
+    def fetch(ids: list[str]) -> dict[str, list[Any]]:
+        stmt = select(model).where(model.user_id.in_(ids)).order_by(model.created_at, model.id)
         return _grouped(db.session.scalars(stmt))
 
-    return ctx.loader("identities", USER, fetch).load(user_id)
+    return ctx.loader(name, USER, fetch).load(user_id)
+
+
+def identities(ctx: AdminContext, user_id: str) -> list[Identity]:
+    return _rows_of_user(ctx, "identities", Identity, user_id)
 
 
 def authenticators(ctx: AdminContext, user_id: str) -> list[Authenticator]:
-    def fetch(ids: list[str]) -> dict[str, list[Authenticator]]:
-        stmt = select(Authenticator).where(Authenticator.user_id.in_(ids))
-        return _grouped(db.session.scalars(stmt.order_by(Authenticator.created_at, Authenticator.id)))
-
-    return ctx.loader("authenticators", USER, fetch).load(user_id)
+    return _rows_of_user(ctx, "authenticators", Authenticator, user_id)
 
 
 def verified_claims(ctx: AdminContext, user_id: str) -> list[VerifiedClaim]:
-    def fetch(ids: list[str]) -> dict[str, list[VerifiedClaim]]:
-        stmt = select(VerifiedClaim).where(VerifiedClaim.user_id.in_(ids))
-        return _grouped(db.session.scalars(stmt.order_by(VerifiedClaim.created_at, VerifiedClaim.id)))
-
-    return ctx.loader("verified_claims", USER, fetch).load(user_id)
+    return _rows_of_user(ctx, "verified_claims", VerifiedClaim, user_id)
 
 
 def sessions(ctx: AdminContext, user_id: str) -> list[IdPSession | OfflineGrant]:
@@ -94,11 +92,7 @@ def sessions(ctx: AdminContext, user_id: str) -> list[IdPSession | OfflineGrant]
 
 
 def authorizations(ctx: AdminContext, user_id: str) -> list[OAuthAuthorization]:
-    def fetch(ids: list[str]) -> dict[str, list[OAuthAuthorization]]:
-        stmt = select(OAuthAuthorization).where(OAuthAuthorization.user_id.in_(ids))
-        return _grouped(db.session.scalars(stmt.order_by(OAuthAuthorization.created_at, OAuthAuthorization.id)))
-
-    return ctx.loader("authorizations", USER, fetch).load(user_id)
+    return _rows_of_user(ctx, "authorizations", OAuthAuthorization, user_id)
 
 
 def roles_of_user(ctx: AdminContext, user_id: str) -> list[Role]:
