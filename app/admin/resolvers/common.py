@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from graphql import (
 )
 
 from app.admin.context import AdminContext
+from app.admin.pagination import Connection, list_connection
 from app.audit import AuditLog
 from app.authenticators.models import Authenticator
 from app.identities.models import Identity, User
@@ -122,6 +124,16 @@ def resolve_type(obj: Any, *_: Any) -> str | None:
 # -- helpers ------------------------------------------------------------------------------------
 def context(info: GraphQLResolveInfo) -> AdminContext:
     return info.context
+
+
+def related_connection(load: Callable[[AdminContext, str], list[Any]]) -> Callable[..., Connection]:
+    """The resolver of a connection field listing the parent's related objects: `load` (a batch
+    loader) fetches them by the parent's ID, the field's arguments page them."""
+
+    def resolve(parent: Any, info: GraphQLResolveInfo, **args: Any) -> Connection:
+        return list_connection(load(context(info), parent.id), args)
+
+    return resolve
 
 
 def pick(claims: dict[str, Any], names: list[str] | None) -> dict[str, Any]:

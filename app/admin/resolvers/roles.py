@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from app.admin import loaders
 from app.admin.context import AdminContext
 from app.admin.ids import decode_id, decode_ids, from_global_id, to_global_id
-from app.admin.pagination import Connection, PageArgs, list_connection
-from app.admin.resolvers.common import context
+from app.admin.pagination import Connection, PageArgs
+from app.admin.resolvers.common import context, related_connection
 from app.admin.resolvers.mutation import admin_mutation, user_payload
 from app.extensions import db
 from app.roles.models import Group, Role
@@ -66,14 +66,8 @@ def resolve_group_id(group: Group, _: GraphQLResolveInfo) -> str:
     return to_global_id("Group", group.id)
 
 
-@role_type.field("groups")
-def resolve_role_groups(role: Role, info: GraphQLResolveInfo, **args: Any) -> Connection:
-    return list_connection(loaders.groups_of_role(context(info), role.id), args)
-
-
-@group_type.field("roles")
-def resolve_group_roles(group: Group, info: GraphQLResolveInfo, **args: Any) -> Connection:
-    return list_connection(loaders.roles_of_group(context(info), group.id), args)
+role_type.set_field("groups", related_connection(loaders.groups_of_role))
+group_type.set_field("roles", related_connection(loaders.roles_of_group))
 
 
 def _members(kind: str) -> Any:

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from app.admin import loaders
 from app.admin.ids import to_global_id
 from app.admin.pagination import Connection, PageArgs, list_connection
-from app.admin.resolvers.common import context, selects_field
+from app.admin.resolvers.common import context, related_connection, selects_field
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.identities.models import Identity, User
@@ -301,29 +301,11 @@ user_type.set_field("secondaryTOTPAuthenticators", _all("totp", "secondary"))
 
 
 # sessions, authorizations, roles, groups
-@user_type.field("sessions")
-def resolve_sessions(user: User, info: GraphQLResolveInfo, **args: Any) -> Connection:
-    return list_connection(loaders.sessions(context(info), user.id), args)
-
-
-@user_type.field("authorizations")
-def resolve_authorizations(user: User, info: GraphQLResolveInfo, **args: Any) -> Connection:
-    return list_connection(loaders.authorizations(context(info), user.id), args)
-
-
-@user_type.field("roles")
-def resolve_roles(user: User, info: GraphQLResolveInfo, **args: Any) -> Connection:
-    return list_connection(loaders.roles_of_user(context(info), user.id), args)
-
-
-@user_type.field("groups")
-def resolve_groups(user: User, info: GraphQLResolveInfo, **args: Any) -> Connection:
-    return list_connection(loaders.groups_of_user(context(info), user.id), args)
-
-
-@user_type.field("effectiveRoles")
-def resolve_effective_roles(user: User, info: GraphQLResolveInfo, **args: Any) -> Connection:
-    return list_connection(loaders.effective_roles(context(info), user.id), args)
+user_type.set_field("sessions", related_connection(loaders.sessions))
+user_type.set_field("authorizations", related_connection(loaders.authorizations))
+user_type.set_field("roles", related_connection(loaders.roles_of_user))
+user_type.set_field("groups", related_connection(loaders.groups_of_user))
+user_type.set_field("effectiveRoles", related_connection(loaders.effective_roles))
 
 
 BINDABLES = [query, user_type]
