@@ -36,7 +36,8 @@ def _query(location):
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
-def _authorize(acc, action, challenge, **extra):
+def _authorize_query(action, challenge, **extra):
+    """The authorization request of a settings action; an `extra` of None leaves that parameter out."""
     params = {
         "client_id": SPA,
         "redirect_uri": SPA_CB,
@@ -48,7 +49,11 @@ def _authorize(acc, action, challenge, **extra):
         "state": "st-1",
         **extra,
     }
-    return acc.client.get("/oauth2/authorize", query_string=params)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _authorize(acc, action, challenge, **extra):
+    return acc.client.get("/oauth2/authorize", query_string=_authorize_query(action, challenge, **extra))
 
 
 def _open_action(acc, action, challenge, **extra):
@@ -144,16 +149,7 @@ def test_delete_account_action_needs_deletion_enabled(settings_app):
 
 def test_without_a_session_the_action_starts_with_login(settings_app):
     client = settings_app().test_client()
-    params = {
-        "client_id": SPA,
-        "redirect_uri": SPA_CB,
-        "response_type": RESPONSE_TYPE,
-        "scope": "openid",
-        "x_settings_action": "change_password",
-        "code_challenge": pkce_pair()[1],
-        "code_challenge_method": "S256",
-    }
-    resp = client.get("/oauth2/authorize", query_string=params)
+    resp = client.get("/oauth2/authorize", query_string=_authorize_query("change_password", pkce_pair()[1], state=None))
     assert resp.status_code == 302 and resp.headers["Location"].startswith("/login?x_ref=")
 
 
@@ -168,17 +164,7 @@ def test_without_a_session_the_action_starts_with_login(settings_app):
 )
 def test_invalid_settings_action_requests(settings_app, extra, error):
     acc = sign_in(settings_app(THIRD_PARTY))
-    params = {
-        "client_id": SPA,
-        "redirect_uri": SPA_CB,
-        "response_type": RESPONSE_TYPE,
-        "scope": "openid",
-        "x_settings_action": "change_password",
-        "code_challenge": pkce_pair()[1],
-        "code_challenge_method": "S256",
-    }
-    params.update(extra)
-    resp = acc.client.get("/oauth2/authorize", query_string={k: v for k, v in params.items() if v is not None})
+    resp = _authorize(acc, "change_password", pkce_pair()[1], state=None, **extra)
     assert resp.status_code == 302 and _query(resp.headers["Location"])["error"] == error
 
 
