@@ -29,6 +29,18 @@ from tests.web.conftest import (  # noqa: F401 (fixtures)
 )
 
 HTML = {"Accept": "text/html"}
+# Email, phone number and username login IDs, whatever the test project's default is.
+ALL_LOGIN_ID_KEYS: dict[str, Any] = {
+    "identity": {
+        "login_id": {
+            "keys": [
+                {"key": "email", "type": "email"},
+                {"key": "phone", "type": "phone"},
+                {"key": "username", "type": "username"},
+            ]
+        }
+    }
+}
 SETTINGS_PROJECT: dict[str, Any] = {
     "authentication": {
         "identities": ["login_id"],

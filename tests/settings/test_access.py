@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.extensions import db
-from tests.settings.conftest import HTML, csrf_of, sign_in, text_of
+from tests.settings.conftest import ALL_LOGIN_ID_KEYS, HTML, csrf_of, sign_in, text_of
 
 GET_PAGES = [
     "/settings",
@@ -48,17 +48,6 @@ POSTS = [
     "/settings/authorizations/revoke",
     "/settings/delete_account",
 ]
-PHONE_AND_USERNAME = {
-    "identity": {
-        "login_id": {
-            "keys": [
-                {"key": "email", "type": "email"},
-                {"key": "phone", "type": "phone"},
-                {"key": "username", "type": "username"},
-            ]
-        }
-    }
-}
 
 
 @pytest.mark.embedded
@@ -84,7 +73,7 @@ def test_anonymous_post_with_a_valid_csrf_token_changes_nothing(settings_app):
 
 
 def test_every_page_renders_for_a_signed_in_user(settings_app):
-    acc = sign_in(settings_app(PHONE_AND_USERNAME))
+    acc = sign_in(settings_app(ALL_LOGIN_ID_KEYS))
     for path in GET_PAGES:
         resp = acc.get(path)
         assert resp.status_code in (200, 302), (path, resp.status_code)
@@ -171,7 +160,7 @@ def test_hostile_queries_get_a_page_not_a_500(account, path):
     ],
 )
 def test_hostile_forms_get_a_page_not_a_500(settings_app, path, data):
-    acc = sign_in(settings_app(PHONE_AND_USERNAME))
+    acc = sign_in(settings_app(ALL_LOGIN_ID_KEYS))
     resp = acc.post(path, data)
     assert resp.status_code in (303, 400, 401, 403, 404, 413), (path, resp.status_code)
     assert resp.mimetype == "text/html"

@@ -9,19 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.factories import random_email
-from tests.settings.conftest import audit_types, sign_in, text_of
-
-ALL_KEYS = {
-    "identity": {
-        "login_id": {
-            "keys": [
-                {"key": "email", "type": "email"},
-                {"key": "phone", "type": "phone"},
-                {"key": "username", "type": "username"},
-            ]
-        }
-    }
-}
+from tests.settings.conftest import ALL_LOGIN_ID_KEYS, audit_types, sign_in, text_of
 
 
 def _identities(acc):
@@ -71,7 +59,7 @@ def test_a_taken_email_is_refused_before_any_code(settings_app, smtp_server):
 
 
 def test_invalid_values_are_refused(settings_app):
-    acc = sign_in(settings_app(ALL_KEYS))
+    acc = sign_in(settings_app(ALL_LOGIN_ID_KEYS))
     resp = acc.post("/settings/identity/add_email", {"value": "not-an-email"})
     assert resp.status_code == 400 and "Enter a valid email address." in text_of(resp)
     resp = acc.post("/settings/identity/add_phone", {"value": "98765432"})
@@ -81,7 +69,7 @@ def test_invalid_values_are_refused(settings_app):
 
 
 def test_username_is_added_without_a_code_and_removed(settings_app):
-    acc = sign_in(settings_app(ALL_KEYS))
+    acc = sign_in(settings_app(ALL_LOGIN_ID_KEYS))
     resp = acc.post("/settings/identity/add_username", {"value": "Ada_L"})
     assert resp.status_code == 303 and resp.headers["Location"] == "/settings/identity/username"
     username = next(i for i in _identities(acc) if i[0] == "username")
@@ -191,7 +179,7 @@ def test_pages_of_disabled_login_id_types_are_not_found(settings_app, kind):
 
 def test_phone_number_with_a_texted_code(settings_app, sms_webhook):
     # Texts go to the fake gateway (the true edge).
-    acc = sign_in(settings_app(ALL_KEYS, secrets=sms_webhook.secret))
+    acc = sign_in(settings_app(ALL_LOGIN_ID_KEYS, secrets=sms_webhook.secret))
     resp = acc.post("/settings/identity/add_phone", {"value": "+852 9876 5432"})
     assert resp.status_code == 303, text_of(resp)
     code = sms_webhook.last_code("+85298765432")
