@@ -321,22 +321,34 @@ class SelfService:
         attrs[claim] = identity.login_id
         self.svc.accounts.update_attributes(user, attrs, None, ctx)
 
+    # -- records kept from one request to the next (pending change, TOTP enrolment, codes shown once)
+    def _keep(self, kind: str, record: dict[str, Any], ttl: int) -> str:
+        """Stores a record of one user (its `user_id`) for a later request; the token that names it."""
+        token = random_alnum(32)
+        self.svc.store.set(f"settings:{kind}:{token}", json.dumps(record), ttl=ttl)
+        return token
+
+    def _kept(self, kind: str, user: User, token: Any) -> dict[str, Any]:
+        """The record kept under `token` when it is this user's; PendingNotFound otherwise."""
+        raw = self.svc.store.get(f"settings:{kind}:{token}") if _token_ok(token) else None
+        record = json.loads(raw) if raw else None
+        if not record or record.get("user_id") != user.id:
+            raise PendingNotFound()
+        return record
+
+    def _forget(self, kind: str, token: str) -> None:
+        self.svc.store.delete(f"settings:{kind}:{token}")
+
     # -- codes sent for a pending change --------------------------------------------------------
     def _send(self, user: User, record: dict[str, Any], ctx: RequestContext) -> str:
         record = {**record, "user_id": user.id}
         record.setdefault("purpose", "verification")
         record.setdefault("channel", CHANNEL_OF_KIND[record["kind"]])
         self.svc.otp.send(record["purpose"], record["channel"], record["value"], locale=ctx.locale, ip=ctx.ip)
-        token = random_alnum(32)
-        self.svc.store.set(f"settings:pending:{token}", json.dumps(record), ttl=PENDING_TTL)
-        return token
+        return self._keep("pending", record, PENDING_TTL)
 
     def pending(self, user: User, token: Any) -> dict[str, Any]:
-        raw = self.svc.store.get(f"settings:pending:{token}") if _token_ok(token) else None
-        record = json.loads(raw) if raw else None
-        if not record or record.get("user_id") != user.id:
-            raise PendingNotFound()
-        return record
+        return self._kept("pending", user, token)
 
     def resend(self, user: User, token: str, ctx: RequestContext) -> None:
         record = self.pending(user, token)
@@ -362,7 +374,7 @@ class SelfService:
             self._mark_verified(user, identity, ctx)
         elif op == "oob":
             self.svc.accounts.create_oob_authenticator(user, "secondary", record["channel"], value, ctx)
-        self.svc.store.delete(f"settings:pending:{token}")
+        self._forget("pending", token)
         return record
 
     def _mark_verified(self, user: User, identity: Identity, ctx: RequestContext) -> None:
@@ -421,18 +433,11 @@ class SelfService:
         return str(attrs.get("email") or attrs.get("phone_number") or attrs.get("preferred_username") or user.id)
 
     def totp_begin(self, user: User) -> str:
-        token = random_alnum(32)
-        record = {"user_id": user.id, "secret": totp_mod.new_secret()}
-        self.svc.store.set(f"settings:totp:{token}", json.dumps(record), ttl=PENDING_TTL)
-        return token
+        return self._keep("totp", {"user_id": user.id, "secret": totp_mod.new_secret()}, PENDING_TTL)
 
     def totp_secret(self, user: User, token: Any) -> tuple[str, str]:
         """(secret, otpauth URI) of a TOTP enrolment in progress."""
-        raw = self.svc.store.get(f"settings:totp:{token}") if _token_ok(token) else None
-        record = json.loads(raw) if raw else None
-        if not record or record.get("user_id") != user.id:
-            raise PendingNotFound()
-        secret = record["secret"]
+        secret = self._kept("totp", user, token)["secret"]
         return secret, totp_mod.otpauth_uri(secret, self.account_name(user), self.project["id"])
 
     def totp_confirm(self, user: User, token: str, code: str, display_name: str, ctx: RequestContext) -> Authenticator:
@@ -441,7 +446,7 @@ class SelfService:
         if not self.svc.totp.verify_code(secret, code):
             raise Invalid("InvalidTOTPCode", "the code does not match")
         auth = self.svc.totp.create(user.id, secret, display_name.strip() or "TOTP", ctx)
-        self.svc.store.delete(f"settings:totp:{token}")
+        self._forget("totp", token)
         return auth
 
     def oob_begin(self, user: User, channel: str, raw: str, ctx: RequestContext) -> str:
@@ -462,10 +467,8 @@ class SelfService:
         count = int(self.project["authentication"]["recovery_code"].get("count") or 16)
         codes = rc.generate(count)
         self.svc.recovery_codes.replace(user.id, codes, ctx)
-        token = random_alnum(32)
         record = {"user_id": user.id, "codes": [rc.format_for_human(c) for c in codes]}
-        self.svc.store.set(f"settings:codes:{token}", json.dumps(record), ttl=SHOW_ONCE_TTL)
-        return token
+        return self._keep("codes", record, SHOW_ONCE_TTL)
 
     def first_recovery_codes(self, user: User, ctx: RequestContext) -> str | None:
         """After the first second factor: recovery codes, unless the user has some already."""
@@ -474,11 +477,7 @@ class SelfService:
         return self.regenerate_recovery_codes(user, ctx)
 
     def shown_codes(self, user: User, token: Any) -> list[str]:
-        raw = self.svc.store.get(f"settings:codes:{token}") if _token_ok(token) else None
-        record = json.loads(raw) if raw else None
-        if not record or record.get("user_id") != user.id:
-            raise PendingNotFound()
-        return list(record["codes"])
+        return list(self._kept("codes", user, token)["codes"])
 
     # -- sessions and authorizations ------------------------------------------------------------
     def idp_sessions(self, user: User) -> list[IdPSession]:
