@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from app.crypto import random_alnum, sha256_hex
-from app.db import Clock
+from app.db import Clock, new_id
 from app.extensions import db
 from app.oidc.clients import OAuthClient
 from app.oidc.keys import SigningKeys
@@ -123,6 +123,7 @@ class AccessTokenService:
         opaque = random_alnum(32)
         created = self.clock()
         row = AccessToken(
+            id=new_id(),  # known now: the row is written with the rest of the transaction, no flush of its own
             token_hash=sha256_hex(opaque),
             client_id=client.client_id,
             user_id=user_id,
@@ -133,7 +134,6 @@ class AccessTokenService:
             expires_at=created + timedelta(seconds=client.access_token_lifetime),
         )
         db.session.add(row)
-        db.session.flush()
         return opaque, row, int(created.timestamp())
 
     def find(self, token: str) -> AccessToken | None:

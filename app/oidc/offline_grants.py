@@ -23,6 +23,7 @@ from app.db import Clock
 from app.extensions import db
 from app.oidc.clients import OAuthClient
 from app.sessions.models import OfflineGrant
+from app.sessions.service import TOUCH_INTERVAL
 
 _REFRESH_TOKEN = re.compile(r"^([0-9a-fA-F-]{36})\.([A-Za-z0-9]{32})$")
 # Old hashes kept for reuse detection; a grant refreshed more often than this forgets the oldest.
@@ -128,11 +129,16 @@ class OfflineGrantService:
             return None
         return f"{grant.id}.{secret}"
 
-    def touch(self, grant: OfflineGrant, ctx: RequestContext) -> None:
-        grant.last_access_at = self.clock()
+    def touch(self, grant: OfflineGrant, ctx: RequestContext) -> bool:
+        """Record an access (written with the transaction); at most once per TOUCH_INTERVAL, as for
+        IdP sessions, so that refreshing a token is not a write every time."""
+        now = self.clock()
+        if now - grant.last_access_at < TOUCH_INTERVAL:
+            return False
+        grant.last_access_at = now
         grant.last_access_ip = ctx.ip or grant.last_access_ip
         grant.last_access_user_agent = ctx.user_agent or grant.last_access_user_agent
-        db.session.flush()
+        return True
 
     def revoke(self, grant: OfflineGrant, ctx: RequestContext | None = None) -> None:
         """Deletes the grant; its access tokens go with it (foreign key cascade)."""

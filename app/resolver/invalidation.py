@@ -1,7 +1,8 @@
 """Which committed writes make the resolver's cached resolutions stale (see app/resolver/cache.py).
 
 Listens on every ORM session: a flush of a row of `RESOLUTION_TABLES` marks its user (the row's
-`user_id`, or the user itself); such a row with no user (a role, a group) marks everything, and so
+`user_id`, or the user itself), except a new credential and a change of last-access fields alone;
+such a row with no user (a role, a group) marks everything, and so
 does a bulk INSERT, UPDATE or DELETE statement on one of those tables run through the session
 (`db.session.execute(delete(...))`), since it does not say whose rows it changed. After the commit
 the marked users' change tokens are replaced; a rollback forgets the marks.
@@ -39,6 +40,10 @@ RESOLUTION_TABLES = frozenset(
         "group_roles",
     }
 )
+# A new session, grant or token changes no resolution made before it: only its holder has it.
+CREDENTIAL_TABLES = frozenset({"idp_sessions", "offline_grants", "access_tokens"})
+# Recording an access only moves deadlines later; cached entries keep the earlier one.
+ACCESS_RECORD = frozenset({"last_access_at", "last_access_ip", "last_access_user_agent"})
 _MARKS = "gatehouse.resolver_marks"
 
 
@@ -46,21 +51,27 @@ def _marks(session: Session) -> set[str]:
     return session.info.setdefault(_MARKS, set())
 
 
-def _users_of(obj: Any) -> list[str]:
-    if getattr(obj, "__tablename__", None) not in RESOLUTION_TABLES:
+def _users_of(obj: Any, how: str) -> list[str]:
+    """The users whose resolutions a flushed row may change; `how`: "new", "dirty" or "deleted"."""
+    table = getattr(obj, "__tablename__", None)
+    if table not in RESOLUTION_TABLES or (how == "new" and table in CREDENTIAL_TABLES):
+        return []
+    state = inspect(obj)
+    if how == "dirty" and {a.key for a in state.attrs if a.history.has_changes()} <= ACCESS_RECORD:
         return []
     if obj.__tablename__ == "users":
         return [obj.id]
     if not hasattr(obj, "user_id"):
         return [GLOBAL]
-    history = inspect(obj).attrs.user_id.history  # a row moved to another user changes both
+    history = state.attrs.user_id.history  # a row moved to another user changes both
     return [u for u in chain([obj.user_id], history.deleted or ()) if u]
 
 
 def _after_flush(session: Session, _flush: UOWTransaction) -> None:
     marks = _marks(session)
-    for obj in chain(session.new, session.dirty, session.deleted):
-        marks.update(_users_of(obj))
+    for how, objs in (("new", session.new), ("dirty", session.dirty), ("deleted", session.deleted)):
+        for obj in objs:
+            marks.update(_users_of(obj, how))
 
 
 def _on_statement(state: ORMExecuteState) -> None:

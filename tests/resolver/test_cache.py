@@ -185,3 +185,23 @@ def test_the_cache_holds_at_most_its_size():
         cache.remember(key, "u", {"X-Authgear-Session-Valid": "true"}, changes)
     assert cache.lookup(keys[0]) is None
     assert cache.lookup(keys[1]) is not None and cache.lookup(keys[2]) is not None
+
+
+def test_new_credentials_keep_the_cache_and_a_removed_authenticator_does_not(resolver_app, issuer):
+    from app.authenticators.models import Authenticator
+
+    user_id = issuer.user()
+    session_id, cookie = issuer.session(user_id)
+    client = resolver_app.test_client()
+    client.set_cookie("session", cookie)
+    for _ in range(2):
+        assert _resolve(client)["X-Authgear-User-Can-Reauthenticate"] == "true"
+    issuer.access_token(user_id, issuer.session(user_id)[0])  # another device signs in
+    with statements(resolver_app) as seen:
+        assert _resolve(client)["X-Authgear-Session-Valid"] == "true"
+    assert seen == []
+    with resolver_app.app_context():
+        for row in db.session.query(Authenticator).filter_by(user_id=user_id):
+            db.session.delete(row)
+        db.session.commit()
+    assert _resolve(client)["X-Authgear-User-Can-Reauthenticate"] == "false"
