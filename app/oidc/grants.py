@@ -106,9 +106,10 @@ class CodeGrant(_GatehouseGrant, AuthorizationCodeGrant):
 
 
 class RefreshRecord(TokenMixin):
-    def __init__(self, grant: OfflineGrant, token_hash: str) -> None:
+    def __init__(self, grant: OfflineGrant, token_hash: str, user: User | None) -> None:
         self.grant = grant
         self.token_hash = token_hash
+        self.user = user
 
     def check_client(self, client: OAuthClient) -> bool:
         return self.grant.client_id == client.client_id
@@ -126,10 +127,12 @@ class RefreshGrant(_GatehouseGrant, RefreshTokenGrant):
         check = self.server.provider.offline_grants.check(refresh_token, self.request.client)
         if check.status is not RefreshStatus.OK or check.grant is None or check.token_hash is None:
             return None
-        return RefreshRecord(check.grant, check.token_hash)
+        return RefreshRecord(check.grant, check.token_hash, check.user)
 
     def authenticate_user(self, refresh_token: RefreshRecord) -> User | None:
-        return self.active_user(refresh_token.grant.user_id)
+        provider = self.server.provider
+        user = refresh_token.user
+        return user if provider.claims.is_active(user, provider.clock()) else None
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         record: RefreshRecord = self.request.refresh_token

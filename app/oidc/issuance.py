@@ -68,7 +68,7 @@ class TokenIssuance:
             amr=list(code.amr or []),
             user_claims=self._jwt_user_claims(client, user),
         )
-        p.codes.record_issued(code, access.row.id, grant.id if grant else None)
+        p.codes.record_issued(code, access.id, grant.id if grant else None)
         body = _body(access.token, access.expires_in, scopes)
         if wants_refresh and refresh_token:
             body["refresh_token"] = refresh_token

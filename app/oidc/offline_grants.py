@@ -14,17 +14,23 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from app.audit import AuditLogWriter
 from app.context import RequestContext
 from app.crypto import equal, random_alnum, sha256_hex
 from app.db import Clock
 from app.extensions import db
+from app.identities.models import User
 from app.oidc.clients import OAuthClient
 from app.sessions.models import OfflineGrant
 from app.sessions.service import TOUCH_INTERVAL
 
+_GRANT_WITH_USER = (
+    select(OfflineGrant, User)
+    .join(User, User.id == OfflineGrant.user_id)
+    .where(OfflineGrant.id == bindparam("grant_id"))
+)
 _REFRESH_TOKEN = re.compile(r"^([0-9a-fA-F-]{36})\.([A-Za-z0-9]{32})$")
 # Old hashes kept for reuse detection; a grant refreshed more often than this forgets the oldest.
 MAX_PREVIOUS_HASHES = 100
@@ -41,6 +47,7 @@ class RefreshCheck:
     status: RefreshStatus
     grant: OfflineGrant | None = None
     token_hash: str | None = None
+    user: User | None = None  # the grant's user, loaded with it
 
 
 class OfflineGrantService:
@@ -101,14 +108,16 @@ class OfflineGrantService:
         match = _REFRESH_TOKEN.match(refresh_token or "")
         if match is None:
             return RefreshCheck(RefreshStatus.INVALID)
-        grant = db.session.get(OfflineGrant, match.group(1).lower())
-        if grant is None:
+        # The grant with its user in one statement: the token endpoint checks the user next.
+        found = db.session.execute(_GRANT_WITH_USER, {"grant_id": match.group(1).lower()}).first()
+        if found is None:
             return RefreshCheck(RefreshStatus.INVALID)
+        grant, user = found
         token_hash = sha256_hex(match.group(2))
         if equal(token_hash, grant.refresh_token_hash):
             if not self.is_live(grant, client):
                 return RefreshCheck(RefreshStatus.INVALID)
-            return RefreshCheck(RefreshStatus.OK, grant, token_hash)
+            return RefreshCheck(RefreshStatus.OK, grant, token_hash, user)
         if any(equal(token_hash, old) for old in grant.previous_token_hashes or []):
             self.revoke(grant, RequestContext(extra={"reason": "refresh_token_reuse"}))
             return RefreshCheck(RefreshStatus.REUSED)
