@@ -6,6 +6,7 @@ import base64
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from app.audit import AuditLog
 from app.context import RequestContext
@@ -27,9 +28,8 @@ query($types: [AuditLogActivityType!], $users: [ID!], $emails: [String!], $phone
 
 
 def write(svc, activity, user_id=None, minutes_ago=0, **data):
-    row = svc.audit.write(
-        activity, RequestContext(ip="192.0.2.1", user_agent="tests", client_id="spa-client"), user_id, data
-    )
+    svc.audit.write(activity, RequestContext(ip="192.0.2.1", user_agent="tests", client_id="spa-client"), user_id, data)
+    row = db.session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(1)).one()
     row.created_at = svc.clock() - timedelta(minutes=minutes_ago)
     db.session.commit()
     return row
