@@ -42,8 +42,9 @@ RESOLUTION_TABLES = frozenset(
 )
 # A new session, grant or token changes no resolution made before it: only its holder has it.
 CREDENTIAL_TABLES = frozenset({"idp_sessions", "offline_grants", "access_tokens"})
-# Recording an access only moves deadlines later; cached entries keep the earlier one.
-ACCESS_RECORD = frozenset({"last_access_at", "last_access_ip", "last_access_user_agent"})
+# Recording an access or a login changes no resolution (an access only moves deadlines later;
+# cached entries keep the earlier one).
+ACCESS_RECORD = frozenset({"last_access_at", "last_access_ip", "last_access_user_agent", "last_login_at", "updated_at"})
 _MARKS = "gatehouse.resolver_marks"
 
 
