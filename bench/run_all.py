@@ -49,7 +49,9 @@ def run(name: str, args: list[str]) -> tuple[list[dict], str | None]:
     script = HERE / f"{name}.py"
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out_path = Path(f.name)
-    takes_json = "--json" in script.read_text()
+    # A script that writes rows says so in its --help (its options may come from bench/harness.py).
+    usage = subprocess.run([PYTHON, str(script), "--help"], cwd=HERE.parent, capture_output=True, text=True)
+    takes_json = "--json" in usage.stdout
     cmd = [PYTHON, str(script), *args, *(["--json", str(out_path)] if takes_json else [])]
     print(f"\n=== {name}: {' '.join(cmd[1:])}", flush=True)
     started = time.monotonic()
