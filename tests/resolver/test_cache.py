@@ -38,6 +38,17 @@ def _resolve(client, **headers) -> dict[str, str]:
     return {k: v for k, v in resp.headers.items() if k.lower().startswith("x-authgear-")}
 
 
+def _signed_in(resolver_app, issuer):
+    """A user, and a client carrying their IdP session cookie whose resolution is now cached."""
+    user_id = issuer.user()
+    _, cookie = issuer.session(user_id)
+    client = resolver_app.test_client()
+    client.set_cookie("session", cookie)
+    for _ in range(2):
+        assert _resolve(client)["X-Authgear-Session-Valid"] == "true"
+    return user_id, client
+
+
 @pytest.mark.embedded
 def test_a_resolution_seen_before_reads_no_database(resolver_app, issuer):
     user_id = issuer.user()
@@ -111,12 +122,8 @@ def test_revoking_through_the_revocation_endpoint_after_caching(resolver_app, is
 
 
 def test_roles_and_verification_changes_after_caching_show_at_once(resolver_app, issuer):
-    user_id = issuer.user()
-    _, cookie = issuer.session(user_id)
-    client = resolver_app.test_client()
-    client.set_cookie("session", cookie)
-    for _ in range(3):
-        before = _resolve(client)
+    user_id, client = _signed_in(resolver_app, issuer)
+    before = _resolve(client)
     assert "X-Authgear-User-Roles" not in before and before["X-Authgear-User-Verified"] == "false"
     with resolver_app.app_context():
         svc = resolver_app.extensions["gatehouse"]
@@ -142,12 +149,7 @@ def test_roles_and_verification_changes_after_caching_show_at_once(resolver_app,
 
 
 def test_a_rolled_back_change_keeps_the_cached_resolution(resolver_app, issuer):
-    user_id = issuer.user()
-    _, cookie = issuer.session(user_id)
-    client = resolver_app.test_client()
-    client.set_cookie("session", cookie)
-    for _ in range(2):
-        _resolve(client)
+    user_id, client = _signed_in(resolver_app, issuer)
     with resolver_app.app_context():
         _disable(resolver_app, user_id, "")
         db.session.flush()
@@ -190,12 +192,8 @@ def test_the_cache_holds_at_most_its_size():
 def test_new_credentials_keep_the_cache_and_a_removed_authenticator_does_not(resolver_app, issuer):
     from app.authenticators.models import Authenticator
 
-    user_id = issuer.user()
-    session_id, cookie = issuer.session(user_id)
-    client = resolver_app.test_client()
-    client.set_cookie("session", cookie)
-    for _ in range(2):
-        assert _resolve(client)["X-Authgear-User-Can-Reauthenticate"] == "true"
+    user_id, client = _signed_in(resolver_app, issuer)
+    assert _resolve(client)["X-Authgear-User-Can-Reauthenticate"] == "true"
     issuer.access_token(user_id, issuer.session(user_id)[0])  # another device signs in
     with statements(resolver_app) as seen:
         assert _resolve(client)["X-Authgear-Session-Valid"] == "true"
