@@ -224,6 +224,10 @@ class OTPService:
         self.store.delete(key + ":failed")
         return code
 
+    def is_cooldown(self, error: TooManyRequest, purpose: str, channel: str) -> bool:
+        """Whether `error` is the target's trigger cooldown of (purpose, channel) rather than another limit."""
+        return error.info.get("bucket_name") == self._policy(purpose, channel).cooldown_bucket
+
     def verify(self, purpose: str, target: str, code: str, ip: str = "") -> None:
         """Accept the code once; `Forbidden/InvalidOTPCode` or, once revoked, `TooManyRequest/RateLimited`."""
         record = self._load(purpose, target)

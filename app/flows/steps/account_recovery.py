@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.authenticators.otp import mask
-from app.errors import Forbidden
+from app.errors import Forbidden, TooManyRequest
 from app.flows.inputs import CODE, INDEX, PASSWORD, TRUE, obj, validate
 from app.flows.run import WAIT, Done, FlowRun, Outcome, register
 from app.flows.steps.common import iso
@@ -21,10 +21,18 @@ def _recovery(run: FlowRun) -> dict[str, Any]:
     return run.data["recovery"]
 
 
-def _send(run: FlowRun) -> None:
+def _send(run: FlowRun, first: bool = False) -> None:
     r = _recovery(run)
-    if r["user_id"]:
+    if not r["user_id"]:
+        return
+    try:
         run.svc.otp.send(PURPOSE, r["channel"], r["target"], locale=run.locale, ip=run.ip)
+    except TooManyRequest as exc:
+        # As in Authgear, the first send of a flow goes on to the code step while the target's
+        # cooldown runs: the code sent moments ago (by another flow or by an administrator's
+        # sendResetPasswordMessage) is the one to enter. A resend still gets the error.
+        if not (first and run.svc.otp.is_cooldown(exc, PURPOSE, r["channel"])):
+            raise
 
 
 @register("select_destination")
@@ -39,7 +47,7 @@ class SelectDestination:
 
     def input(self, run: FlowRun, inp: dict[str, Any]) -> Outcome:
         validate(inp, obj({"index": {**INDEX, "maximum": 0}}, ["index"]))
-        _send(run)
+        _send(run, first=True)
         return Done()
 
 
