@@ -286,16 +286,6 @@ def test_reset_password_creates_one_when_missing(gql, svc):
     assert svc.passwords.verify(user.id, password) is not None
 
 
-def test_sending_a_password_is_not_available_yet_and_changes_nothing(gql, svc):
-    old = random_password()
-    user_id = make_user(svc, password=old).id
-    query = "mutation($input: ResetPasswordInput!) { resetPassword(input: $input) { user { id } } }"
-    body = gql(query, input={"userID": gid("User", user_id), "sendPassword": True})
-    assert error_of(body) == {"errorName": "InternalError", "reason": "NotImplemented"}
-    db.session.remove()
-    assert svc.passwords.verify(user_id, old) is not None
-
-
 def test_set_password_expired(gql, svc):
     user = make_user(svc, password=random_password())
     query = """mutation($id: ID!, $e: Boolean!) { setPasswordExpired(input: {userID: $id, expired: $e}) {

@@ -7,20 +7,48 @@ from typing import Any
 
 from app.admin.context import AdminContext
 from app.admin.ids import decode_id
-from app.admin.resolvers.identities import login_id_definition
+from app.admin.resolvers.identities import get_identity, login_id_definition
 from app.admin.resolvers.mutation import admin_mutation, user_payload
-from app.errors import InternalError, ValidationFailed
-from app.identities.models import User
+from app.errors import Invalid, ValidationFailed
+from app.flows.steps.account_recovery import PURPOSE as ACCOUNT_RECOVERY
+from app.identities.models import Identity, User
+
+SEND_PASSWORD_TEMPLATE = "send_password"  # noqa: S105 (a message template name, not a secret)
+MESSAGE_CHANNELS = (("email", "email"), ("phone", "sms"))  # login ID type -> channel, in order of preference
 
 
 def _user(ctx: AdminContext, input: dict[str, Any]) -> User:  # noqa: A002
     return ctx.services.users.get(decode_id(input["userID"], "User"))
 
 
-def send_password(ctx: AdminContext, user: User, password: str) -> None:
-    """Mails or texts a password an administrator set. Needs the messaging service: until it is
-    wired here, asking for it fails the mutation (and rolls it back) instead of losing the password."""
-    raise InternalError("NotImplemented", "sending passwords is not available yet")
+def _user_locale(user: User) -> str:
+    """The user's `locale` standard attribute; empty (the fallback language) when unset."""
+    locale = (user.standard_attributes or {}).get("locale")
+    return locale if isinstance(locale, str) else ""
+
+
+def password_destination(ctx: AdminContext, user: User) -> tuple[str, str]:
+    """`(channel, address)` a password is sent to: the user's email login ID, else its phone
+    login ID; Authgear's `Invalid/SendPasswordNoTarget` when it has neither."""
+    login_ids = ctx.services.users.identities_of(user.id, "login_id")
+    for login_id_type, channel in MESSAGE_CHANNELS:
+        for identity in login_ids:
+            if identity.login_id_type == login_id_type and identity.login_id:
+                return channel, identity.login_id
+    raise Invalid("SendPasswordNoTarget", "the user has no email or phone login ID to send the password to")
+
+
+def send_password(ctx: AdminContext, user: User, destination: tuple[str, str], password: str) -> None:
+    """Mails or texts a password an administrator set (template `send_password`, in the user's
+    locale). Called last in a mutation, so nothing after it can fail and leave the user holding a
+    password that was rolled back; the password is never logged (the sender logs a masked address)."""
+    channel, address = destination
+    params = {"app_name": ctx.services.config.project.get("id", ""), "password": password}
+    sender = ctx.services.sender
+    if channel == "email":
+        sender.send_email(address, SEND_PASSWORD_TEMPLATE, params, _user_locale(user))
+    else:
+        sender.send_sms(address, SEND_PASSWORD_TEMPLATE, params, _user_locale(user))
 
 
 def _password_to_set(ctx: AdminContext, input: dict[str, Any]) -> str | None:  # noqa: A002
@@ -49,14 +77,15 @@ def create_user(ctx: AdminContext, input: dict[str, Any]) -> tuple[Any, str]:  #
     else:
         to_set = _password_to_set(ctx, input)
     user = svc.users.create_user([(key, value)], ctx.request)
+    send_to = password_destination(ctx, user) if to_set is not None and input.get("sendPassword") else None
     if to_set is not None:
         auth = svc.passwords.create(user.id, to_set, "primary", ctx.request)
         if input.get("setPasswordExpired"):
             auth.expire_after = svc.clock()
-        if input.get("sendPassword"):
-            send_password(ctx, user, to_set)
     if input.get("accountValidFrom") is not None or input.get("accountValidUntil") is not None:
         svc.accounts.set_valid_period(user, input.get("accountValidFrom"), input.get("accountValidUntil"), ctx.request)
+    if send_to is not None and to_set is not None:
+        send_password(ctx, user, send_to, to_set)
     return user_payload(user)
 
 
@@ -114,9 +143,7 @@ def set_disabled_status(ctx: AdminContext, input: dict[str, Any]) -> tuple[Any, 
             "temporary disabling is not supported",
         )
     user = _user(ctx, input)
-    return user_payload(
-        ctx.services.accounts.set_disabled(user, input["isDisabled"], input.get("reason"), ctx.request)
-    )
+    return user_payload(ctx.services.accounts.set_disabled(user, input["isDisabled"], input.get("reason"), ctx.request))
 
 
 @admin_mutation("setAccountValidFrom")
@@ -164,10 +191,35 @@ def reset_password(ctx: AdminContext, input: dict[str, Any]) -> tuple[Any, str]:
             [{"location": "/password", "kind": "required", "details": {"missing": ["password"]}}],
             "password is required unless sendPassword is set",
         )
+    send_to = password_destination(ctx, user) if input.get("sendPassword") else None
     ctx.services.accounts.reset_password(user, password, bool(input.get("setPasswordExpired")), ctx.request)
-    if input.get("sendPassword"):
-        send_password(ctx, user, password)
+    if send_to is not None:
+        send_password(ctx, user, send_to, password)
     return user_payload(user)
+
+
+def _recovery_login_id(input: dict[str, Any]) -> Identity:  # noqa: A002
+    """The email or phone login ID identity named by `loginID`, or `Invalid`."""
+    identity = get_identity(decode_id(input["loginID"], "Identity"))
+    if identity.type != "login_id" or identity.login_id_type not in ("email", "phone") or not identity.login_id:
+        raise Invalid("Invalid", "loginID must be the ID of an email or phone login ID identity")
+    return identity
+
+
+@admin_mutation("sendResetPasswordMessage")
+def send_reset_password_message(ctx: AdminContext, input: dict[str, Any]) -> tuple[bool, str]:  # noqa: A002
+    """Sends the account recovery code to a login ID, as the account_recovery flow's
+    select_destination step does; the user enters it in that flow to choose a new password.
+
+    The target's cooldown and messaging limits apply (`TooManyRequest/RateLimited`: a code sent
+    moments ago is still valid); the per-IP limits do not, as the request comes from the
+    administrator's backend, not from the user."""
+    identity = _recovery_login_id(input)
+    svc = ctx.services
+    user = svc.users.get(identity.user_id)
+    channel = dict(MESSAGE_CHANNELS)[identity.login_id_type or ""]
+    svc.otp.send(ACCOUNT_RECOVERY, channel, identity.login_id or "", locale=_user_locale(user))
+    return True, user.id
 
 
 @admin_mutation("setPasswordExpired")
