@@ -22,6 +22,12 @@ NAMING_CONVENTION = {
 
 Clock = Callable[[], datetime]
 
+# Execution option of a bulk INSERT, UPDATE or DELETE run through the session, e.g.
+# `delete(...).execution_options(changes_users=[user_id])`: the users whose sessions, tokens or facts
+# it may change (`[]`: none). Without it the resolver's cache takes the statement as changing
+# everyone's (app/resolver/invalidation.py).
+CHANGES_USERS = "changes_users"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

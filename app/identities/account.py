@@ -420,7 +420,9 @@ class AccountService:
 
     def revoke_all_sessions(self, user: User, ctx: RequestContext | None = None) -> User:
         self.sessions.revoke_all(user.id, ctx=ctx)
-        db.session.execute(delete(OfflineGrant).where(OfflineGrant.user_id == user.id))
+        db.session.execute(
+            delete(OfflineGrant).where(OfflineGrant.user_id == user.id).execution_options(changes_users=[user.id])
+        )
         db.session.flush()
         return user
 
@@ -428,7 +430,9 @@ class AccountService:
         """Removes the consent and the refresh tokens issued under it."""
         user_id = authz.user_id
         db.session.execute(
-            delete(OfflineGrant).where(OfflineGrant.user_id == user_id, OfflineGrant.client_id == authz.client_id)
+            delete(OfflineGrant)
+            .where(OfflineGrant.user_id == user_id, OfflineGrant.client_id == authz.client_id)
+            .execution_options(changes_users=[user_id])
         )
         db.session.delete(authz)
         db.session.flush()
@@ -440,7 +444,7 @@ class AccountService:
         """Deletes the user and (by cascade) everything it owns; the audit log keeps its ID."""
         user_id = user.id
         db.session.flush()
-        db.session.execute(delete(User).where(User.id == user_id))
+        db.session.execute(delete(User).where(User.id == user_id).execution_options(changes_users=[user_id]))
         # The database cascaded the delete; forget the rows this session still holds for the user.
         for obj in list(db.session.identity_map.values()):
             if obj is user or getattr(obj, "user_id", None) == user_id:
@@ -451,10 +455,9 @@ class AccountService:
     def anonymize(self, user: User, ctx: RequestContext | None = None) -> str:
         """Removes what identifies the person and keeps a disabled, anonymized user row."""
         user_id = user.id
-        for model in (Identity, Authenticator, VerifiedClaim, PasswordHistory, RecoveryCode, OfflineGrant):
-            db.session.execute(delete(model).where(model.user_id == user_id))
+        for model in (Identity, Authenticator, VerifiedClaim, PasswordHistory, RecoveryCode, OfflineGrant, IdPSession):
+            db.session.execute(delete(model).where(model.user_id == user_id).execution_options(changes_users=[user_id]))
         db.session.execute(delete(OAuthAuthorization).where(OAuthAuthorization.user_id == user_id))
-        db.session.execute(delete(IdPSession).where(IdPSession.user_id == user_id))
         db.session.expire(user)
         now = self.clock()
         user.is_anonymized = True

@@ -131,7 +131,7 @@ class OfflineGrantService:
             update(OfflineGrant)
             .where(OfflineGrant.id == grant.id, OfflineGrant.refresh_token_hash == old_hash)
             .values(refresh_token_hash=sha256_hex(secret), previous_token_hashes=previous)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, changes_users=[])  # the resolver never reads these
         )
         db.session.refresh(grant)
         if result.rowcount != 1:
@@ -152,7 +152,9 @@ class OfflineGrantService:
     def revoke(self, grant: OfflineGrant, ctx: RequestContext | None = None) -> None:
         """Deletes the grant; its access tokens go with it (foreign key cascade)."""
         user_id, grant_id = grant.user_id, grant.id
-        db.session.execute(delete(OfflineGrant).where(OfflineGrant.id == grant_id))
+        db.session.execute(
+            delete(OfflineGrant).where(OfflineGrant.id == grant_id).execution_options(changes_users=[user_id])
+        )
         db.session.expunge(grant)
         db.session.flush()
         self.audit.write("offline_grant.revoked", ctx, user_id, {"offline_grant_id": grant_id})

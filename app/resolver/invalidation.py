@@ -4,7 +4,8 @@ Listens on every ORM session: a flush of a row of `RESOLUTION_TABLES` marks its 
 `user_id`, or the user itself), except a new credential and a change of last-access fields alone;
 such a row with no user (a role, a group) marks everything, and so
 does a bulk INSERT, UPDATE or DELETE statement on one of those tables run through the session
-(`db.session.execute(delete(...))`), since it does not say whose rows it changed. After the commit
+(`db.session.execute(delete(...))`) unless its `changes_users` execution option says whose
+resolutions it changes (app/db.py). After the commit
 the marked users' change tokens are replaced; a rollback forgets the marks.
 
 The rule this relies on: writes go through `db.session` (unit of work or `db.session.execute`).
@@ -20,6 +21,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from app.db import CHANGES_USERS
 from app.resolver.cache import GLOBAL, ResolutionCache
 
 EXTENSION_KEY = "gatehouse.resolutions"
@@ -80,7 +82,7 @@ def _on_statement(state: ORMExecuteState) -> None:
         return
     table = getattr(state.statement, "table", None)
     if getattr(table, "name", None) in RESOLUTION_TABLES:
-        _marks(state.session).add(GLOBAL)
+        _marks(state.session).update(state.execution_options.get(CHANGES_USERS, [GLOBAL]))
 
 
 def _after_commit(session: Session) -> None:

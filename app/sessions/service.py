@@ -110,7 +110,8 @@ class SessionService:
         if session is None:
             return False
         user_id = session.user_id
-        db.session.execute(delete(OfflineGrant).where(OfflineGrant.idp_session_id == session_id))
+        grants = delete(OfflineGrant).where(OfflineGrant.idp_session_id == session_id)
+        db.session.execute(grants.execution_options(changes_users=[user_id]))
         db.session.delete(session)
         db.session.flush()
         self.audit.write("session.revoked", ctx, user_id, {"session_id": session_id})

@@ -203,3 +203,16 @@ def test_new_credentials_keep_the_cache_and_a_removed_authenticator_does_not(res
             db.session.delete(row)
         db.session.commit()
     assert _resolve(client)["X-Authgear-User-Can-Reauthenticate"] == "false"
+
+
+def test_a_sign_out_changes_only_its_users_resolutions(resolver_app, issuer):
+    alice_id, alice = _signed_in(resolver_app, issuer)
+    bob_id, bob = _signed_in(resolver_app, issuer)
+    bob_session, _ = issuer.session(bob_id)
+    with resolver_app.app_context():
+        resolver_app.extensions["gatehouse"].sessions.revoke(bob_session)  # deletes grants in bulk too
+        db.session.commit()
+    with statements(resolver_app) as seen:
+        assert _resolve(alice)["X-Authgear-User-Id"] == alice_id
+    assert seen == []
+    assert _resolve(bob)["X-Authgear-User-Id"] == bob_id  # Bob's other session: read again, still valid
