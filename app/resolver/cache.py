@@ -30,7 +30,7 @@ from app.kvstore import KVStore
 
 GLOBAL = "*"
 MAX_AGE = timedelta(seconds=60)
-MAX_ENTRIES = 10_000
+MAX_ENTRIES = 4096  # about 3 MB per process
 # A change token outlives every entry that may hold it; when it expires all such entries have too.
 CHANGE_TOKEN_TTL = 24 * 3600
 
