@@ -157,8 +157,14 @@ class AccessTokenService:
         token_hash = self.hash_of(token)
         if token_hash is None:
             return False
-        result = db.session.execute(delete(AccessToken).where(AccessToken.token_hash == token_hash))
-        return bool(result.rowcount)
+        found = db.session.execute(select(AccessToken.user_id).where(AccessToken.token_hash == token_hash)).first()
+        if found is None:
+            return False
+        users = [found.user_id] if found.user_id else []  # a client's own token resolves no user
+        db.session.execute(
+            delete(AccessToken).where(AccessToken.token_hash == token_hash).execution_options(changes_users=users)
+        )
+        return True
 
     def hash_of(self, token: str) -> str | None:
         """The `token_hash` an access token is stored under: SHA-256 of an opaque token, `jti` of a

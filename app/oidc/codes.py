@@ -111,8 +111,11 @@ class CodeService:
     def revoke_issued(row: OAuthCode) -> None:
         """A replayed code: revoke the tokens its first exchange issued."""
         issued = (row.extra or {}).get("issued") or {}
+        users = [row.user_id]
         if issued.get("offline_grant_id"):
-            db.session.execute(delete(OfflineGrant).where(OfflineGrant.id == issued["offline_grant_id"]))
+            grant = delete(OfflineGrant).where(OfflineGrant.id == issued["offline_grant_id"])
+            db.session.execute(grant.execution_options(changes_users=users))
         if issued.get("access_token_id"):
-            db.session.execute(delete(AccessToken).where(AccessToken.id == issued["access_token_id"]))
+            token = delete(AccessToken).where(AccessToken.id == issued["access_token_id"])
+            db.session.execute(token.execution_options(changes_users=users))
         db.session.flush()
