@@ -18,6 +18,7 @@ from app.errors import BadRequest, Forbidden
 from app.extensions import db
 from app.flows import steps as _steps  # noqa: F401  (registers the step types)
 from app.flows.definitions import FLOW_TYPES, FlowCatalog
+from app.flows.failures import record_refused_input
 from app.flows.inputs import STRING, obj, validate
 from app.flows.run import REGISTRY, Done, FlowContext, FlowRun, Wait
 from app.flows.state import AuthenticationFlowNotFound, FlowState, FlowStateStore, new_flow_id
@@ -139,8 +140,10 @@ class FlowEngine:
             if run.state.finished and not self.states.claim_finish(run.state.flow_id):
                 raise AuthenticationFlowNotFound()
             db.session.commit()
-        except Exception:
+        except Exception as exc:
             db.session.rollback()
+            # A refused authentication leaves its audit row, committed on its own.
+            record_refused_input(run, exc)
             raise
         return finish
 

@@ -124,3 +124,24 @@ def test_audit_context_claim_is_recorded(client, sign_admin_jwt, svc):
     db.session.remove()
     row = db.session.query(AuditLog).filter_by(activity_type="admin_api.mutation.create_group.executed").one()
     assert row.data["audit_context"] == {"actor": "ops-script", "ticket": 42}
+
+
+@pytest.mark.embedded
+def test_a_wrong_password_at_login_is_listed_as_failed(client, gql, svc):
+    user = make_user(svc, email="guessed@example.com", password="Right-pass-123")
+    db.session.commit()
+    flows, agent = "/api/v1/authentication_flows", {"User-Agent": "guesser/2.0"}
+    token = client.post(flows, json={"type": "login", "name": "default"}).get_json()["result"]["state_token"]
+    body = {"state_token": token, "input": {"identification": "email", "login_id": "guessed@example.com"}}
+    token = client.post(flows + "/states/input", json=body).get_json()["result"]["state_token"]
+    body = {"state_token": token, "input": {"authentication": "primary_password", "password": "Wrong-pass-456"}}
+    assert client.post(flows + "/states/input", json=body, headers=agent).status_code == 401
+
+    conn = ok(gql(QUERY, types=["AUTHENTICATION_PRIMARY_PASSWORD_FAILED"]))["auditLogs"]
+    assert conn["totalCount"] == 1
+    node = conn["edges"][0]["node"]
+    assert node["activityType"] == "AUTHENTICATION_PRIMARY_PASSWORD_FAILED"
+    assert node["user"] == {"id": gid("User", user.id)}
+    assert node["ipAddress"] == "127.0.0.1" and node["userAgent"] == "guesser/2.0"
+    assert node["data"] == {"authentication_stage": "primary", "authenticator_type": "password"}
+    assert ok(gql(QUERY, types=["USER_AUTHENTICATED"]))["auditLogs"]["totalCount"] == 0

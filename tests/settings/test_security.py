@@ -51,6 +51,9 @@ def test_wrong_current_password_is_refused_and_counted(settings_app):
     assert resp.status_code == 429 and "Too many failed attempts." in text_of(resp)
     with acc.app.app_context():
         assert acc.svc.passwords.verify(acc.user_id, acc.password) is not None
+    # Each refusal leaves its audit row, as at login.
+    refused = [t for t in audit_types(acc.app, acc.user_id) if t.startswith("authentication.")]
+    assert refused == ["authentication.primary.password.failed"] * 3 + ["authentication.blocked"]
 
 
 def test_change_password_applies_the_policy_and_history(settings_app):

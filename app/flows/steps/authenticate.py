@@ -114,7 +114,7 @@ class Authenticate:
             try:
                 otp_input_done = otp_input(run, inp)
             except Forbidden:
-                failed_attempt(run, run.user_id)
+                failed_attempt(run, run.user_id, authentication)
                 raise
             if not otp_input_done:
                 return WAIT
@@ -129,7 +129,7 @@ class Authenticate:
             authentication_rate_limits(run, user_id)
             auth = run.svc.passwords.verify(user_id, inp["password"], _kind(authentication))
             if auth is None:
-                failed_attempt(run, user_id)
+                failed_attempt(run, user_id, authentication)
                 raise invalid_credentials()
             run.record(
                 {"authenticator_id": auth.id, "must_change": run.svc.passwords.must_change(auth, inp["password"])}
@@ -150,13 +150,13 @@ class Authenticate:
             validate(inp, obj({"authentication": STRING, "code": CODE, **DEVICE}, ["code"]))
             authentication_rate_limits(run, user_id)
             if run.svc.totp.verify_user(user_id, inp["code"]) is None:
-                failed_attempt(run, user_id)
+                failed_attempt(run, user_id, authentication)
                 raise invalid_credentials()
             return self._succeeded(run, authentication, ["otp"], inp.get("request_device_token"))
         validate(inp, obj({"authentication": STRING, "recovery_code": CODE}, ["recovery_code"]))
         authentication_rate_limits(run, user_id)
         if not run.svc.recovery_codes.consume(user_id, inp["recovery_code"]):
-            failed_attempt(run, user_id)
+            failed_attempt(run, user_id, authentication)
             raise invalid_credentials()
         return self._succeeded(run, authentication, [], False)
 

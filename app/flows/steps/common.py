@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from app.authenticators.failures import authentication_failed
 from app.authenticators.otp import mask
 from app.errors import ValidationFailed
+from app.flows.failures import note_mismatch
 from app.flows.inputs import CODE, TRUE, obj, validate
 from app.flows.run import FlowRun
 
@@ -41,9 +43,11 @@ def authentication_rate_limits(run: FlowRun, user_id: str | None) -> None:
         run.svc.lockout.check(user_id, run.ip)
 
 
-def failed_attempt(run: FlowRun, user_id: str | None) -> None:
+def failed_attempt(run: FlowRun, user_id: str | None, authentication: str) -> None:
+    """A check of `authentication` failed: it counts towards the lockout and leaves an audit row."""
     if user_id:
         run.svc.lockout.record_failure(user_id, run.ip)
+    note_mismatch(run, authentication_failed(authentication, user_id))
 
 
 def iso(dt: datetime) -> str:

@@ -8,7 +8,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from app.authenticators.failures import login_id_failed
 from app.errors import BadRequest, NotFound, duplicated_identity
+from app.flows.failures import note_mismatch
 from app.flows.inputs import STRING, obj, validate
 from app.flows.run import WAIT, Done, FlowRun, Outcome, register
 from app.flows.steps.common import branches, choose
@@ -95,6 +97,7 @@ class Identify:
         run.svc.rate_limiter.check("authentication.account_enumeration", "AccountEnumerationPerIP", run.ip, limits)
         identity = run.svc.users.find_identity(identified["identification"], raw)
         if identity is None:
+            note_mismatch(run, login_id_failed(identified["value"]))
             raise _user_not_found()
         if run.flow_type == "reauth" and run.ctx.session_user_id and identity.user_id != run.ctx.session_user_id:
             raise BadRequest("AuthenticationFlowDifferentUserID", "a different user is signed in")

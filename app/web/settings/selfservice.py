@@ -30,10 +30,12 @@ from sqlalchemy import select
 
 from app.authenticators import recovery_codes as rc
 from app.authenticators import totp as totp_mod
+from app.authenticators.failures import authentication_failed, refusal_event, write_alone
 from app.authenticators.models import Authenticator
 from app.context import RequestContext
 from app.crypto import random_alnum
 from app.errors import (
+    AppError,
     Forbidden,
     Invalid,
     InvariantViolated,
@@ -393,12 +395,19 @@ class SelfService:
 
     def change_password(self, user: User, current: str, new: str, ctx: RequestContext, kind: str = "primary") -> None:
         """The current password first (rate-limited, counted by the lockout), then the policy and
-        history checks of `PasswordService.change`."""
-        self._credential_limits(user, ctx)
-        auth = self.svc.passwords.verify(user.id, current, kind)
-        if auth is None:
-            self.svc.lockout.record_failure(user.id, ctx.ip)
-            raise invalid_credentials()
+        history checks of `PasswordService.change`. A wrong current password, the lockout and the
+        rate limits leave their audit rows as a failed login does."""
+        try:
+            self._credential_limits(user, ctx)
+            auth = self.svc.passwords.verify(user.id, current, kind)
+            if auth is None:
+                self.svc.lockout.record_failure(user.id, ctx.ip)
+                raise invalid_credentials()
+        except AppError as exc:
+            event = refusal_event(exc, user.id, authentication_failed(f"{kind}_password", user.id))
+            if event is not None:
+                write_alone(self.svc.audit, ctx, event)
+            raise
         self.svc.passwords.change(auth, new, ctx)
 
     def create_password(self, user: User, new: str, ctx: RequestContext, kind: str = "primary") -> Authenticator:
