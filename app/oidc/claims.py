@@ -173,9 +173,12 @@ class ClaimsService:
         return {k: v for k, v in (user.custom_attributes or {}).items() if self._custom.get(k, "hidden") != "hidden"}
 
     # -- what each consumer gets ------------------------------------------------------------------
-    def id_token_claims(self, user: User, client: OAuthClient, scopes: list[str]) -> dict[str, Any]:
-        """Custom claims, plus standard attributes released by the scopes for PII clients (contract 1.7)."""
-        claims = self.user_facts(user).custom_claims()
+    def id_token_claims(
+        self, user: User, client: OAuthClient, scopes: list[str], facts: UserFacts | None = None
+    ) -> dict[str, Any]:
+        """Custom claims, plus standard attributes released by the scopes for PII clients (contract 1.7).
+        `facts`: the user's facts when the caller has read them already."""
+        claims = (facts or self.user_facts(user)).custom_claims()
         if client.pii_allowed:
             claims.update(_pick(self.standard_attributes(user), claims_for_scopes(scopes)))
         return claims

@@ -31,6 +31,7 @@ from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 
 from app.extensions import db
 from app.identities.models import User
+from app.oidc.claims import UserFacts
 from app.oidc.clients import ID_TOKEN_GRANT, SETTINGS_ACTION_GRANT, OAuthClient
 from app.oidc.codes import CodeRecord
 from app.oidc.offline_grants import RefreshStatus
@@ -106,10 +107,11 @@ class CodeGrant(_GatehouseGrant, AuthorizationCodeGrant):
 
 
 class RefreshRecord(TokenMixin):
-    def __init__(self, grant: OfflineGrant, token_hash: str, user: User | None) -> None:
+    def __init__(self, grant: OfflineGrant, token_hash: str, user: User | None, facts: UserFacts | None) -> None:
         self.grant = grant
         self.token_hash = token_hash
         self.user = user
+        self.facts = facts
 
     def check_client(self, client: OAuthClient) -> bool:
         return self.grant.client_id == client.client_id
@@ -127,7 +129,7 @@ class RefreshGrant(_GatehouseGrant, RefreshTokenGrant):
         check = self.server.provider.offline_grants.check(refresh_token, self.request.client)
         if check.status is not RefreshStatus.OK or check.grant is None or check.token_hash is None:
             return None
-        return RefreshRecord(check.grant, check.token_hash, check.user)
+        return RefreshRecord(check.grant, check.token_hash, check.user, check.facts)
 
     def authenticate_user(self, refresh_token: RefreshRecord) -> User | None:
         provider = self.server.provider
@@ -141,7 +143,13 @@ class RefreshGrant(_GatehouseGrant, RefreshTokenGrant):
             raise InvalidGrantError("invalid refresh token")
         scopes = parse_scope(self.request.payload.scope) or list(record.grant.scopes or [])
         body = self.server.issuance.for_refresh(
-            self.request.client, record.grant, record.token_hash, scopes, user, self.server.request_context()
+            self.request.client,
+            record.grant,
+            record.token_hash,
+            scopes,
+            user,
+            self.server.request_context(),
+            facts=record.facts,
         )
         return 200, body, self.TOKEN_RESPONSE_HEADER
 

@@ -14,7 +14,7 @@ from typing import Any
 from app.crypto import b64url, b64url_decode
 from app.db import Clock
 from app.identities.models import User
-from app.oidc.claims import ClaimsService
+from app.oidc.claims import ClaimsService, UserFacts
 from app.oidc.clients import OAuthClient
 from app.oidc.keys import SigningKeys
 
@@ -67,6 +67,7 @@ class IdTokenIssuer:
         amr: list[str],
         scopes: list[str],
         nonce: str | None = None,
+        facts: UserFacts | None = None,
     ) -> str:
         now = int(self.clock().timestamp())
         payload: dict[str, Any] = {
@@ -82,7 +83,7 @@ class IdTokenIssuer:
             payload["amr"] = list(amr)
         if nonce:
             payload["nonce"] = nonce
-        for key, value in self.claims.id_token_claims(user, client, scopes).items():
+        for key, value in self.claims.id_token_claims(user, client, scopes, facts).items():
             payload.setdefault(key, value)
         return self.keys.sign(payload)
 

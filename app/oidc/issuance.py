@@ -18,6 +18,7 @@ from authlib.oauth2.rfc6749 import InvalidGrantError
 from app.context import RequestContext
 from app.extensions import db
 from app.identities.models import User
+from app.oidc.claims import UserFacts
 from app.oidc.clients import OAuthClient
 from app.oidc.id_token import SID_IDP, SID_OFFLINE_GRANT, encode_sid
 from app.oidc.provider import AccessContext, OIDCProvider
@@ -93,7 +94,9 @@ class TokenIssuance:
         scopes: list[str],
         user: User,
         ctx: RequestContext,
+        facts: UserFacts | None = None,
     ) -> dict[str, Any]:
+        """`facts`: the user's facts, read with the grant."""
         p = self.p
         new_refresh_token = None
         if client.rotates_refresh_tokens:
@@ -112,7 +115,7 @@ class TokenIssuance:
             sid=sid,
             auth_time=grant.authenticated_at,
             amr=list(grant.amr or []),
-            user_claims=self._jwt_user_claims(client, user),
+            user_claims=self._jwt_user_claims(client, user, facts),
         )
         body = _body(access.token, access.expires_in, scopes)
         if new_refresh_token:
@@ -125,6 +128,7 @@ class TokenIssuance:
                 auth_time=grant.authenticated_at,
                 amr=list(grant.amr or []),
                 scopes=scopes,
+                facts=facts,
             )
         return body
 
@@ -149,7 +153,9 @@ class TokenIssuance:
             )
         }
 
-    def _jwt_user_claims(self, client: OAuthClient, user: User) -> dict[str, Any] | None:
+    def _jwt_user_claims(
+        self, client: OAuthClient, user: User, facts: UserFacts | None = None
+    ) -> dict[str, Any] | None:
         if not client.issues_jwt_access_tokens:
             return None
-        return self.p.claims.user_facts(user).custom_claims()
+        return (facts or self.p.claims.user_facts(user)).custom_claims()

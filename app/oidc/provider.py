@@ -81,7 +81,7 @@ class OIDCProvider:
         self.claims = ClaimsService(config.project)
         self.id_tokens = IdTokenIssuer(self.keys, self.claims, self.issuer, self.clock)
         self.access_tokens = AccessTokenService(self.keys, self.issuer, self.clock)
-        self.offline_grants = OfflineGrantService(svc.audit, self.clock)
+        self.offline_grants = OfflineGrantService(svc.audit, self.clock, self.claims)
         self.codes = CodeService(self.clock)
         self.authorizations = AuthorizationService(self.clock)
         self.pending = PendingStore(svc.store)

@@ -195,6 +195,32 @@ def test_refresh_without_rotation_keeps_the_refresh_token(oidc_client, login):
     assert _refresh(oidc_client, first["refresh_token"]).status_code == 200  # still usable
 
 
+@pytest.mark.embedded
+@pytest.mark.parametrize("client_id", [SPA, JWT_SPA])
+def test_refreshed_tokens_carry_the_users_current_facts(oidc_client, login, oidc_app, client_id):
+    """The ID token (and a JWT access token) of a refresh state the user's roles and verification as
+    they are now, not as they were when the grant was made."""
+    user = login(oidc_client)
+    code, verifier = get_code(oidc_client, client_id=client_id)
+    first = exchange(oidc_client, code, verifier, client_id=client_id).get_json()
+    jwks = _jwks(oidc_client)
+    before = decode_jwt(first["id_token"], jwks).claims
+    assert before[CUSTOM + "roles"] == [] and before[CUSTOM + "is_verified"] is False
+    with oidc_app.app_context():
+        svc = oidc_app.extensions["gatehouse"]
+        svc.roles.create_role("editor")
+        svc.roles.add_user_to_roles(user.id, ["editor"])
+        email = next(i.login_id for i in svc.users.get(user.id).identities if i.login_id_type == "email")
+        svc.users.mark_verified(user.id, "email", email)
+        db.session.commit()
+    body = _refresh(oidc_client, first["refresh_token"], client_id=client_id).get_json()
+    tokens = [body["id_token"]] + ([body["access_token"]] if client_id == JWT_SPA else [])
+    for token in tokens:
+        claims = decode_jwt(token, jwks).claims
+        assert claims["sub"] == user.id
+        assert claims[CUSTOM + "roles"] == ["editor"] and claims[CUSTOM + "is_verified"] is True
+
+
 def test_refresh_token_is_bound_to_its_client(oidc_client, login):
     login(oidc_client)
     code, verifier = get_code(oidc_client)
