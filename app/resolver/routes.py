@@ -137,7 +137,8 @@ def resolve() -> Response:
             clear_session_cookie(resp, config)
     else:
         resp.headers.update(headers)
-    db.session.commit()
+    if db.session.registry.has():  # a cached resolution touched no database session
+        db.session.commit()
     return resp
 
 
