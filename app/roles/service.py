@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from app.db import Clock, utcnow
+from app.db import CHANGES_USERS, Clock, utcnow
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.extensions import db
 from app.identities.models import User
@@ -315,12 +315,14 @@ class RoleService:
         }
         missing = [{left: a, right: b} for a, b in dict.fromkeys(pairs) if (a, b) not in existing]
         if missing:
-            db.session.execute(insert(table), missing)
+            db.session.execute(insert(table).execution_options(**_changed_users(left, right, pairs)), missing)
         db.session.flush()
 
     def _unlink(self, table: Any, left: str, right: str, pairs: list[tuple[str, str]]) -> None:
+        options = _changed_users(left, right, pairs)
         for a, b in dict.fromkeys(pairs):
-            db.session.execute(delete(table).where(table.c[left] == a, table.c[right] == b))
+            link = delete(table).where(table.c[left] == a, table.c[right] == b)
+            db.session.execute(link.execution_options(**options))
         db.session.flush()
 
     # -- listing --------------------------------------------------------------------------------
@@ -345,3 +347,12 @@ class RoleService:
 def escape_like(text: str) -> str:
     """Escapes LIKE's wildcards so a keyword matches literally."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _changed_users(left: str, right: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Execution options naming the users whose roles or groups a link change alters (app/db.py
+    CHANGES_USERS). A group-role link changes the roles of everyone in the group: no names then."""
+    if "user_id" not in (left, right):
+        return {}
+    index = 0 if left == "user_id" else 1
+    return {CHANGES_USERS: sorted({pair[index] for pair in pairs})}

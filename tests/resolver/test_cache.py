@@ -205,6 +205,27 @@ def test_new_credentials_keep_the_cache_and_a_removed_authenticator_does_not(res
     assert _resolve(client)["X-Authgear-User-Can-Reauthenticate"] == "false"
 
 
+def test_a_role_given_to_one_user_keeps_the_others_cached(resolver_app, issuer):
+    alice_id, alice = _signed_in(resolver_app, issuer)
+    bob_id, bob = _signed_in(resolver_app, issuer)
+    with resolver_app.app_context():
+        svc = resolver_app.extensions["gatehouse"]
+        svc.roles.create_role("editor")
+        db.session.commit()
+    _resolve(alice)  # creating a role changes everyone's possible roles: read again once
+    with resolver_app.app_context():
+        resolver_app.extensions["gatehouse"].roles.add_role_to_users("editor", [bob_id])
+        db.session.commit()
+    with statements(resolver_app) as seen:
+        assert "X-Authgear-User-Roles" not in _resolve(alice)
+    assert seen == []
+    assert _resolve(bob)["X-Authgear-User-Roles"] == "editor"
+    with resolver_app.app_context():
+        resolver_app.extensions["gatehouse"].roles.remove_user_from_roles(bob_id, ["editor"])
+        db.session.commit()
+    assert "X-Authgear-User-Roles" not in _resolve(bob)
+
+
 def test_a_sign_out_changes_only_its_users_resolutions(resolver_app, issuer):
     alice_id, alice = _signed_in(resolver_app, issuer)
     bob_id, bob = _signed_in(resolver_app, issuer)
