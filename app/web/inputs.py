@@ -62,7 +62,8 @@ def _new_password(form: Any) -> str:
     return form.new_password.data
 
 
-def _code(form: Any) -> str:
+def entered_code(form: Any) -> str:
+    """The code of a code form, blanks removed (people paste codes with spaces)."""
     code = "".join((form.code.data or "").split())
     if not code:
         raise FormInvalid(field="code")
@@ -98,7 +99,8 @@ def build_input(page: str, form: Any, action: dict[str, Any], resend: bool) -> d
                 **_device(form, action, authentication),
             }
         if page == "enter_totp":
-            return {"authentication": authentication, "code": _code(form), **_device(form, action, authentication)}
+            code = entered_code(form)
+            return {"authentication": authentication, "code": code, **_device(form, action, authentication)}
         if page == "enter_recovery_code":
             return {"authentication": authentication, "recovery_code": form.recovery_code.data.strip()}
         return oob_choice(action, index, bool(_device(form, action, authentication)))
@@ -108,7 +110,7 @@ def build_input(page: str, form: Any, action: dict[str, Any], resend: bool) -> d
         if resend:
             return {"resend": True}
         key = "account_recovery_code" if page == "forgot_password/otp" else "code"
-        return {key: _code(form)}
+        return {key: entered_code(form)}
     if page in ("create_password", "setup_oob_otp", "setup_totp") and data.get("type") == "create_authenticator_data":
         index = option_index(action, page)
         if index is None:
@@ -124,7 +126,7 @@ def build_input(page: str, form: Any, action: dict[str, Any], resend: bool) -> d
             return {"authentication": authentication, "target": target}
         return {"authentication": authentication}
     if page == "setup_totp":
-        return {"code": _code(form)}
+        return {"code": entered_code(form)}
     if page in ("change_password", "reset_password"):
         return {"new_password": _new_password(form)}
     if page == "view_recovery_code":

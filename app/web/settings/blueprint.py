@@ -94,6 +94,13 @@ def account() -> SelfService:
     return SelfService(services())
 
 
+def pending_change() -> tuple[SelfService, User, str, dict[str, Any]]:
+    """The self-service object, the user, and the pending change (code to enter) named by `x_pending`."""
+    acc, user = account(), me().user
+    token = request.args.get("x_pending") or ""
+    return acc, user, token, acc.pending(user, token)
+
+
 def ctx() -> RequestContext:
     """The request context the services and audit rows get, speaking the page's language."""
     from app.i18n import current_language

@@ -15,8 +15,20 @@ from werkzeug.wrappers import Response as BaseResponse
 from app.errors import AppError
 from app.extensions import db
 from app.identities.models import Identity
-from app.web.inputs import _code as entered_code
-from app.web.settings.blueprint import account, bp, ctx, done, error_view, form_error, fresh, me, render, url
+from app.web.inputs import entered_code
+from app.web.settings.blueprint import (
+    account,
+    bp,
+    ctx,
+    done,
+    error_view,
+    form_error,
+    fresh,
+    me,
+    pending_change,
+    render,
+    url,
+)
 from app.web.settings.forms import CodeForm, ConfirmForm, IdForm, LoginIDForm
 from app.web.settings.selfservice import KINDS
 
@@ -196,10 +208,7 @@ def identity_start_verify(kind: str) -> BaseResponse:
 @bp.route("/settings/identity/verify_<any(email, phone):kind>", methods=["GET", "POST"])
 def identity_verify(kind: str) -> BaseResponse:
     _kind_or_404(kind)
-    acc, user = account(), me().user
-    token = request.args.get("x_pending")
-    record = acc.pending(user, token)
-    assert token is not None
+    acc, user, token, record = pending_change()
     if record.get("op") == "oob" or record.get("kind") != kind:
         abort(404)
     form = CodeForm() if request.method == "POST" else CodeForm(formdata=None)
@@ -211,7 +220,6 @@ def identity_verify(kind: str) -> BaseResponse:
                 raise form_error(form)
             if resend:
                 acc.resend(user, token, ctx())
-                db.session.commit()
                 return done("code_sent", f"/settings/identity/verify_{kind}?x_pending={token}")
             record = acc.confirm(user, token, entered_code(form), ctx())
             action = {"add": f"add_{kind}", "change": f"change_{kind}"}.get(record["op"])

@@ -18,10 +18,22 @@ from app.authenticators.otp import mask
 from app.errors import AppError
 from app.extensions import db
 from app.services import services
-from app.web.inputs import _code as entered_code
+from app.web.inputs import entered_code
 from app.web.messages import broken_rules, password_rules
 from app.web.qr import qr_svg
-from app.web.settings.blueprint import account, bp, ctx, done, error_view, form_error, fresh, me, render, url
+from app.web.settings.blueprint import (
+    account,
+    bp,
+    ctx,
+    done,
+    error_view,
+    form_error,
+    fresh,
+    me,
+    pending_change,
+    render,
+    url,
+)
 from app.web.settings.forms import (
     ChangePasswordForm,
     CodeForm,
@@ -247,10 +259,7 @@ def oob_create(channel: str) -> BaseResponse:
 @bp.route("/settings/mfa/enter_oob_otp", methods=["GET", "POST"])
 @fresh
 def oob_verify() -> BaseResponse:
-    acc, user = account(), me().user
-    token = request.args.get("x_pending")
-    record = acc.pending(user, token)
-    assert token is not None
+    acc, user, token, record = pending_change()
     if record.get("op") != "oob":
         abort(404)
     form = CodeForm() if request.method == "POST" else CodeForm(formdata=None)
