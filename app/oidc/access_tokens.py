@@ -75,7 +75,7 @@ class AccessTokenService:
         amr: list[str],
         user_claims: dict[str, Any] | None = None,
     ) -> IssuedAccessToken:
-        opaque, token_id, now = self._store(client, user_id, scopes, offline_grant_id, idp_session_id)
+        opaque, token_hash, token_id, now = self._store(client, user_id, scopes, offline_grant_id, idp_session_id)
         if not client.issues_jwt_access_tokens:
             return IssuedAccessToken(opaque, token_id, client.access_token_lifetime)
         claims: dict[str, Any] = {
@@ -87,7 +87,7 @@ class AccessTokenService:
             "iat": now,
             "exp": now + client.access_token_lifetime,
             "auth_time": int(auth_time.timestamp()),
-            "jti": sha256_hex(opaque),
+            "jti": token_hash,
             "sid": sid,
         }
         if amr:
@@ -97,7 +97,7 @@ class AccessTokenService:
 
     def issue_for_client(self, client: OAuthClient, resource: str, scopes: list[str]) -> IssuedAccessToken:
         """client_credentials (RFC 6749 section 4.4) for a resource (RFC 8707)."""
-        opaque, token_id, now = self._store(client, None, scopes, None, None)
+        opaque, token_hash, token_id, now = self._store(client, None, scopes, None, None)
         if not client.issues_jwt_access_tokens:
             return IssuedAccessToken(opaque, token_id, client.access_token_lifetime)
         claims: dict[str, Any] = {
@@ -107,7 +107,7 @@ class AccessTokenService:
             "client_id": client.client_id,
             "iat": now,
             "exp": now + client.access_token_lifetime,
-            "jti": sha256_hex(opaque),
+            "jti": token_hash,
         }
         if scopes:
             claims["scope"] = " ".join(scopes)
@@ -120,10 +120,11 @@ class AccessTokenService:
         scopes: list[str],
         offline_grant_id: str | None,
         idp_session_id: str | None,
-    ) -> tuple[str, str, int]:
-        """Insert the row; (opaque token, row ID, issue time). A Core INSERT on the session's connection:
-        the token path writes one row per request and the unit of work costs more than the write."""
+    ) -> tuple[str, str, str, int]:
+        """Insert the row; (opaque token, its hash, row ID, issue time). A Core INSERT on the session's
+        connection: the token path writes one row per request and the unit of work costs more than the write."""
         opaque = random_alnum(32)
+        token_hash = sha256_hex(opaque)
         created = self.clock()
         token_id = new_id()
         db.session.flush()  # the grant or session the row refers to, when it is new
@@ -131,7 +132,7 @@ class AccessTokenService:
             _INSERT,
             {
                 "id": token_id,
-                "token_hash": sha256_hex(opaque),
+                "token_hash": token_hash,
                 "client_id": client.client_id,
                 "user_id": user_id,
                 "offline_grant_id": offline_grant_id,
@@ -141,7 +142,7 @@ class AccessTokenService:
                 "expires_at": created + timedelta(seconds=client.access_token_lifetime),
             },
         )
-        return opaque, token_id, int(created.timestamp())
+        return opaque, token_hash, token_id, int(created.timestamp())
 
     def find(self, token: str) -> AccessToken | None:
         """The stored row of an opaque or JWT access token that has not expired; None otherwise."""
