@@ -31,7 +31,7 @@ from app.errors import AppError
 from app.extensions import db, login_manager
 from app.identities.models import User
 from app.oidc.authz_request import PendingRequest
-from app.oidc.claims import ClaimsService
+from app.oidc.provider import oidc_provider
 from app.services import services
 from app.sessions.models import IdPSession
 from app.transport import request_context, session_cookie_name
@@ -62,14 +62,10 @@ class SettingsUser(UserMixin):
 
 @login_manager.request_loader
 def _load_from_cookie(req: Any) -> SettingsUser | None:
-    svc = services()
-    session = svc.sessions.resolve(req.cookies.get(session_cookie_name(svc.config)))
-    if session is None:
+    live = oidc_provider().live_session(req.cookies.get(session_cookie_name(services().config)))
+    if live is None:
         return None
-    user = db.session.get(User, session.user_id)
-    if not ClaimsService.is_active(user, svc.clock()):
-        return None
-    assert user is not None
+    session, user = live
     return SettingsUser(user, session)
 
 
