@@ -65,7 +65,10 @@ class _GatehouseGrant:
     request: Any
 
     def active_user(self, user_id: str | None) -> User | None:
-        user = db.session.get(User, user_id) if user_id else None
+        return self.active(db.session.get(User, user_id) if user_id else None)
+
+    def active(self, user: User | None) -> User | None:
+        """The user when they may use tokens now; None otherwise."""
         provider = self.server.provider
         return user if provider.claims.is_active(user, provider.clock()) else None
 
@@ -132,9 +135,7 @@ class RefreshGrant(_GatehouseGrant, RefreshTokenGrant):
         return RefreshRecord(check.grant, check.token_hash, check.user, check.facts)
 
     def authenticate_user(self, refresh_token: RefreshRecord) -> User | None:
-        provider = self.server.provider
-        user = refresh_token.user
-        return user if provider.claims.is_active(user, provider.clock()) else None
+        return self.active(refresh_token.user)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         record: RefreshRecord = self.request.refresh_token
