@@ -186,6 +186,28 @@ def test_smtp_login_with_username_and_password():
 
 
 @pytest.mark.embedded
+def test_smtp_username_is_not_sent_to_a_server_without_auth():
+    """A relay that offers no AUTH takes the mail; the configured username is simply not used,
+    as Authgear's mail library does (RFC 4954: AUTH only when advertised)."""
+    received: list[str] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            received.extend(envelope.rcpt_tos)
+            return "250 OK"
+
+    port = _free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        secret = {"host": "127.0.0.1", "port": port, "mode": "normal", "username": "mailer", "password": "s3cret"}
+        MessageSender(make_config({"mail.smtp": secret})).send_email("f@example.com", "otp_login", PARAMS, "en")
+        assert received == ["f@example.com"]
+    finally:
+        controller.stop()
+
+
+@pytest.mark.embedded
 def test_unreachable_smtp_is_service_unavailable_and_logs_no_code(caplog):
     caplog.set_level(logging.DEBUG)
     sender = MessageSender(make_config({"mail.smtp": {"host": "127.0.0.1", "port": _free_port(), "mode": "normal"}}))

@@ -2,7 +2,10 @@
 
 `mail.smtp` is Authgear's secret: `{host, port, username?, password?, mode: normal|ssl}`.
 `normal` is plain SMTP upgraded with STARTTLS when the server offers it (RFC 3207); `ssl` is
-implicit TLS (RFC 8314, port 465). Certificates are verified with the system trust store.
+implicit TLS (RFC 8314, port 465). As Authgear's mail library (gomail) does, `normal` on port 465
+is implicit TLS too, and the username and password are sent only when the server offers AUTH
+(RFC 4954): a relay that takes mail without AUTH still gets it. Certificates are verified with
+the system trust store.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from app.messaging.outbox import Outbox
 from app.messaging.templates import RenderedEmail
 
 SMTP_TIMEOUT_SECONDS = 15
+IMPLICIT_TLS_PORT = 465  # RFC 8314 submissions; gomail picks implicit TLS by this port alone
 
 
 class DeliveryError(Exception):
@@ -51,7 +55,7 @@ class SMTPTransport:
         if self.mode not in ("normal", "ssl"):
             raise ConfigError("authgear.secrets.yaml mail.smtp/mode: must be normal or ssl")
         try:
-            self.port = int(secret.get("port") or (465 if self.mode == "ssl" else 25))
+            self.port = int(secret.get("port") or (IMPLICIT_TLS_PORT if self.mode == "ssl" else 25))
         except (TypeError, ValueError):
             raise ConfigError("authgear.secrets.yaml mail.smtp/port: must be a number") from None
         self.username = secret.get("username") or None
@@ -59,8 +63,9 @@ class SMTPTransport:
 
     def send(self, msg: EmailMessage) -> None:
         context = ssl.create_default_context()
+        implicit_tls = self.mode == "ssl" or self.port == IMPLICIT_TLS_PORT
         try:
-            if self.mode == "ssl":
+            if implicit_tls:
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(
                     self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS, context=context
                 )
@@ -68,10 +73,10 @@ class SMTPTransport:
                 conn = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS)
             with conn:
                 conn.ehlo()
-                if self.mode == "normal" and conn.has_extn("starttls"):
+                if not implicit_tls and conn.has_extn("starttls"):
                     conn.starttls(context=context)
                     conn.ehlo()
-                if self.username:
+                if self.username and conn.has_extn("auth"):
                     conn.login(self.username, self.password)
                 conn.send_message(msg)
         except (OSError, smtplib.SMTPException) as exc:
