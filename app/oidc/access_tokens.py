@@ -56,6 +56,15 @@ class IssuedAccessToken:
     expires_in: int
 
 
+@dataclass(frozen=True)
+class StoredToken:
+    """The `access_tokens` row of a token, as far as revoking it needs."""
+
+    token_hash: str
+    client_id: str
+    user_id: str | None
+
+
 class AccessTokenService:
     def __init__(self, keys: SigningKeys, issuer: str, clock: Clock) -> None:
         self.keys = keys
@@ -154,18 +163,22 @@ class AccessTokenService:
             return None
         return row
 
-    def revoke(self, token: str) -> bool:
+    def to_revoke(self, token: str) -> StoredToken | None:
+        """Who holds the stored row of an access token, expired or not; None for an unknown token."""
         token_hash = self.hash_of(token)
         if token_hash is None:
-            return False
-        found = db.session.execute(select(AccessToken.user_id).where(AccessToken.token_hash == token_hash)).first()
-        if found is None:
-            return False
+            return None
+        found = db.session.execute(
+            select(AccessToken.client_id, AccessToken.user_id).where(AccessToken.token_hash == token_hash)
+        ).first()
+        return StoredToken(token_hash, found.client_id, found.user_id) if found else None
+
+    @staticmethod
+    def revoke_stored(found: StoredToken) -> None:
         users = [found.user_id] if found.user_id else []  # a client's own token resolves no user
         db.session.execute(
-            delete(AccessToken).where(AccessToken.token_hash == token_hash).execution_options(changes_users=users)
+            delete(AccessToken).where(AccessToken.token_hash == found.token_hash).execution_options(changes_users=users)
         )
-        return True
 
     def hash_of(self, token: str) -> str | None:
         """The `token_hash` an access token is stored under: SHA-256 of an opaque token, `jti` of a

@@ -186,7 +186,7 @@ class ClientCredentials(_GatehouseGrant, ClientCredentialsGrant):
 
 class IdTokenGrant(_GatehouseGrant, BaseGrant, TokenEndpointMixin):
     """`urn:authgear:params:oauth:grant-type:id-token`: a fresh ID token for the session of the
-    bearer access token, for first-party public clients (contract 1.4)."""
+    bearer access token, for first-party public clients and their own access tokens (contract 1.4)."""
 
     GRANT_TYPE = ID_TOKEN_GRANT
     TOKEN_ENDPOINT_AUTH_METHODS = USER_CLIENT_AUTH
@@ -203,7 +203,11 @@ class IdTokenGrant(_GatehouseGrant, BaseGrant, TokenEndpointMixin):
         access = None
         if scheme.lower() == "bearer" and token.strip():
             access = self.server.provider.resolve_access_token(token.strip())
-        if access is None:
+        # The token must have been issued to this very client: any app holding a user's access token
+        # (a third-party app's included) could otherwise mint this client's ID tokens, with its `aud`
+        # and the user's `sid`, and pass them as `id_token_hint`. A foreign token is answered like a
+        # missing one (Authgear's error when the grant has no session), saying nothing about it.
+        if access is None or access.client.client_id != self.request.client.client_id:
             raise InvalidGrantError("valid session is required", status_code=401)
         body = self.server.issuance.id_token_only(self.request.client, access)
         return 200, body, self.TOKEN_RESPONSE_HEADER

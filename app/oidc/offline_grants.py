@@ -163,19 +163,17 @@ class OfflineGrantService:
         db.session.flush()
         self.audit.write("offline_grant.revoked", ctx, user_id, {"offline_grant_id": grant_id})
 
-    def revoke_refresh_token(self, refresh_token: str, ctx: RequestContext) -> bool:
-        """Revokes the grant of a refresh token whose secret is current or rotated out. The grant ID
-        alone is not enough: it is public in every `sid` claim."""
+    @staticmethod
+    def grant_to_revoke(refresh_token: str) -> OfflineGrant | None:
+        """The grant a refresh token may revoke: its secret is current or rotated out, the grant
+        expired or not. The grant ID alone is not enough: it is public in every `sid` claim."""
         match = _REFRESH_TOKEN.match(refresh_token or "")
         grant = db.session.get(OfflineGrant, match.group(1).lower()) if match else None
         if match is None or grant is None:
-            return False
+            return None
         token_hash = sha256_hex(match.group(2))
         known = [grant.refresh_token_hash, *(grant.previous_token_hashes or [])]
-        if not any(equal(token_hash, h) for h in known):
-            return False
-        self.revoke(grant, ctx)
-        return True
+        return grant if any(equal(token_hash, h) for h in known) else None
 
     @staticmethod
     def list_for_user(user_id: str) -> list[OfflineGrant]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Response, jsonify, request
 
 from app.extensions import csrf, db
 from app.oidc.blueprint import authorization_server, bp, with_cors
 from app.oidc.provider import oidc_provider
+from app.oidc.revocation import revoke_token
 from app.transport import request_context
 
 MAX_TOKEN_PARAM = 16 * 1024
@@ -70,18 +72,19 @@ def userinfo() -> Response:
 @bp.route("/oauth2/revoke", methods=["POST", "OPTIONS"])
 @csrf.exempt
 def revoke() -> Response:
-    """RFC 7009: revokes a refresh token (its whole offline grant) or an access token. Unknown
-    tokens succeed too, so the answer says nothing about which tokens exist."""
+    """RFC 7009: revokes a refresh token (its whole offline grant) or an access token, for the
+    client it was issued to (app.oidc.revocation). Unknown tokens succeed too, so the answer says
+    nothing about which tokens exist."""
     provider = oidc_provider()
     if request.method == "OPTIONS":
         return _preflight()
     values = request.form.getlist("token")
     if len(values) != 1 or not values[0] or len(values[0]) > MAX_TOKEN_PARAM:
         return with_cors(Response("invalid request", status=400, mimetype="text/plain"), provider)
-    token_value = values[0]
-    if token_value.count(".") == 1:
-        provider.offline_grants.revoke_refresh_token(token_value, request_context())
-    else:
-        provider.access_tokens.revoke(token_value)
+    server = authorization_server()
+    try:
+        revoke_token(server, request, values[0], request_context())
+    except OAuth2Error as error:
+        return with_cors(server.handle_error_response(None, error), provider)
     db.session.commit()
     return with_cors(Response(status=200), provider)

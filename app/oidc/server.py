@@ -80,14 +80,14 @@ class GatehouseAuthorizationServer(AuthorizationServer):
     def token_response(self) -> Response:
         """The token endpoint: OAuth errors as JSON (RFC 6749 section 5.2), never an exception."""
         try:
-            _check_basic_header(request.headers.get("Authorization"))
+            check_basic_header(request.headers.get("Authorization"))
             reject_repeated_parameters(request.form)
             return self.create_token_response()
         except OAuth2Error as error:
             return self.handle_error_response(None, error)
 
 
-def _check_basic_header(value: str | None) -> None:
+def check_basic_header(value: str | None) -> None:
     """authlib lets some malformed Authorization headers escape as exceptions (a scheme with only
     blanks after it, Basic credentials that are not base64 of UTF-8); say `invalid_client`
     instead (RFC 6749 section 2.3.1)."""
