@@ -31,6 +31,9 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+SAME_SITE_STRICT_COOKIE = "same_site_strict"
+
+
 def session_cookie_name(config: AppConfig) -> str:
     """The IdP session cookie: `http.cookie_prefix` + `session` (contract 0.5)."""
     return config.cookie_prefix + "session"
@@ -40,27 +43,39 @@ def set_session_cookie(resp: Response, token: str, config: AppConfig) -> None:
     """IdP session cookie: HttpOnly, SameSite=Lax, Secure on https, Max-Age = session lifetime
     unless `session.use_session_cookie`."""
     session_cfg = config.project["session"]
+    max_age = None if session_cfg["use_session_cookie"] else session_cfg["lifetime_seconds"]
+    domain = config.project["http"].get("cookie_domain") or None
     resp.set_cookie(
         session_cookie_name(config),
         token,
-        max_age=None if session_cfg["use_session_cookie"] else session_cfg["lifetime_seconds"],
-        domain=config.project["http"].get("cookie_domain") or None,
+        max_age=max_age,
+        domain=domain,
         path="/",
         secure=config.secure_cookies,
         httponly=True,
         samesite="Lax",
+    )
+    # Authgear's marker: a browser sends it only on same-site navigations, so end_session may sign
+    # out without asking when it arrives (a link on another site cannot).
+    resp.set_cookie(
+        config.cookie_prefix + SAME_SITE_STRICT_COOKIE,
+        "true",
+        max_age=max_age,
+        domain=domain,
+        path="/",
+        secure=config.secure_cookies,
+        httponly=True,
+        samesite="Strict",
     )
 
 
 def clear_session_cookie(resp: Response, config: AppConfig) -> None:
-    resp.delete_cookie(
-        session_cookie_name(config),
-        path="/",
-        domain=config.project["http"].get("cookie_domain") or None,
-        secure=config.secure_cookies,
-        httponly=True,
-        samesite="Lax",
-    )
+    domain = config.project["http"].get("cookie_domain") or None
+    strict = config.cookie_prefix + SAME_SITE_STRICT_COOKIE
+    for name, samesite in ((session_cookie_name(config), "Lax"), (strict, "Strict")):
+        resp.delete_cookie(
+            name, path="/", domain=domain, secure=config.secure_cookies, httponly=True, samesite=samesite
+        )
 
 
 DEVICE_TOKEN_COOKIE = "mfa_device_token"  # noqa: S105 (a cookie name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Response, redirect, render_template, request
+from flask import Response, g, redirect, render_template, request
 
 from app.extensions import csrf, db
 from app.identities.models import User
@@ -78,9 +78,12 @@ def _page_error(description: str) -> Response:
 def _consent_page(client: OAuthClient, pending: PendingRequest, user: User, x_ref: str) -> Response:
     attrs = user.standard_attributes or {}
     label = attrs.get("email") or attrs.get("phone_number") or attrs.get("preferred_username") or user.id
+    # The page speaks the language the authorization request asked for, as the login pages do.
+    g.ui_locales_hint = pending.ui_locales
     resp = Response(
         render_template(
             "oidc/consent.html",
+            page="consent",
             client_name=client.name,
             scopes=pending.scopes,
             user_label=label,

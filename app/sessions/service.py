@@ -117,6 +117,11 @@ class SessionService:
         self.audit.write("session.revoked", ctx, user_id, {"session_id": session_id})
         return True
 
+    def sign_out(self, session: IdPSession, ctx: RequestContext) -> None:
+        """The user signs out of this browser: the session and the grants of its SSO group go."""
+        self.revoke(session.id, ctx)
+        self.audit.write("user.signed_out", ctx, session.user_id)
+
     def revoke_all(self, user_id: str, except_session_id: str | None = None, ctx: RequestContext | None = None) -> int:
         stmt = select(IdPSession.id).where(IdPSession.user_id == user_id)
         if except_session_id:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from flask import Response, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.errors import AppError
 from app.extensions import db
+from app.oidc.responses import form_page_csp
 from app.services import services
 from app.transport import clear_session_cookie, request_context, session_cookie_name
 from app.web.blueprint import bp, theme
@@ -40,20 +41,24 @@ def root() -> BaseResponse:
 
 
 @bp.route("/logout", methods=["GET", "POST"])
-def logout() -> Response:
-    """GET asks; POST (with the CSRF token) revokes the IdP session and clears its cookie."""
+def logout() -> BaseResponse:
+    """GET asks; POST (with the CSRF token) revokes the IdP session and clears its cookie, then
+    goes to `redirect_uri` when it is on this origin (end_session's way back), else says so."""
     svc = services()
     cfg = svc.config
     session = svc.sessions.resolve(request.cookies.get(session_cookie_name(cfg)))
     form = ConfirmForm()
+    back = same_origin_redirect(request.args.get("redirect_uri"), cfg.public_origin, request.path)
     if request.method == "POST":
         if not form.validate():
             raise CSRFError()
         if session is not None:
-            svc.sessions.revoke(session.id, request_context())
-            svc.audit.write("user.signed_out", request_context(), session.user_id)
+            svc.sessions.sign_out(session, request_context())
             db.session.commit()
-        resp = Response(render_template("web/logged_out.html", page="logout"), mimetype="text/html")
+        if back:
+            resp: BaseResponse = redirect(back, 302)
+        else:
+            resp = Response(render_template("web/logged_out.html", page="logout"), mimetype="text/html")
         clear_session_cookie(resp, cfg)
         return resp
     label = None
@@ -61,10 +66,41 @@ def logout() -> Response:
         user = svc.users.get(session.user_id)
         attrs = user.standard_attributes or {}
         label = attrs.get("email") or attrs.get("phone_number") or attrs.get("preferred_username")
-    return Response(
+    resp = Response(
         render_template("web/logout.html", page="logout", form=form, signed_in=session is not None, user_label=label),
         mimetype="text/html",
     )
+    if back:
+        # The form's answer redirects to end_session and on to the client: `form-action` covers redirects.
+        resp.headers["Content-Security-Policy"] = form_page_csp(_final_target(back))
+    return resp
+
+
+def same_origin_redirect(uri: str | None, public_origin: str, current_path: str) -> str | None:
+    """`uri` when it stays on this origin (a path, or an absolute URL of the public origin) and is
+    not this very page, as Authgear's `redirect_uri` of its pages; else None."""
+    if not uri or len(uri) > 8192 or "\\" in uri:
+        return None
+    parts = urlsplit(uri)
+    if parts.scheme or parts.netloc:
+        origin = urlsplit(public_origin)
+        if (parts.scheme, parts.netloc) != (origin.scheme, origin.netloc):
+            return None
+    elif not parts.path.startswith("/"):
+        return None
+    if parts.path == current_path:
+        return None
+    return uri
+
+
+def _final_target(back: str) -> str | None:
+    """Where end_session sends the browser after the sign-out: its post_logout_redirect_uri, when a
+    client registered it."""
+    values = parse_qs(urlsplit(back).query).get("post_logout_redirect_uri")
+    clients = services().config.project["oauth"]["clients"]
+    if values and any(values[0] in (c.get("post_logout_redirect_uris") or []) for c in clients):
+        return values[0]
+    return None
 
 
 @bp.route("/theme.css")

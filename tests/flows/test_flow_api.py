@@ -149,6 +149,9 @@ def test_session_cookie_flags(flow_app, services_of):
     cookie = next(c for c in resp.headers.getlist("Set-Cookie") if c.startswith("session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
     assert "Max-Age=31449600" in cookie
+    # Authgear's same-site marker beside it, sent back only on same-site navigations (end_session).
+    strict = next(c for c in resp.headers.getlist("Set-Cookie") if c.startswith("same_site_strict=true"))
+    assert "HttpOnly" in strict and "SameSite=Strict" in strict and "Max-Age=31449600" in strict
 
 
 def test_one_state_finished_twice_at_once_signs_in_once(flow_app, services_of):

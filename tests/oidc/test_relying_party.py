@@ -117,7 +117,7 @@ def test_end_session(live_server):
         },
         allow_redirects=False,
     )
-    assert resp.status_code == 302 and resp.headers["Location"] == "http://localhost:4000/bye?state=s1"
+    assert resp.status_code == 303 and resp.headers["Location"] == "http://localhost:4000/bye?state=s1"
     assert "session" not in browser.http.cookies
     # The access token lived on the browser session, which is gone.
     assert rp.get(meta["userinfo_endpoint"]).status_code == 401

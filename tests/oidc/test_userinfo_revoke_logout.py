@@ -1,4 +1,4 @@
-"""`/oauth2/userinfo` (contract 1.6), `/oauth2/revoke` (1.5) and `/oauth2/end_session` (1.8)."""
+"""`/oauth2/userinfo` (contract 1.6) and `/oauth2/revoke` (1.5); `/oauth2/end_session` in test_end_session.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 from app.extensions import db
 from app.identities.models import User
 from app.roles.models import Group, Role, group_roles, user_groups, user_roles
-from app.sessions.models import IdPSession, OfflineGrant
+from app.sessions.models import OfflineGrant
 from tests.oidc.helpers import (
     SPA,
     SPA_CB,
@@ -212,71 +212,3 @@ def test_revoke_with_unknown_tokens_succeeds_and_changes_nothing(oidc_client, lo
 def test_revoke_with_a_malformed_form(oidc_client, data):
     resp = oidc_client.post("/oauth2/revoke", data=data)
     assert resp.status_code == 400 and resp.mimetype == "text/plain"
-
-
-def test_end_session_with_a_first_party_hint_logs_out_at_once(oidc_client, login, oidc_app):
-    login(oidc_client)
-    tokens = _tokens(oidc_client)
-    resp = oidc_client.get(
-        "/oauth2/end_session",
-        query_string={
-            "id_token_hint": tokens["id_token"],
-            "post_logout_redirect_uri": "http://localhost:4000/bye",
-            "state": "bye-1",
-        },
-    )
-    assert resp.status_code == 302 and resp.headers["Location"] == "http://localhost:4000/bye?state=bye-1"
-    cookie = resp.headers["Set-Cookie"]
-    assert cookie.startswith("session=;") and "Max-Age=0" in cookie
-    with oidc_app.app_context():
-        assert db.session.scalar(select(IdPSession)) is None
-        assert db.session.scalar(select(OfflineGrant)) is None  # the browser session's grants go with it
-
-
-def test_end_session_without_a_hint_asks_first(oidc_client, login, oidc_app):
-    login(oidc_client)
-    page = oidc_client.get(
-        "/oauth2/end_session", query_string={"client_id": SPA, "post_logout_redirect_uri": "http://localhost:4000/bye"}
-    )
-    assert page.status_code == 200 and page.mimetype == "text/html"
-    html = page.get_data(as_text=True)
-    assert "form-action 'self' http://localhost:4000" in page.headers["Content-Security-Policy"]
-    with oidc_app.app_context():
-        assert db.session.scalar(select(IdPSession)) is not None  # a link alone signs nobody out
-    forged = oidc_client.post("/oauth2/end_session", data={"confirm": "1", "client_id": SPA})
-    assert forged.status_code == 400
-    csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    done = oidc_client.post(
-        "/oauth2/end_session",
-        data={
-            "confirm": "1",
-            "csrf_token": csrf_token,
-            "client_id": SPA,
-            "post_logout_redirect_uri": "http://localhost:4000/bye",
-        },
-    )
-    assert done.status_code == 302 and done.headers["Location"] == "http://localhost:4000/bye"
-    with oidc_app.app_context():
-        assert db.session.scalar(select(IdPSession)) is None
-
-
-def test_end_session_never_redirects_to_an_unregistered_uri(oidc_client, login):
-    login(oidc_client)
-    tokens = _tokens(oidc_client)
-    resp = oidc_client.get(
-        "/oauth2/end_session",
-        query_string={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.example/"},
-    )
-    assert resp.status_code == 302 and resp.headers["Location"] == "http://localhost:3000/settings"
-
-
-def test_end_session_without_a_session_just_redirects(oidc_client):
-    resp = oidc_client.get("/oauth2/end_session")
-    assert resp.status_code == 302 and resp.headers["Location"] == "http://localhost:3000/settings"
-
-
-def test_end_session_hint_from_a_third_party_client_needs_confirmation(oidc_client, login):
-    login(oidc_client)
-    tokens = _third_party_tokens(oidc_client, "openid")
-    resp = oidc_client.get("/oauth2/end_session", query_string={"id_token_hint": tokens["id_token"]})
-    assert resp.status_code == 200 and "Sign out" in resp.get_data(as_text=True)
