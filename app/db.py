@@ -7,8 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, String
+from sqlalchemy import JSON, DateTime, MetaData, String, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
 
@@ -68,3 +69,56 @@ class Base(DeclarativeBase):
             list[str]: JSONType,
         },
     )
+
+
+# -- SQLite transactions (the embedded default) -------------------------------------------------------
+# How long a SQLite write waits for another connection's write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_S = 15
+_SQLITE_TXN = "gatehouse.sqlite_txn"  # Connection.info key: "deferred" or "immediate"
+_SQLITE_READS = ("SELECT", "PRAGMA", "EXPLAIN", "BEGIN", "VALUES")
+
+
+def sqlite_begin(conn: Connection) -> None:
+    """Open a SQLite transaction as a reader: `BEGIN` (deferred), so that reads run side by side.
+
+    In WAL mode a deferred transaction reads one snapshot, and SQLite cannot turn it into a write
+    transaction once another connection has committed after it (SQLITE_BUSY_SNAPSHOT, returned at
+    once: the busy timeout does not help). So the first statement that writes, or locks rows
+    (`FOR UPDATE`), or opens a savepoint, ends that read-only transaction and opens
+    `BEGIN IMMEDIATE` instead (`_sqlite_write_lock`), which waits for the write lock up to the busy
+    timeout. Nothing is lost (nothing was written yet); statements after it see the latest data, as
+    on PostgreSQL's READ COMMITTED, and writers are serialized from their first write to commit.
+    """
+    conn.info[_SQLITE_TXN] = "beginning"
+    conn.exec_driver_sql("BEGIN")
+    conn.info[_SQLITE_TXN] = "deferred"
+
+
+def _sqlite_reads_only(statement: str, context: Any) -> bool:
+    compiled = getattr(context, "compiled", None)
+    if getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None:
+        return False  # SQLite has no row locks: a locking read takes the write lock instead
+    words = statement.split(None, 1)
+    verb = words[0].upper() if words else ""
+    if verb == "WITH":
+        return compiled is not None and not (context.isinsert or context.isupdate or context.isdelete)
+    return verb in _SQLITE_READS
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _sqlite_write_lock(
+    conn: Connection, _cursor: Any, statement: str, _parameters: Any, context: Any, _executemany: bool
+) -> None:
+    """The first write of a deferred SQLite transaction (see `sqlite_begin`) takes the write lock."""
+    if conn.info.get(_SQLITE_TXN) != "deferred" or _sqlite_reads_only(statement, context):
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is None or not raw.in_transaction:  # type: ignore[attr-defined]
+        return  # autocommit: each statement is its own transaction
+    raw.execute("COMMIT")  # type: ignore[attr-defined]  (read only so far)
+    try:
+        raw.execute("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
+    except Exception:
+        raw.execute("BEGIN")  # type: ignore[attr-defined]  (still in a transaction, as SQLAlchemy expects)
+        raise
+    conn.info[_SQLITE_TXN] = "immediate"

@@ -25,12 +25,36 @@ class KVStore(Protocol):
 
 
 class MemoryStore:
-    """In-process store for the embedded default (single web process)."""
+    """In-process store for the embedded default (single web process).
+
+    An expired entry goes when it is next read, or at the next sweep: a write sweeps every expired
+    entry once a minute has passed since the last sweep, or once there have been as many writes
+    since then as the last sweep left entries (at least SWEEP_EVERY): a sweep then costs O(1) per
+    write, amortized, and at most one scan a minute beyond that.
+    """
+
+    SWEEP_INTERVAL = 60.0  # seconds of the store's clock
+    SWEEP_EVERY = 1024  # writes
 
     def __init__(self, clock: object = time.monotonic) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._lock = threading.Lock()
         self._clock = clock
+        self._writes = 0  # since the last sweep
+        self._kept = 0  # entries the last sweep left
+        self._swept_at: float = clock()  # type: ignore[operator]
+
+    def _wrote(self, now: float) -> None:
+        """After a write, under the lock: sweep when it is due."""
+        self._writes += 1
+        if self._writes < max(self.SWEEP_EVERY, self._kept) and now - self._swept_at < self.SWEEP_INTERVAL:
+            return
+        dead = [key for key, (_, expires) in self._data.items() if expires is not None and expires <= now]
+        for key in dead:
+            del self._data[key]
+        self._writes = 0
+        self._kept = len(self._data)
+        self._swept_at = now
 
     def _live(self, key: str) -> tuple[bytes, float | None] | None:
         item = self._data.get(key)
@@ -53,8 +77,9 @@ class MemoryStore:
         with self._lock:
             if only_new and self._live(key) is not None:
                 return False
-            expires = self._clock() + ttl if ttl else None  # type: ignore[operator]
-            self._data[key] = (data, expires)
+            now = self._clock()
+            self._data[key] = (data, now + ttl if ttl else None)  # type: ignore[operator]
+            self._wrote(now)  # type: ignore[arg-type]
             return True
 
     def delete(self, *keys: str) -> None:
@@ -65,11 +90,14 @@ class MemoryStore:
     def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         with self._lock:
             item = self._live(key)
+            now = self._clock()
             if item is None:
-                self._data[key] = (str(amount).encode(), self._clock() + ttl)  # type: ignore[operator]
-                return amount
-            value = int(item[0]) + amount
-            self._data[key] = (str(value).encode(), item[1])
+                value = amount
+                self._data[key] = (str(value).encode(), now + ttl)  # type: ignore[operator]
+            else:
+                value = int(item[0]) + amount
+                self._data[key] = (str(value).encode(), item[1])
+            self._wrote(now)  # type: ignore[arg-type]
             return value
 
     def ttl(self, key: str) -> float | None:
@@ -85,6 +113,12 @@ class MemoryStore:
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._writes = self._kept = 0
+
+    def __len__(self) -> int:
+        """Entries held, expired ones not yet evicted included."""
+        with self._lock:
+            return len(self._data)
 
 
 class RedisStore:

@@ -185,3 +185,32 @@ def test_redis_keys_carry_the_prefix():
 def test_redis_ping_is_false_when_redis_is_down():
     store = RedisStore(redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1), prefix="x:")
     assert store.ping() is False
+
+
+@pytest.mark.embedded
+def test_memory_store_evicts_expired_entries_nobody_reads_again():
+    clock = FakeMonotonic()
+    store = MemoryStore(clock=clock)
+    for i in range(1000):  # e.g. the states of 500 flows, never read again
+        store.set(f"flow:{i}", "state", ttl=600)
+    store.set("kept", "x")
+    store.incr("bucket", ttl=3 * 86400 + 3600)
+    assert len(store) == 1002
+    clock.now += 3 * 86400  # three days later, the next write
+    store.set("another", "y", ttl=600)
+    assert len(store) == 3
+    assert store.get("kept") == b"x"
+    assert store.get("bucket") == b"1"
+    assert store.get("another") == b"y"
+
+
+@pytest.mark.embedded
+def test_memory_store_evicts_under_a_steady_stream_of_short_lived_writes():
+    clock = FakeMonotonic()
+    store = MemoryStore(clock=clock)
+    for i in range(20_000):  # a burst of one-second entries, well within the sweep interval
+        store.set(f"k{i}", "v", ttl=1)
+        clock.now += 0.001
+    # Only recent entries may still be held: the expired ones are swept as the writes go on.
+    assert len(store) < 5_000
+    assert store.get("k19999") == b"v"
