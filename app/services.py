@@ -47,9 +47,10 @@ class Services:
         audit = AuditLogWriter(clock)
         project = config.project
         users = UserService(project["identity"], audit, clock)
-        passwords = PasswordService(project["authenticator"]["password"], audit, clock)
-        sessions = SessionService(project["session"], audit, clock)
         rate_limiter = RateLimiter(store, clock)
+        expensive = project["authentication"]["rate_limits"].get("password", {}).get("x_expensive_hash_per_user")
+        passwords = PasswordService(project["authenticator"]["password"], audit, clock, rate_limiter, expensive)
+        sessions = SessionService(project["session"], audit, clock)
         sender = MessageSender(config, clock)
         return cls(
             config=config,

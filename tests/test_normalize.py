@@ -103,6 +103,32 @@ def test_malformed_emails_are_rejected(raw):
     assert cause["kind"] in {"format", "maxLength"}
 
 
+@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\ufeff", "\u2060", "\u00ad", "\u202e", "\u034f"])
+@pytest.mark.parametrize("where", ["local end", "local middle", "start", "domain"])
+def test_emails_with_invisible_characters_are_refused_as_authgear_does(char, where):
+    raw = {
+        "local end": f"john{char}@example.com",
+        "local middle": f"jo{char}hn@example.com",
+        "start": f"{char}john@example.com",
+        "domain": f"john@exam{char}ple.com",
+    }[where]
+    assert rejected(email, raw) == {"location": "/login_id", "kind": "format", "details": {"format": "email"}}
+    # case_sensitive keeps the local part as typed: still refused.
+    assert rejected(email, raw, case_sensitive=True)["kind"] == "format"
+
+
+@pytest.mark.parametrize(
+    "raw", ["john@example.com.", "john@.example.com", "john.@example.com", ".john@example.com", "jo..hn@example.com"]
+)
+def test_leading_trailing_and_double_dots_are_refused_as_go_net_mail_does(raw):
+    assert rejected(email, raw) == {"location": "/login_id", "kind": "format", "details": {"format": "email"}}
+
+
+def test_dots_inside_the_parts_and_non_ascii_letters_stay_valid():
+    assert email("john.q.doe@mail.example.com").value == "john.q.doe@mail.example.com"
+    assert email("joão@bücher.de").unique_key == "joão@xn--bcher-kva.de"
+
+
 def test_email_longer_than_max_length_is_rejected():
     cause = rejected(email, "a" * 40 + "@example.com", max_length=40)
     assert cause["kind"] == "maxLength"

@@ -2,8 +2,11 @@
 
 `Authorization: Bearer <JWT>` (case-sensitive scheme), the JWT signed RS256 by a key of the
 `admin-api.auth` key set, chosen by the header's `kid`; `aud` (string or array) must contain the
-project ID; `exp`, `iat` and `nbf`, when present, are checked with 5 minutes of clock skew
-(RFC 7519 section 4.1). Any failure is the same 403 for the caller; the reason is only logged.
+project ID; `exp` is required, and `exp`, `iat` and `nbf` (when present) are checked with 5 minutes
+of clock skew (RFC 7519 section 4.1). A token may live at most `MAX_LIFETIME_SECONDS` (24 hours): `exp`
+no later than that after `iat`, nor after now. Authgear itself only checks `exp`/`iat`/`nbf` when
+present (pkg/lib/admin/authz), and issues 5-minute tokens; its documented example payload spans
+24 hours, hence the cap. Any failure is the same 403 for the caller; the reason is only logged.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from app.crypto import b64url_decode
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW_SECONDS = 300
+MAX_LIFETIME_SECONDS = 24 * 3600
 MAX_TOKEN_LENGTH = 16 * 1024
 _BEARER = re.compile(r"^Bearer (.*)$")
 
@@ -59,11 +63,20 @@ class AdminAuthenticator:
         try:
             decoded = jwt.decode(token, key, algorithms=["RS256"])
             JWTClaimsRegistry(
-                now=self.now, leeway=CLOCK_SKEW_SECONDS, aud={"essential": True, "value": self.project_id}
+                now=self.now,
+                leeway=CLOCK_SKEW_SECONDS,
+                aud={"essential": True, "value": self.project_id},
+                exp={"essential": True},
             ).validate(decoded.claims)
         except (JoseError, ValueError, TypeError) as exc:
             raise AdminAuthError(f"{type(exc).__name__}: {exc}") from None
-        return decoded.claims
+        claims = decoded.claims
+        # The registry has checked that exp (and iat, when present) are numbers.
+        if claims["exp"] > self.now() + MAX_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS:
+            raise AdminAuthError("exp is further away than the maximum token lifetime")
+        if "iat" in claims and claims["exp"] - claims["iat"] > MAX_LIFETIME_SECONDS:
+            raise AdminAuthError("exp - iat exceeds the maximum token lifetime")
+        return claims
 
 
 def _header(token: str) -> dict[str, Any]:

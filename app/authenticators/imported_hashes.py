@@ -295,6 +295,55 @@ def cost_problem(stored: str) -> str | None:
     return None
 
 
+# What one verification of a stored hash roughly costs on one core, in milliseconds, measured with
+# the libraries used here: argon2 ~0.0006 ms per KiB per pass (ours, 19 MiB x 2, ~20 ms; 64 MiB x 3 ~ 120 ms), bcrypt
+# ~0.06 ms x 2^cost (10 ~ 63 ms, 12 ~ 300 ms), scrypt ~0.00045 ms per N*r*p (2^14 x 8 ~ 60 ms),
+# PBKDF2 ~0.28 us per SHA-256 iteration (Django's 870,000 ~ 240 ms; SHA-512 about 1.5x).
+# A hash above EXPENSIVE_MS is "expensive": its checks go through the per-user limit and the
+# process-wide cap of `app.authenticators.password` (an attacker's lever on the CPU).
+EXPENSIVE_MS = 100.0
+_MS_PER_ARGON2_KIB_PASS = 0.0006
+_MS_PER_BCRYPT_ROUND = 0.06
+_MS_PER_SCRYPT_NRP = 0.00045
+_MS_PER_PBKDF2 = {"sha256": 0.00028, "sha512": 0.00042}
+
+
+def estimated_ms(stored: str) -> float:
+    """The rough CPU time of one check of `stored` (0 for hashes that are cheap or unreadable)."""
+    try:
+        if stored.startswith(_BCRYPT_PREFIXES):
+            return _MS_PER_BCRYPT_ROUND * 2 ** _check_bcrypt_cost(stored)
+        if stored.startswith("$argon2"):
+            match = _ARGON2_PARAMETERS.match(stored)
+            if match is None:
+                return 0.0
+            m, t, _ = (int(g) for g in match.groups())
+            return _MS_PER_ARGON2_KIB_PASS * m * t
+        type_ = type_of(stored)
+        if type_ == "scrypt":
+            if stored.startswith("$scrypt$"):
+                params = dict(item.partition("=")[::2] for item in stored.split("$")[2].split(","))
+                n, r, p = 1 << int(params["ln"]), int(params["r"]), int(params["p"])
+            else:
+                parts = stored.split("$")
+                n, r, p = int(parts[1]), int(parts[3]), int(parts[4])
+            return _MS_PER_SCRYPT_NRP * n * r * p
+        if type_ == "firebase_scrypt":
+            params = dict(item.partition("=")[::2] for item in stored.split("$")[2].split(","))
+            return _MS_PER_SCRYPT_NRP * (1 << int(params["mem_cost"])) * int(params["rounds"])
+        if type_ in ("pbkdf2_sha256", "pbkdf2_sha512"):
+            parts = stored.split("$")
+            iterations = int(parts[2] if stored.startswith("$") else parts[1])
+            return _MS_PER_PBKDF2[type_[-6:]] * iterations
+    except (ValueError, KeyError, IndexError):
+        return 0.0
+    return 0.0
+
+
+def is_expensive(stored: str) -> bool:
+    return estimated_ms(stored) >= EXPENSIVE_MS
+
+
 def validate(type_: str, password_hash: str) -> str:
     """The hash to store for an imported `{type, password_hash}`, or `InvalidBcryptHash` /
     `InvalidPasswordHash` (also for work factors beyond the bounds, with the bound in the message)."""

@@ -178,8 +178,12 @@ class OTPService:
         locale: str = "en",
         ip: str = "",
         link: str | None = None,
+        deliver: bool = True,
     ) -> datetime:
-        """Send a fresh code to `target`; returns `can_resend_at` (aware UTC)."""
+        """Send a fresh code to `target`; returns `can_resend_at` (aware UTC).
+
+        `deliver=False` does everything but the delivery (cooldown, limits, a stored code): account
+        recovery's answer for an unknown address, as Authgear's dummy OTP, so both read the same."""
         policy = self._policy(purpose, channel)
         if channel_of(target) != channel:
             raise ValueError("target does not match the channel")
@@ -194,6 +198,8 @@ class OTPService:
         limiter.check(group, f"Messaging{kind}PerTarget", target_key, self._messaging_rule(f"{channel}_per_target"))
 
         code = self.issue(purpose, channel, target)
+        if not deliver:
+            return can_resend_at
         params = {
             "code": code,
             "app_name": self.app_name,

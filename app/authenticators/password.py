@@ -5,12 +5,27 @@ imports are verified and upgraded to argon2id on the next successful login. A ch
 user who has no password still costs one argon2id verification, so timing does not tell who exists.
 A stored hash whose work factors exceed `imported_hashes`' bounds (`MAX_ARGON2_*`, `MAX_BCRYPT_COST`,
 ...) is never computed: the check fails as a wrong password does, and a warning names the user.
+
+A stored hash whose check costs more than ~100 ms (`imported_hashes.is_expensive`: imported bcrypt
+cost >= 11, argon2 m*t about 5x ours, scrypt, Django PBKDF2, ...) is a lever on the CPU, so its
+checks are bounded twice: `before_expensive` (the caller's per-user rate limit,
+`authentication.rate_limits.password.x_expensive_hash_per_user`) runs first, and at most
+`MAX_CONCURRENT_EXPENSIVE` of them run at once in a process. A check that finds every slot taken
+waits up to `EXPENSIVE_WAIT_SECONDS`, then is refused with `TooManyRequest/RateLimited` (bucket
+`PasswordExpensiveHashConcurrency`): a bounded wait instead of an unbounded queue, and the error
+that Authgear clients already read as "try again later"; it is not a failed attempt (no lockout
+count). Cheap checks, ours included, never wait for these slots, so a flood of expensive checks
+cannot hold up ordinary logins. The first successful login replaces any such hash with argon2id.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +35,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from app.authenticators import imported_hashes
 from app.errors import Invalid
+from app.ratelimit import rate_limited
 
 log = logging.getLogger("gatehouse.passwords")
 
@@ -27,6 +43,27 @@ ARGON2 = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, hash_len=
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 # A hash of a random string: verifying against it spends the same time as a real check.
 _DUMMY_HASH = ARGON2.hash("gatehouse-timing-equalizer")
+
+
+# Rate-limit names of the expensive checks (group and buckets, as Authgear names its own).
+EXPENSIVE_GROUP = "authentication.password"
+EXPENSIVE_PER_USER_BUCKET = "PasswordExpensiveHashPerUser"
+EXPENSIVE_CONCURRENCY_BUCKET = "PasswordExpensiveHashConcurrency"
+# Half the cores: expensive checks (up to seconds and 1 GiB each) never take the whole machine.
+MAX_CONCURRENT_EXPENSIVE = max(1, (os.cpu_count() or 2) // 2)
+EXPENSIVE_WAIT_SECONDS = 2.0
+_EXPENSIVE_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_EXPENSIVE)
+
+
+@contextmanager
+def _expensive_slot() -> Iterator[None]:
+    if not _EXPENSIVE_SLOTS.acquire(timeout=EXPENSIVE_WAIT_SECONDS):
+        log.warning("expensive password hash check refused: %d already running", MAX_CONCURRENT_EXPENSIVE)
+        raise rate_limited(EXPENSIVE_GROUP, EXPENSIVE_CONCURRENCY_BUCKET, "too many password checks in progress")
+    try:
+        yield
+    finally:
+        _EXPENSIVE_SLOTS.release()
 
 
 def hash_password(password: str) -> str:
@@ -44,9 +81,15 @@ def _spend_one_check(password: str) -> None:
         pass
 
 
-def verify_password(hashed: str | None, password: str, user_id: str | None = None) -> bool:
+def verify_password(
+    hashed: str | None,
+    password: str,
+    user_id: str | None = None,
+    before_expensive: Callable[[], None] | None = None,
+) -> bool:
     """True when `password` matches `hashed`. A missing hash, or one beyond the cost bounds, spends a
-    dummy argon2id check and is False; `user_id` only names the user in that warning."""
+    dummy argon2id check and is False; `user_id` only names the user in that warning. For an
+    expensive hash `before_expensive` runs first (it may raise), then the check takes a slot."""
     if hashed is None:
         _spend_one_check(password)
         return False
@@ -57,6 +100,15 @@ def verify_password(hashed: str | None, password: str, user_id: str | None = Non
         log.warning("stored password hash of user %s not verified: %s", user_id, problem)
         _spend_one_check(password)
         return False
+    if not imported_hashes.is_expensive(hashed):
+        return _check(hashed, password)
+    if before_expensive is not None:
+        before_expensive()
+    with _expensive_slot():
+        return _check(hashed, password)
+
+
+def _check(hashed: str, password: str) -> bool:
     if is_bcrypt(hashed):
         try:
             # PHP's $2y$ is the same algorithm as $2b$.

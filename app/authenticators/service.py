@@ -15,15 +15,26 @@ from app.context import RequestContext
 from app.db import Clock, utcnow
 from app.errors import Invalid
 from app.extensions import db
+from app.ratelimit import RateLimiter
 
 
 class PasswordService:
-    def __init__(self, password_config: dict[str, Any], audit: AuditLogWriter, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        password_config: dict[str, Any],
+        audit: AuditLogWriter,
+        clock: Clock = utcnow,
+        rate_limiter: RateLimiter | None = None,
+        expensive_per_user: dict[str, Any] | None = None,
+    ) -> None:
         self.policy = pw.PasswordPolicy.from_config(password_config["policy"])
         self.expiry = password_config["expiry"]["force_change"]
         self.force_change = password_config.get("force_change", True)
         self.audit = audit
         self.clock = clock
+        # authentication.rate_limits.password.x_expensive_hash_per_user (see `password`).
+        self.rate_limiter = rate_limiter
+        self.expensive_per_user = expensive_per_user
 
     def get(self, user_id: str, kind: str = "primary") -> Authenticator | None:
         return db.session.scalar(
@@ -73,7 +84,14 @@ class PasswordService:
 
         A user without a password still costs one argon2id check."""
         auth = self.get(user_id, kind) if user_id else None
-        if not pw.verify_password(auth.password_hash if auth else None, password, user_id):
+        limit = None
+        if auth is not None and self.rate_limiter is not None:
+            limiter, rule = self.rate_limiter, self.expensive_per_user
+
+            def limit() -> None:
+                limiter.check(pw.EXPENSIVE_GROUP, pw.EXPENSIVE_PER_USER_BUCKET, auth.user_id, rule)
+
+        if not pw.verify_password(auth.password_hash if auth else None, password, user_id, limit):
             return None
         assert auth is not None and auth.password_hash is not None
         if pw.needs_rehash(auth.password_hash):

@@ -2,7 +2,12 @@
 
 `normalize` returns the stored form and the unique key that the uniqueness guarantee uses:
 - email: NFKC, domain lower-cased, local part lower-cased unless `case_sensitive`, `+` refused with
-  `block_plus_sign`, dots ignored in the unique key with `ignore_dot_sign`;
+  `block_plus_sign`, dots ignored in the unique key with `ignore_dot_sign`. As in Authgear, an address
+  that its checks refuse is `ValidationFailed` (kind `format`, `{"format": "email"}`): a leading,
+  trailing or double dot in either part (Go's net/mail: `a@example.com.`), and invisible characters
+  (zero-width space/joiners U+200B-U+200D, U+2060, U+FEFF and every other format or default-ignorable
+  code point), which Authgear's PRECIS case folding refuses. So `a\u200b@example.com` and
+  `a@example.com.` can neither sign up beside `a@example.com` nor sign in as someone else;
 - phone: E.164 (`+` and country code required), valid numbers only;
 - username: NFKC, case-folded unless `case_sensitive`, ASCII letters, digits, `_-.` with `ascii_only`,
   reserved names refused with `block_reserved_usernames`.
@@ -20,6 +25,19 @@ import phonenumbers
 from app.errors import ValidationFailed
 
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
+# Default-ignorable code points outside the C* categories (Unicode DerivedCoreProperties): combining
+# grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian variation selectors, variation
+# selectors. Category Cf covers the zero-width space, joiners, word joiner and BOM.
+_DEFAULT_IGNORABLE = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xE0000, 0xE0FFF),
+)
 _PHONE_CHARS = re.compile(r"^\+[0-9 ()\-.]+$")
 _USERNAME_ASCII = re.compile(r"^[a-zA-Z0-9_.\-]+$")
 RESERVED_USERNAMES = frozenset(
@@ -40,11 +58,26 @@ def _invalid(fmt: str, message: str, location: str = "/login_id") -> ValidationF
     return ValidationFailed([{"location": location, "kind": "format", "details": {"format": fmt}}], message)
 
 
+def _invisible(c: str) -> bool:
+    """A control, format (Cf: U+200B-U+200F, U+2060-U+2064, U+FEFF, bidi controls, ...), surrogate,
+    private-use or unassigned code point, or another default-ignorable one: PRECIS disallows them."""
+    return unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") or any(
+        low <= ord(c) <= high for low, high in _DEFAULT_IGNORABLE
+    )
+
+
+def _bad_dots(part: str) -> bool:
+    """RFC 5322 dot-atom, as Go's net/mail (which Authgear's email format uses) reads it."""
+    return part.startswith(".") or part.endswith(".") or ".." in part
+
+
 def normalize_email(raw: str, rules: dict[str, Any]) -> NormalizedLoginID:
     value = unicodedata.normalize("NFKC", raw).strip()
-    if not _EMAIL.match(value) or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if not _EMAIL.match(value) or any(_invisible(c) for c in value):
         raise _invalid("email", "invalid email address")
     local, domain = value.rsplit("@", 1)
+    if _bad_dots(local) or _bad_dots(domain):
+        raise _invalid("email", "invalid email address")
     domain = domain.lower()
     if not rules.get("case_sensitive", False):
         local = local.lower()

@@ -12,6 +12,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from app.admin.auth import MAX_LIFETIME_SECONDS
 from tests.admin.conftest import GRAPHQL_PATH, admin_key
 
 QUERY = {"query": "{ users(first: 1) { totalCount } }"}
@@ -113,6 +114,38 @@ def test_token_not_yet_valid_is_forbidden(client, sign_admin_jwt):
     _assert_forbidden(client.post(GRAPHQL_PATH, json=QUERY, headers={"Authorization": f"Bearer {token}"}))
 
 
+def _status(client, token) -> int:
+    return client.post(GRAPHQL_PATH, json=QUERY, headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+@pytest.mark.embedded
+def test_token_without_exp_is_forbidden(client, sign_admin_jwt):
+    _assert_forbidden(
+        client.post(GRAPHQL_PATH, json=QUERY, headers={"Authorization": f"Bearer {sign_admin_jwt(exp=None)}"})
+    )
+    assert _status(client, sign_admin_jwt(exp=None, iat=None)) == 403
+
+
+@pytest.mark.embedded
+def test_token_expiring_centuries_away_is_forbidden(client, sign_admin_jwt):
+    now = int(time.time())
+    _assert_forbidden(
+        client.post(
+            GRAPHQL_PATH, json=QUERY, headers={"Authorization": f"Bearer {sign_admin_jwt(exp=now + 300 * 365 * 86400)}"}
+        )
+    )
+    # Without iat the distance from now counts; with an old iat, exp - iat counts.
+    assert _status(client, sign_admin_jwt(iat=None, exp=now + MAX_LIFETIME_SECONDS + 400)) == 403
+    assert _status(client, sign_admin_jwt(iat=now - 3600, exp=now + MAX_LIFETIME_SECONDS - 1800)) == 403
+
+
+def test_token_lifetimes_up_to_the_maximum_are_accepted(client, sign_admin_jwt):
+    now = int(time.time())
+    assert _status(client, sign_admin_jwt()) == 200  # 5 minutes, as Authgear's sample code
+    assert _status(client, sign_admin_jwt(exp=now + MAX_LIFETIME_SECONDS)) == 200  # Authgear's example payload
+    assert _status(client, sign_admin_jwt(iat=None, exp=now + 3600)) == 200
+
+
 def test_non_numeric_exp_is_forbidden(client, sign_admin_jwt):
     token = sign_admin_jwt(exp="tomorrow")
     _assert_forbidden(client.post(GRAPHQL_PATH, json=QUERY, headers={"Authorization": f"Bearer {token}"}))
@@ -183,3 +216,19 @@ def test_get_serves_the_query_console_from_local_assets(client, path):
     assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
     for asset in ("/static/admin/console.js", "/static/admin/console.css"):
         assert client.get(asset).status_code == 200
+
+
+@pytest.mark.embedded
+def test_admin_token_cli_caps_its_ttl_and_its_tokens_are_accepted(client, app):
+    runner = app.test_cli_runner()
+    default = runner.invoke(args=["gatehouse", "admin-token"])
+    assert default.exit_code == 0, default.output
+    assert _status(client, default.stdout.strip()) == 200
+
+    long = runner.invoke(args=["gatehouse", "admin-token", "--ttl", str(100 * 365 * 86400)])
+    assert long.exit_code == 0, long.output
+    token = long.stdout.strip()
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["exp"] - claims["iat"] == MAX_LIFETIME_SECONDS
+    assert "maximum token lifetime" in long.stderr
+    assert _status(client, token) == 200

@@ -1,7 +1,11 @@
 """account_recovery steps: `select_destination`, `verify_account_recovery_code`, `reset_password` (contract 6.7).
 
-Whether an account exists is never revealed: for an unknown login ID no code is sent, and every code
-is refused exactly as a wrong one would be.
+Whether an account exists is never revealed. As in Authgear (forgotpassword's dummy OTP), an unknown
+login ID goes through everything a known one does but the delivery: the target's resend cooldown and
+the trigger and messaging limits are charged and a code is stored, so `can_resend_at`, a resend's
+answer (429 while the cooldown runs) and the failed-attempt revocation read the same; the stored code
+was never sent and is refused even if guessed. What still differs is the time a synchronous SMTP or
+SMS-webhook delivery takes on the known path.
 """
 
 from __future__ import annotations
@@ -23,10 +27,8 @@ def _recovery(run: FlowRun) -> dict[str, Any]:
 
 def _send(run: FlowRun, first: bool = False) -> None:
     r = _recovery(run)
-    if not r["user_id"]:
-        return
     try:
-        run.svc.otp.send(PURPOSE, r["channel"], r["target"], locale=run.locale, ip=run.ip)
+        run.svc.otp.send(PURPOSE, r["channel"], r["target"], locale=run.locale, ip=run.ip, deliver=bool(r["user_id"]))
     except TooManyRequest as exc:
         # As in Authgear, the first send of a flow goes on to the code step while the target's
         # cooldown runs: the code sent moments ago (by another flow or by an administrator's
@@ -88,9 +90,10 @@ class VerifyAccountRecoveryCode:
             _send(run)
             return WAIT
         r = _recovery(run)
-        if not r["user_id"]:
-            raise Forbidden("InvalidOTPCode", "invalid code")
+        # An unknown login ID's code counts tries and is revoked like a real one.
         run.svc.otp.verify(PURPOSE, r["target"], inp["account_recovery_code"], ip=run.ip)
+        if not r["user_id"]:
+            raise Forbidden("InvalidOTPCode", "invalid otp code")
         run.data["user_id"] = r["user_id"]
         return Done()
 
