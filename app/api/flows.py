@@ -7,10 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app.cross_origin import check_cross_origin
 from app.flows.engine import FlowEngine, FlowResult
 from app.flows.run import FlowContext
 from app.services import services
-from app.transport import apply_flow_cookies, flow_context, json_body
+from app.transport import apply_flow_cookies, flow_context, json_body, require_json_content_type
 
 bp = Blueprint("flows_api", __name__, url_prefix="/api/v1/authentication_flows")
 
@@ -20,13 +21,23 @@ def engine() -> FlowEngine:
 
 
 @bp.before_request
-def _rate_limit_and_preflight() -> Response | None:
+def _rate_limit_preflight_and_origin() -> Response | None:
     svc = services()
     rule = svc.config.project["authentication_flow"]["rate_limits"]["per_ip"]
     svc.rate_limiter.check("authentication_flow", "AuthflowAPIPerIP", request.remote_addr or "", rule)
     if request.method == "OPTIONS":
         return Response(status=204)
+    # A flow that finishes sets the IdP session cookie: a page of another site must not be able to
+    # run one in a victim's browser (login CSRF). Custom UIs on allowed origins use CORS.
+    require_json_content_type()
+    check_cross_origin(_trusted_origins())
     return None
+
+
+def _trusted_origins() -> list[str]:
+    """The public origin (when a proxy rewrites Host) and `http.allowed_origins`."""
+    cfg = services().config
+    return [cfg.public_origin, *cfg.project["http"]["allowed_origins"]]
 
 
 @bp.after_request

@@ -25,7 +25,7 @@ from app.services import services
 from app.transport import apply_flow_cookies
 from app.web import views
 from app.web.blueprint import bp, engine, pending_request, web_flow_context, web_steps
-from app.web.inputs import FormInvalid, build_input, form_class, kept_values
+from app.web.inputs import FormInvalid, build_input, form_class, form_data, kept_values
 from app.web.messages import ACCOUNT_STATUS, error_text
 from app.web.pages import ENTRY_PAGES, auto_select, pages_for, path_of
 from app.web.steps import WebStep
@@ -218,7 +218,7 @@ def _expired(page: str, step: WebStep) -> Response:
 
 
 def submit(page: str, x_step: str, step: WebStep, result: FlowResult) -> Response:
-    form = form_class(page, result.action)()
+    form = form_class(page, result.action)(formdata=form_data(request.form, request.args))
     resend = request.form.get("x_action") == "resend"
     values: dict[str, str] = {}
     identification = ""

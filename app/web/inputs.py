@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 
 from app.errors import Invalid
 from app.web import forms
@@ -20,6 +21,44 @@ class FormInvalid(Invalid):
 
     def __init__(self, reason: str = "FormInvalid", field: str | None = None) -> None:
         super().__init__(reason, "the form is incomplete", {"field": field} if field else None)
+
+
+# Gatehouse's earlier field names -> the Authgear names the forms use (app.web.forms).
+_EARLIER_NAMES = {
+    "login_id": "x_login_id",
+    "password": "x_password",
+    "code": "x_code",
+    "recovery_code": "x_recovery_code",
+    "new_password": "x_new_password",
+    "confirm_password": "x_confirm_password",
+    "target": "x_target",
+    "request_device_token": "x_device_token",
+}
+# Authgear's other spellings of the same fields on some of its pages.
+_AUTHGEAR_SYNONYMS = {"x_oob_otp_code": "x_code", "x_login_id_type": "x_login_id_input_type"}
+# Authgear's `x_login_id_input_type` / `q_login_id_key` values -> identification
+_INPUT_TYPES = {"email": "email", "phone": "phone", "username": "username"}
+
+
+def form_data(posted: MultiDict, query: MultiDict) -> MultiDict:
+    """The posted form under the forms' field names: Authgear's names as they are, Gatehouse's earlier
+    names and Authgear's synonyms mapped to them, and the page's `q_login_id_key` as the login ID key."""
+    data = MultiDict(posted)
+    for old, new in (*_EARLIER_NAMES.items(), *_AUTHGEAR_SYNONYMS.items()):
+        if new not in data and old in data:
+            data.setlist(new, posted.getlist(old))
+    if "x_login_id_key" not in data and query.get("q_login_id_key"):
+        data["x_login_id_key"] = query["q_login_id_key"]
+    return data
+
+
+def identification_of(form: Any, value: str, offered: list[str]) -> str:
+    """The identification the page said (login ID key or input type), else what the value looks like."""
+    for said in (form.login_id_key.data, form.login_id_input_type.data):
+        kind = _INPUT_TYPES.get(said or "")
+        if kind in offered:
+            return kind
+    return infer_identification(value, offered)
 
 
 def infer_identification(value: str, offered: list[str]) -> str:
@@ -84,7 +123,7 @@ def build_input(page: str, form: Any, action: dict[str, Any], resend: bool) -> d
     if page in ("login", "signup", "forgot_password"):
         value = (form.login_id.data or "").strip()
         offered = [str(o.get("identification")) for o in options]
-        return {"identification": infer_identification(value, offered), "login_id": value}
+        return {"identification": identification_of(form, value, offered), "login_id": value}
     if page in ("enter_password", "enter_totp", "enter_recovery_code", "enter_oob_otp") and (
         data.get("type") == "authentication_data"
     ):

@@ -67,7 +67,8 @@ def _error_view(error: dict[str, Any] | None, page: str, form: Any) -> dict[str,
             field = next((n for n in form._fields if n.startswith("attr_")), None)
         if field is not None and field not in form._fields:
             field = None
-    return {"error": text, "error_field": field}
+    # The macros match a field by the name it is posted under (Authgear's `x_...`).
+    return {"error": text, "error_field": form[field].name if field else None}
 
 
 def _alternative_label(page: str, option: dict[str, Any] | None) -> str:
