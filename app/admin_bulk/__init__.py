@@ -13,28 +13,27 @@ checks and responses here, the work in `app.jobs`.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file
+from redis.exceptions import RedisError
 from werkzeug.exceptions import RequestEntityTooLarge as TooLarge
 
 from app.admin.auth import AdminAuthenticator, AdminAuthError
-from app.errors import BadRequest, Forbidden, NotFound, RequestEntityTooLarge
+from app.errors import Forbidden, NotFound, RequestEntityTooLarge
 from app.extensions import db
 from app.jobs import user_export, user_import
 from app.jobs.runner import get_runner
 from app.jobs.storage import export_storage, valid_key
 from app.services import services
+from app.transport import parse_json
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("admin_bulk", __name__, url_prefix="/_api/admin/users")
 CONTENT_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
-MAX_JSON_DEPTH = 32
 
 
 def _authenticator(app: Flask) -> AdminAuthenticator:
@@ -68,42 +67,8 @@ def _json_body(limit: int) -> Any:
         raise RequestEntityTooLarge("JSONTooLarge", "request body too large") from None
     if len(raw) > limit:
         raise RequestEntityTooLarge("JSONTooLarge", "request body too large")
-    try:
-        # NaN, Infinity and numbers too large for a double are not JSON (RFC 8259 section 6); the
-        # database would refuse them later.
-        body = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequest("InvalidJSON", "request body must be JSON") from None
-    _check_storable(body)
-    return body
-
-
-def _not_json(token: str) -> Any:
-    raise ValueError(f"{token} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("number out of range")
-    return value
-
-
-def _check_storable(value: Any) -> None:
-    """Refuses what the job rows cannot hold: nesting deeper than any record needs (records are
-    copied, redacted and stored) and NUL characters (PostgreSQL text cannot contain them). Walked
-    iteratively, so no depth exhausts the stack."""
-    stack = [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                raise BadRequest("InvalidJSON", "request body contains a NUL character")
-        elif isinstance(node, dict | list):
-            if level > MAX_JSON_DEPTH:
-                raise BadRequest("InvalidJSON", f"request body nests deeper than {MAX_JSON_DEPTH} levels")
-            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
-            stack.extend((child, level + 1) for child in children)
+    # What the job rows cannot hold (NaN, NUL, lone surrogates, deep nesting) is refused there.
+    return parse_json(raw)
 
 
 def _result(payload: dict[str, Any]) -> Response:
@@ -117,8 +82,17 @@ def create_import() -> Response:
     user_import.validate_request(body, svc)
     job = user_import.create_job(svc, body)
     db.session.commit()
-    user_import.start_job(get_runner(current_app._get_current_object()), job)  # type: ignore[attr-defined]
+    try:
+        user_import.start_job(get_runner(current_app._get_current_object()), job)  # type: ignore[attr-defined]
+    except RedisError as exc:
+        _enqueue_failed(job.id, exc)
     return _result(user_import.import_status(job.id, svc.clock()))
+
+
+def _enqueue_failed(task_id: str, exc: Exception) -> None:
+    """The job is committed, so it is accepted: answering an error would make the client's retry
+    a second job. A worker's recovery round enqueues it once Redis answers again."""
+    log.warning("%s is accepted but could not be queued (%s); recovery will queue it", task_id, exc)
 
 
 @bp.get("/import/<job_id>")
@@ -135,7 +109,10 @@ def create_export() -> Response:
     task = user_export.create_export(svc, export_request)
     db.session.commit()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    user_export.start_export(get_runner(app), task)
+    try:
+        user_export.start_export(get_runner(app), task)
+    except RedisError as exc:
+        _enqueue_failed(task.id, exc)
     return _result(user_export.export_status(task.id, svc.clock(), export_storage(app)))
 
 

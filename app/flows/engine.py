@@ -14,13 +14,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.crypto import random_alnum, sha256_hex
-from app.errors import BadRequest, Forbidden
+from app.errors import BadRequest, Forbidden, ValidationFailed
 from app.extensions import db
 from app.flows import steps as _steps  # noqa: F401  (registers the step types)
 from app.flows.definitions import FLOW_TYPES, FlowCatalog
 from app.flows.failures import record_refused_input
 from app.flows.inputs import STRING, obj, validate
-from app.flows.run import REGISTRY, Done, FlowContext, FlowRun, Wait
+from app.flows.run import MAX_URL_QUERY_FIELDS, REGISTRY, Done, FlowContext, FlowRun, Wait, parse_url_query
 from app.flows.state import AuthenticationFlowNotFound, FlowState, FlowStateStore, new_flow_id
 from app.services import Services
 
@@ -48,6 +48,14 @@ INPUT_SCHEMA = {
     "oneOf": [{"required": ["input"]}, {"required": ["batch_input"]}],
 }
 GET_SCHEMA = obj({"state_token": STRING}, required=["state_token"])
+
+
+def _check_url_query(url_query: str) -> None:
+    try:
+        parse_url_query(url_query)
+    except ValueError:
+        cause = {"location": "/url_query", "kind": "maxProperties", "details": {"expected": MAX_URL_QUERY_FIELDS}}
+        raise ValidationFailed([cause], f"url_query has more than {MAX_URL_QUERY_FIELDS} fields") from None
 
 
 class AuthenticationFlowUnknownFlow(BadRequest):
@@ -81,6 +89,7 @@ class FlowEngine:
     # -- public API -----------------------------------------------------------------------------
     def create(self, body: dict[str, Any], ctx: FlowContext) -> FlowResult:
         validate(body, CREATE_SCHEMA)
+        _check_url_query(body.get("url_query", ""))
         flow_type, name = body["type"], body["name"]
         flow = self.catalog.get(flow_type, name)
         if flow is None:

@@ -10,6 +10,15 @@ from app.context import RequestContext
 from app.flows.state import FlowState
 from app.services import Services
 
+# A flow reads a handful of its page's query parameters (client_id, ui_locales, x_ref, ...).
+MAX_URL_QUERY_FIELDS = 50
+
+
+def parse_url_query(url_query: str) -> dict[str, str]:
+    """The first value of each parameter of a flow's `url_query`; ValueError past
+    MAX_URL_QUERY_FIELDS fields (`engine.create` refuses such a query as the caller's mistake)."""
+    return {k: v[0] for k, v in parse_qs(url_query, max_num_fields=MAX_URL_QUERY_FIELDS).items()}
+
 
 @dataclass(frozen=True)
 class FlowContext:
@@ -79,7 +88,7 @@ class FlowRun:
 
     @property
     def query(self) -> dict[str, str]:
-        return {k: v[0] for k, v in parse_qs(self.state.url_query, max_num_fields=50).items()}
+        return parse_url_query(self.state.url_query)
 
     @property
     def client(self) -> dict[str, Any] | None:
