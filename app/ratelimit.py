@@ -98,6 +98,11 @@ class RateLimiter:
         self.store.set(key, f"{until.timestamp():.6f}", ttl=seconds + 5)
         return until
 
+    def end_cooldown(self, name: str, scope: str) -> None:
+        """End a running cooldown now. The value becomes this instant, which no claim is keyed by
+        yet, so exactly one next `cooldown` may start."""
+        self.store.set(f"cooldown:{name}:{_scope_key(scope)}", f"{self.clock().timestamp():.6f}", ttl=5)
+
     def cooldown_until(self, name: str, scope: str) -> datetime | None:
         """The end of the running cooldown of `name` for `scope`, or None."""
         current = self.store.get(f"cooldown:{name}:{_scope_key(scope)}")

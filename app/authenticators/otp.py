@@ -23,7 +23,7 @@ from app.crypto import equal, random_alnum, random_digits, sha256_hex
 from app.db import Clock, utcnow
 from app.errors import Forbidden, TooManyRequest
 from app.kvstore import KVStore
-from app.messaging.service import MessageSender, mask_address
+from app.messaging.service import MessageDeliveryFailed, MessageSender, mask_address
 from app.ratelimit import RateLimiter, rate_limited
 
 log = logging.getLogger("gatehouse.otp")
@@ -206,12 +206,28 @@ class OTPService:
             "expires_in_minutes": max(1, round(policy.valid_seconds / 60)),
             "link": link,
         }
-        if channel == "email":
-            self.sender.send_email(target, policy.template, params, locale)
-        else:
-            self.sender.send_sms(target, policy.template, params, locale)
+        try:
+            if channel == "email":
+                self.sender.send_email(target, policy.template, params, locale)
+            else:
+                self.sender.send_sms(target, policy.template, params, locale)
+        except MessageDeliveryFailed as exc:
+            # The code's state says so (Authgear's `delivery_status: failed` and `delivery_error`).
+            self._set_delivery_error(purpose, target, exc.to_dict(), policy.valid_seconds + 60)
+            raise
         log.info("otp %s sent by %s to %s", purpose, channel, mask(target))
         return can_resend_at
+
+    def _set_delivery_error(self, purpose: str, target: str, error: dict[str, Any], ttl: float) -> None:
+        key = self._code_key(purpose, target)
+        record = self._load(purpose, target)
+        if record is not None:
+            self.store.set(key, json.dumps({**record, "delivery_error": error}), ttl=ttl)
+
+    def allow_resend(self, purpose: str, channel: str, target: str) -> None:
+        """End the target's resend cooldown now: its message was never delivered."""
+        policy = self._policy(purpose, channel)
+        self.rate_limiter.end_cooldown(policy.cooldown_bucket, self._target_key(target))
 
     def issue(self, purpose: str, channel: str, target: str) -> str:
         """Store a fresh code for `target` and return it, without sending it (the Admin API's
@@ -265,7 +281,8 @@ class OTPService:
         self.store.delete(key, failed_key)
 
     def status(self, purpose: str, target: str) -> dict[str, Any]:
-        """`{"can_resend_at", "failed_attempt_rate_limit_exceeded", "code_length"}` for the OTP views."""
+        """`{"can_resend_at", "failed_attempt_rate_limit_exceeded", "code_length", "delivery_status",
+        "delivery_error"}` for the OTP views."""
         record = self._load(purpose, target)
         channel = record["channel"] if record else channel_of(target)
         policy = self._policy(purpose, channel)
@@ -275,10 +292,14 @@ class OTPService:
         exceeded = bool(policy.max_failed) and failed >= policy.max_failed
         if exceeded:
             self.store.delete(key)
+        delivery_error = (record or {}).get("delivery_error")
         return {
             "can_resend_at": until or self.clock().astimezone(UTC),
             "failed_attempt_rate_limit_exceeded": exceeded,
             "code_length": CODE_LENGTH,
+            # Sent synchronously: a code is either delivered or its failure recorded.
+            "delivery_status": "failed" if delivery_error else "sent",
+            "delivery_error": delivery_error,
         }
 
 

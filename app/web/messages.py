@@ -38,6 +38,7 @@ BY_REASON = {
     "CSRFError": lazy_gettext(
         "This form has expired or was sent from another page. Go back, reload the page and try again."
     ),
+    "MessageDeliveryFailed": lazy_gettext("We couldn't send the code. Check the address, or send a new code."),
     "NotFound": lazy_gettext("This page doesn't exist."),
     "RequestEntityTooLarge": lazy_gettext("What you sent is too large."),
     **ACCOUNT_STATUS,

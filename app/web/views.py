@@ -163,6 +163,9 @@ def render_page(
     page: str, x_step: str, step: WebStep, result: FlowResult, form: Any, error: dict[str, Any] | None
 ) -> Response:
     action = result.action
+    delivery_error = data_of(action).get("delivery_error")
+    if error is None and data_of(action).get("delivery_status") == "failed" and isinstance(delivery_error, dict):
+        error = delivery_error  # the code's message could not be sent: say so above the resend button
     context = {
         "page": page,
         "x_step": x_step,

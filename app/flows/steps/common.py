@@ -11,6 +11,7 @@ from app.errors import ValidationFailed
 from app.flows.failures import note_mismatch
 from app.flows.inputs import CODE, TRUE, obj, validate
 from app.flows.run import FlowRun
+from app.messaging.service import MessageDeliveryFailed
 
 
 def branches(run: FlowRun) -> list[dict[str, Any]]:
@@ -63,9 +64,18 @@ OTP_INPUT = {
 
 def otp_start(run: FlowRun, purpose: str, channel: str, target: str, **extra: Any) -> None:
     """Send a code and enter the sub-state that waits for it."""
-    can_resend_at = run.svc.otp.send(purpose, channel, target, locale=run.locale, ip=run.ip)
-    run.local["otp"] = {"purpose": purpose, "channel": channel, "target": target, "can_resend_at": iso(can_resend_at)}
+    _send_otp(run, purpose, channel, target)
+    run.local["otp"] = {"purpose": purpose, "channel": channel, "target": target}
     run.local.update(extra)
+
+
+def _send_otp(run: FlowRun, purpose: str, channel: str, target: str) -> None:
+    """As in Authgear, a message that could not be delivered does not fail the step: the step's
+    data says `delivery_status: failed` with the `delivery_error`, and a resend may follow at once."""
+    try:
+        run.svc.otp.send(purpose, channel, target, locale=run.locale, ip=run.ip)
+    except MessageDeliveryFailed:
+        run.svc.otp.allow_resend(purpose, channel, target)
 
 
 def otp_data(run: FlowRun) -> dict[str, Any]:
@@ -80,6 +90,8 @@ def otp_data(run: FlowRun) -> dict[str, Any]:
         "can_resend_at": iso(status["can_resend_at"]),
         "can_check": False,
         "failed_attempt_rate_limit_exceeded": status["failed_attempt_rate_limit_exceeded"],
+        "delivery_status": status["delivery_status"],
+        **({"delivery_error": status["delivery_error"]} if status["delivery_error"] else {}),
     }
 
 
@@ -88,7 +100,7 @@ def otp_input(run: FlowRun, inp: dict[str, Any]) -> bool:
     validate(inp, OTP_INPUT)
     otp = run.local["otp"]
     if inp.get("resend"):
-        run.svc.otp.send(otp["purpose"], otp["channel"], otp["target"], locale=run.locale, ip=run.ip)
+        _send_otp(run, otp["purpose"], otp["channel"], otp["target"])
         return False
     run.svc.otp.verify(otp["purpose"], otp["target"], inp["code"], ip=run.ip)
     return True
