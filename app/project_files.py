@@ -3,16 +3,21 @@ secrets Gatehouse needs (OIDC signing key, Admin API key, CSRF key, demo client 
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 from joserfc.jwk import RSAKey
+from sqlalchemy.engine import make_url
 
 from app.config import _read_yaml, parse_secrets, validate_project
+
+log = logging.getLogger(__name__)
 
 DEMO_CLIENT_ID = "demo"
 DEMO_REDIRECT_URI = "http://localhost:3000/demo/callback"
@@ -87,9 +92,31 @@ def complete_secrets(items: list[dict[str, Any]], client_ids: list[str]) -> tupl
     return list(by_key.values()), added
 
 
+def private_sqlite_file(database_url: str) -> None:
+    """Creates a SQLite database file 0600 before SQLite does (0644 under the usual umask), in a
+    folder created 0700, and takes group and world access away from an existing one. SQLite gives
+    its `-wal`, `-shm` and `-journal` files the database file's mode, so they are private too.
+    The file holds password hashes and TOTP secrets."""
+    url = make_url(database_url)
+    name = url.database
+    if url.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            if file.exists() and stat.S_IMODE(file.stat().st_mode) & 0o077:
+                file.chmod(0o600)
+        except OSError as exc:  # not ours to change: say so, and go on
+            log.warning("could not make %s private: %s", file, exc)
+
+
 def ensure_project_dir(config_dir: Path, public_origin: str = "http://localhost:3000") -> list[str]:
-    """Writes authgear.yaml if missing and adds missing secrets; returns what it wrote."""
-    config_dir.mkdir(parents=True, exist_ok=True)
+    """Writes authgear.yaml if missing and adds missing secrets; returns what it wrote. A folder
+    created here is 0700 (it gets the secrets and, by default, the SQLite database)."""
+    config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     written: list[str] = []
     project_file = config_dir / "authgear.yaml"
     if not project_file.exists():

@@ -102,6 +102,23 @@ def test_init_writes_secrets_0600_with_rsa_keys_with_kid(project):
     assert demo["keys"][0]["k"] and demo["keys"][0]["kid"]
 
 
+def test_init_keeps_the_sqlite_database_private(project):
+    database = project / "gatehouse.sqlite"
+    assert database.stat().st_mode & 0o777 == 0o600  # password hashes, TOTP secrets
+    assert project.stat().st_mode & 0o777 == 0o700
+    with sqlite3.connect(database) as conn:  # WAL mode: the reader's -wal and -shm files
+        conn.execute("SELECT count(*) FROM users").fetchall()
+        companions = [project / "gatehouse.sqlite-wal", project / "gatehouse.sqlite-shm"]
+        assert all(p.exists() for p in companions)
+        assert [p.stat().st_mode & 0o777 for p in companions] == [0o600, 0o600]
+    conn.close()
+
+    database.chmod(0o644)  # as an earlier version left it: made private again at the next start
+    result = gatehouse(project, "init")
+    assert result.returncode == 0, result.stderr
+    assert database.stat().st_mode & 0o777 == 0o600
+
+
 def test_init_creates_the_sqlite_schema(project):
     with sqlite3.connect(project / "gatehouse.sqlite") as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -266,6 +283,10 @@ def test_embedded_default_serves_healthz_from_an_empty_directory(tmp_path):
         assert body == {"result": {"database": "ok", "redis": "disabled"}}, (tmp_path / "server.log").read_text()
         assert (tmp_path / "instance" / "authgear.yaml").exists()
         assert (tmp_path / "instance" / "authgear.secrets.yaml").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "instance").stat().st_mode & 0o777 == 0o700
+        files = [tmp_path / "instance" / f"gatehouse.sqlite{suffix}" for suffix in ("", "-wal", "-shm")]
+        assert files[0].exists()
+        assert {f.stat().st_mode & 0o777 for f in files if f.exists()} == {0o600}
     finally:
         proc.terminate()
         try:

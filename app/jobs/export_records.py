@@ -8,12 +8,14 @@ Record keys follow Go's `omitempty` as Authgear writes them: empty strings, list
 left out; `email_verified`, `phone_number_verified`, `disabled`, `is_anonymized`,
 `biometric_count` and `passkey_count` are always there, and so are `address` and `mfa` (objects,
 possibly empty). `roles` are the user's own roles, not those of its groups. Password hashes are
-never exported.
+never exported. CSV cells that a spreadsheet would run as formulas are prefixed with `'`
+(`neutralize`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -248,17 +250,49 @@ def resolve(record: Any, tokens: list[str]) -> Any:
     return node
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV Injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ... except a plain number, such as an E.164 phone number or a negative integer: no formula.
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def cell(value: Any) -> str:
     """Strings and numbers raw, booleans `true`/`false`, null or missing empty, arrays and
-    objects as compact JSON."""
+    objects as compact JSON; then `neutralize`d."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return value
+        return neutralize(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+        return neutralize(str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value))
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def csv_line(cells: list[str]) -> str:
+    """One CSV record ending in `\n`, quoted as Go's encoding/csv (which Authgear uses) quotes: a
+    field containing `,`, `"`, CR or LF, or starting with white space (Python's csv module leaves
+    a lone CR unquoted when lines end in LF, which splits the row for every reader)."""
+    return ",".join(_quoted(c) if _needs_quotes(c) else c for c in cells) + "\n"
+
+
+def _needs_quotes(field: str) -> bool:
+    if field == "":
+        return False
+    return field == "\\." or any(c in field for c in ',"\r\n') or field[0].isspace()
+
+
+def _quoted(field: str) -> str:
+    return '"' + field.replace('"', '""') + '"'
+
+
+def neutralize(text: str) -> str:
+    """A text a spreadsheet would run as a formula (`=HYPERLINK(...)`, `@SUM(...)`, `-2+3`), with a
+    `'` in front so it is shown as text. Plain numbers (`+85298765432`, `-5`) stay as they are.
+    Authgear writes cells raw; the NDJSON export is never changed."""
+    if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text

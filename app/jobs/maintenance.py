@@ -1,16 +1,19 @@
 """Housekeeping the workers (or the web process's job threads) run on a timer.
 
-- `cleanup_expired`: task rows whose results expired (24 hours after completion) and their export
-  files go; so does any export file, or abandoned partial file, older than 24 hours.
-- `recover_orphans`: a pending task that no worker holds (its worker was killed, or the enqueue
-  after a commit was lost) is enqueued again. For an import job whose tasks must run in order
-  that is only the first task not yet completed.
+- `recover_orphans`, every round (2 seconds in workers, 10 in the web process's job threads; one
+  worker per round does it): a pending task that no worker holds (its worker was killed, or the
+  enqueue after a commit was lost) is enqueued again. For an import job whose tasks must run in
+  order that is only the first task not yet completed.
+- `cleanup_expired`, every minute (or every round when rounds are longer): task rows whose results
+  expired (24 hours after completion) and their export files go; so does any export file, or
+  abandoned partial file, older than 24 hours.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 
 from flask import Flask
@@ -25,10 +28,12 @@ from app.tasks.models import BackgroundTask
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_INTERVAL_SECONDS = 60.0
-# Threads of the web process lose no job while the process lives: after the recovery at start,
-# an hourly round (retries of jobs that raised, removal of expired files) is enough.
-THREAD_MAINTENANCE_INTERVAL_SECONDS = 3600.0
+# With the 5-second lease, a killed worker's task runs again within about 7 seconds.
+MAINTENANCE_INTERVAL_SECONDS = 2.0
+# Threads of the web process lose no job while the process lives; rounds retry the jobs that
+# raised (after their pause) and the tasks an earlier process left pending.
+THREAD_MAINTENANCE_INTERVAL_SECONDS = 10.0
+CLEANUP_INTERVAL_SECONDS = 60.0
 # A task this young may still be on its way to the queue: recovery leaves it alone.
 ENQUEUE_GRACE = timedelta(seconds=5)
 
@@ -87,19 +92,26 @@ def recover_orphans(runner: JobRunner, now: datetime) -> list[str]:
     return recovered
 
 
-def run_maintenance(app: Flask) -> None:
+def run_maintenance(app: Flask, cleanup: bool = True, interval: float = 0.0) -> None:
+    """One round: recovery (unless another worker has claimed this `interval`'s round) and, when
+    asked, cleanup."""
     with app.app_context():
         try:
             now = app.extensions["gatehouse"].clock()
-            cleanup_expired(now, export_storage(app))
-            recover_orphans(get_runner(app), now)
+            if cleanup:
+                cleanup_expired(now, export_storage(app))
+            runner = get_runner(app)
+            # Capped, so a worker with long rounds never keeps the others from recovering.
+            if runner.claim_recovery_round(min(interval, MAINTENANCE_INTERVAL_SECONDS) * 0.9):
+                recover_orphans(runner, now)
         finally:
             db.session.rollback()
             db.session.remove()
 
 
 class MaintenanceThread(threading.Thread):
-    """Runs `run_maintenance` now and then every `interval` seconds, for the life of the process."""
+    """Runs recovery now and then every `interval` seconds, and cleanup every
+    `CLEANUP_INTERVAL_SECONDS` (or every round when rounds are longer), for the life of the process."""
 
     def __init__(self, app: Flask, interval: float = MAINTENANCE_INTERVAL_SECONDS) -> None:
         super().__init__(name="gatehouse-jobs-maintenance", daemon=True)
@@ -108,9 +120,14 @@ class MaintenanceThread(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        cleaned = float("-inf")
         while not self.stopped.is_set():
+            cleanup = time.monotonic() - cleaned >= max(CLEANUP_INTERVAL_SECONDS, self.interval) - 0.5
             try:
-                run_maintenance(self.app)
+                run_maintenance(self.app, cleanup, self.interval)
             except Exception:
                 log.exception("job maintenance failed")
+            else:
+                if cleanup:
+                    cleaned = time.monotonic()
             self.stopped.wait(self.interval)

@@ -4,16 +4,27 @@ A job is an importable function that takes one task ID (`BackgroundTask.id`, als
 The database row is the source of truth; the runner only carries the ID to a worker. A job that
 is lost (its worker killed, a failed enqueue) is found and enqueued again by
 `app.jobs.maintenance.recover_orphans`, which asks the runner whether a task is still `is_alive`:
-queued, or running with a fresh lease. Running jobs renew their lease with `heartbeat`, so a
-killed worker's task is taken over `lease_seconds` after its last sign of life.
+queued, held by a running job, or waiting out the pause after a job that raised.
+
+A running job `hold`s its task: on Redis a lease key that only one worker can take and that a
+thread of that worker renews every `lease_seconds / 5` seconds, whatever the job is doing. A
+killed worker's lease therefore expires `lease_seconds` after its last renewal, and the next
+recovery round hands the task to another worker. A worker that cannot renew its lease in time (a
+Redis outage) sees `Lease.lost` and stops at its next step, so a task never runs on two workers.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import secrets
+import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
 from typing import Protocol
 
 import redis
@@ -25,16 +36,49 @@ from rq.job import Job, JobStatus
 log = logging.getLogger(__name__)
 
 QUEUES = ("user_import", "user_export", "default")
-LEASE_SECONDS = 10
+# A killed worker's task is taken over this long after the worker's last renewal of its lease
+# (renewals come every fifth of it, from a thread of their own), plus one recovery round.
+LEASE_SECONDS = 5
+# A job that raised is retried by recovery after this pause, not at the next round.
+RETRY_AFTER_ERROR_SECONDS = 60
 FAILED_JOB_TTL = 24 * 3600
+REDIS_CONNECT_TIMEOUT_SECONDS = 5
 JobFunction = Callable[[str], None]
+
+# Renews the lease only while it is still ours; returns 1 when renewed.
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+# Ends our lease: deleted, or (ARGV[2] > 0) kept that many ms as the pause before a retry.
+_END = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then return redis.call('set', KEYS[1], 'retry', 'PX', ARGV[2]) and 1 end
+return redis.call('del', KEYS[1])
+"""
+
+
+class LeaseLost(Exception):
+    """The job's lease expired before it could be renewed: another worker may run the task now."""
+
+
+class Lease:
+    """A running job's hold on its task; `lost` turns True when the hold could not be kept."""
+
+    def __init__(self) -> None:
+        self._lost = threading.Event()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def check(self) -> None:
+        if self.lost:
+            raise LeaseLost()
 
 
 class JobRunner(Protocol):
     def enqueue(self, queue_name: str, func: JobFunction, task_id: str, timeout: int) -> None: ...
     def is_alive(self, task_id: str) -> bool: ...
-    def heartbeat(self, task_id: str) -> None: ...
-    def release(self, task_id: str) -> None: ...
+    def hold(self, task_id: str) -> AbstractContextManager[Lease | None]: ...
+    def claim_recovery_round(self, seconds: float) -> bool: ...
 
 
 class RQRunner:
@@ -45,6 +89,8 @@ class RQRunner:
         self.connection = connection
         self.prefix = prefix
         self.lease_seconds = lease_seconds
+        self._renew = connection.register_script(_RENEW)
+        self._end = connection.register_script(_END)
 
     def queue(self, name: str) -> Queue:
         return Queue(self.prefix + name, connection=self.connection)
@@ -64,21 +110,70 @@ class RQRunner:
         )
 
     def is_alive(self, task_id: str) -> bool:
+        if self.connection.exists(self._lease_key(task_id)):
+            return True  # running (or pausing after an error) somewhere
         try:
-            status = Job.fetch(task_id, connection=self.connection).get_status()
+            job = Job.fetch(task_id, connection=self.connection)
         except NoSuchJobError:
             return False
+        status = job.get_status()
         if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
             return True
-        if status == JobStatus.STARTED:
-            return bool(self.connection.exists(self._lease_key(task_id)))
+        if status == JobStatus.STARTED and job.started_at is not None:
+            # Just taken from the queue, its lease not taken yet.
+            started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+            return (datetime.now(UTC) - started).total_seconds() < self.lease_seconds
         return False
 
-    def heartbeat(self, task_id: str) -> None:
-        self.connection.set(self._lease_key(task_id), "1", ex=self.lease_seconds)
+    @contextmanager
+    def hold(self, task_id: str) -> Iterator[Lease | None]:
+        """The task's lease for the length of the block, or None when a live worker holds it."""
+        key = self._lease_key(task_id)
+        token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
+        ttl_ms = int(self.lease_seconds * 1000)
+        if not self.connection.set(key, token, nx=True, px=ttl_ms):
+            log.warning("task %s is held by another worker; not running it twice", task_id)
+            yield None
+            return
+        lease = Lease()
+        stop = threading.Event()
+        renewer = threading.Thread(
+            target=self._keep, args=(key, token, ttl_ms, lease, stop), name=f"gatehouse-lease-{task_id}", daemon=True
+        )
+        renewer.start()
+        pause_ms = 0
+        try:
+            yield lease
+        except BaseException:
+            pause_ms = RETRY_AFTER_ERROR_SECONDS * 1000
+            raise
+        finally:
+            stop.set()
+            renewer.join()
+            try:
+                self._end(keys=[key], args=[token, pause_ms])
+            except redis.RedisError:
+                log.warning("could not end the lease of task %s; it expires by itself", task_id)
 
-    def release(self, task_id: str) -> None:
-        self.connection.delete(self._lease_key(task_id))
+    def _keep(self, key: str, token: str, ttl_ms: int, lease: Lease, stop: threading.Event) -> None:
+        renewed = time.monotonic()
+        while not stop.wait(self.lease_seconds / 5):
+            try:
+                if self._renew(keys=[key], args=[token, ttl_ms]):
+                    renewed = time.monotonic()
+                    continue
+                held_by_us = False
+            except redis.RedisError:
+                held_by_us = time.monotonic() - renewed < self.lease_seconds
+            if not held_by_us:
+                log.error("lost the lease of %s; stopping its job", key)
+                lease._lost.set()
+                return
+
+    def claim_recovery_round(self, seconds: float) -> bool:
+        """One recovery round per `seconds` among all workers of this queue prefix."""
+        key = f"gatehouse:jobs:recovery:{self.prefix}"
+        return bool(self.connection.set(key, "1", nx=True, px=max(1, int(seconds * 1000))))
 
     @staticmethod
     def _lease_key(task_id: str) -> str:
@@ -95,6 +190,7 @@ class ThreadRunner:
         self.app = app
         self._queues: dict[str, queue.Queue[tuple[JobFunction, str]]] = {}
         self._active: set[str] = set()
+        self._retry_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def enqueue(self, queue_name: str, func: JobFunction, task_id: str, timeout: int) -> None:
@@ -102,6 +198,7 @@ class ThreadRunner:
             if task_id in self._active:
                 return
             self._active.add(task_id)
+            self._retry_at.pop(task_id, None)
             jobs = self._queues.get(queue_name)
             if jobs is None:
                 jobs = self._queues[queue_name] = queue.Queue()
@@ -110,13 +207,27 @@ class ThreadRunner:
 
     def is_alive(self, task_id: str) -> bool:
         with self._lock:
-            return task_id in self._active
+            if task_id in self._active:
+                return True
+            retry_at = self._retry_at.get(task_id)
+            if retry_at is not None and retry_at <= time.monotonic():
+                del self._retry_at[task_id]
+                return False
+            return retry_at is not None
 
-    def heartbeat(self, task_id: str) -> None:
-        """Threads die with their process, and so does everything `is_alive` knows: no lease."""
+    @contextmanager
+    def hold(self, task_id: str) -> Iterator[Lease | None]:
+        """Threads die with their process, and so does everything `is_alive` knows: the lease is
+        never lost. A job that raises pauses before recovery retries it."""
+        try:
+            yield Lease()
+        except BaseException:
+            with self._lock:
+                self._retry_at[task_id] = time.monotonic() + RETRY_AFTER_ERROR_SECONDS
+            raise
 
-    def release(self, task_id: str) -> None:
-        """See `heartbeat`."""
+    def claim_recovery_round(self, seconds: float) -> bool:
+        return True
 
     def _work(self, jobs: queue.Queue[tuple[JobFunction, str]]) -> None:
         while True:
@@ -141,7 +252,10 @@ def get_runner(app: Flask) -> JobRunner:
             if runner is None:
                 config = app.extensions["gatehouse"].config
                 if config.redis_url:
-                    runner = RQRunner(redis.Redis.from_url(config.redis_url), config.queue_prefix)
+                    connection = redis.Redis.from_url(
+                        config.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS
+                    )
+                    runner = RQRunner(connection, config.queue_prefix)
                 else:
                     runner = ThreadRunner(app)
                 app.extensions["gatehouse.jobs"] = runner

@@ -1,7 +1,8 @@
 """Where export files live: a storage interface, and the local-disk implementation used by default.
 
-Files are written under a temporary name and published by an atomic rename, so a download never
-sees half a file and a worker killed while writing leaves only a `.part` file that cleanup removes.
+Files (0600, in a 0700 folder: they hold personal data and TOTP secrets) are written under a
+temporary name and published by an atomic rename, so a download never sees half a file and a
+worker killed while writing leaves only a `.part` file that cleanup removes.
 Downloads go through signed URLs valid for 60 seconds (contract 5.1): an HMAC-SHA256 over the
 file name and the expiry time, with a key derived from the project's secrets, checked in
 constant time. Files older than 24 hours are removed by `delete_older_than`.
@@ -13,6 +14,7 @@ import hashlib
 import hmac
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -31,6 +33,12 @@ _PART = ".part"
 
 class ExportStorage(Protocol):
     def writer(self, key: str) -> AbstractContextManager[BinaryIO]: ...
+    def _private_directory(self) -> None:
+        """The folder, 0700 (also when an earlier version created it 0755)."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if stat.S_IMODE(self.directory.stat().st_mode) != 0o700:
+            self.directory.chmod(0o700)
+
     def open(self, key: str) -> BinaryIO: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
@@ -73,16 +81,25 @@ class LocalDiskStorage:
     def writer(self, key: str) -> Iterator[BinaryIO]:
         """A binary file that becomes `key` when the block ends without an error."""
         final = self._path(key)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._private_directory()
         part = final.with_name(final.name + _PART)
         try:
-            with open(part, "wb") as out:
+            # Created 0600 from the first byte: exports hold personal data and TOTP secrets.
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # a `.part` file left by an earlier version keeps its mode otherwise
+            with os.fdopen(fd, "wb") as out:
                 yield out
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(part, final)
         finally:
             part.unlink(missing_ok=True)
+
+    def _private_directory(self) -> None:
+        """The folder, 0700 (also when an earlier version created it 0755)."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if stat.S_IMODE(self.directory.stat().st_mode) != 0o700:
+            self.directory.chmod(0o700)
 
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")  # noqa: SIM115 (the caller streams and closes it)

@@ -10,7 +10,6 @@ start, which is safe because nothing is published until the file is whole.
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 from typing import Any
@@ -26,13 +25,14 @@ from app.jobs.export_records import (
     DEFAULT_CSV_POINTERS,
     build_records,
     cell,
+    csv_line,
     default_field_name,
     ndjson_line,
     parse_pointer,
     resolve,
     user_batches,
 )
-from app.jobs.runner import JobRunner, get_runner
+from app.jobs.runner import JobRunner, Lease, LeaseLost, get_runner
 from app.jobs.storage import ExportStorage, export_storage
 from app.jobs.tasks import (
     MAX_ATTEMPTS,
@@ -155,20 +155,21 @@ def run_export(task_id: str) -> None:
     """The RQ job: writes the file, or ends the task as failed with the error."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     svc: Services = app.extensions["gatehouse"]
-    runner = get_runner(app)
-    attempt = start_attempt(task_id)
-    if attempt is None:
-        return
-    runner.heartbeat(task_id)
-    try:
-        if attempt > MAX_ATTEMPTS:
-            raise InternalError("UnexpectedError", "the export failed repeatedly")
-        _export(svc, runner, export_storage(app), task_id)
-    except Exception as exc:
-        db.session.rollback()
-        _fail(task_id, public_error(exc), svc.clock())
-    finally:
-        runner.release(task_id)
+    with get_runner(app).hold(task_id) as lease:
+        if lease is None:
+            return  # a live worker runs it already
+        attempt = start_attempt(task_id)
+        if attempt is None:
+            return
+        try:
+            if attempt > MAX_ATTEMPTS:
+                raise InternalError("UnexpectedError", "the export failed repeatedly")
+            _export(svc, lease, export_storage(app), task_id)
+        except LeaseLost:
+            db.session.rollback()  # another worker may have taken the task over: it writes the file
+        except Exception as exc:
+            db.session.rollback()
+            _fail(task_id, public_error(exc), svc.clock())
 
 
 def _set_progress(task_id: str, progress: dict[str, Any]) -> None:
@@ -177,7 +178,7 @@ def _set_progress(task_id: str, progress: dict[str, Any]) -> None:
     db.session.commit()
 
 
-def _export(svc: Services, runner: JobRunner, storage: ExportStorage, task_id: str) -> None:
+def _export(svc: Services, lease: Lease, storage: ExportStorage, task_id: str) -> None:
     task = db.session.get(BackgroundTask, task_id)
     assert task is not None
     request = task.input["request"]
@@ -190,18 +191,17 @@ def _export(svc: Services, runner: JobRunner, storage: ExportStorage, task_id: s
     key = f"{svc.config.project['id']}-{task_id}-{now.strftime('%Y%m%d%H%M%S')}Z.{fmt}"
     with storage.writer(key) as raw:
         out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        rows = csv.writer(out, lineterminator="\n")
         if fmt == "csv":
-            rows.writerow([name for _, name in columns])
+            out.write(csv_line([name for _, name in columns]))
         for users in user_batches():
             for record in build_records(users, svc.config.public_origin):
                 if fmt == "csv":
-                    rows.writerow([cell(resolve(record, tokens)) for tokens, _ in columns])
+                    out.write(csv_line([cell(resolve(record, tokens)) for tokens, _ in columns]))
                 else:
                     out.write(ndjson_line(record))
+            lease.check()
             progress["processed"] += len(users)
             _set_progress(task_id, progress)
-            runner.heartbeat(task_id)
         out.flush()
         out.detach()  # the writer closes the file itself, after syncing it
     db.session.commit()

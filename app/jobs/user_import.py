@@ -29,7 +29,7 @@ from app.errors import AppError, InternalError, ValidationFailed
 from app.extensions import db
 from app.flows.inputs import obj, validate
 from app.jobs.import_records import LOGIN_ID_TYPES, Outcome, RecordImporter, redact
-from app.jobs.runner import JobRunner, get_runner
+from app.jobs.runner import JobRunner, Lease, get_runner
 from app.jobs.tasks import (
     MAX_ATTEMPTS,
     RESULT_TTL,
@@ -52,7 +52,6 @@ QUEUE = "user_import"
 RECORDS_PER_TASK = 100
 MAX_BODY_BYTES = 500 * 1000  # contract 0.3
 TASK_TIMEOUT_SECONDS = 600
-HEARTBEAT_SECONDS = 1.0
 COMMIT_EVERY_RECORDS = 10
 COMMIT_EVERY_SECONDS = 0.5
 OUTCOMES = ("inserted", "updated", "skipped", "failed")
@@ -158,19 +157,18 @@ def run_import_task(task_id: str) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     svc: Services = app.extensions["gatehouse"]
     runner = get_runner(app)
-    attempt = start_attempt(task_id)
-    if attempt is None:
-        return
-    runner.heartbeat(task_id)
-    try:
-        next_id = _process(svc, runner, task_id, attempt)
-    finally:
-        runner.release(task_id)
+    with runner.hold(task_id) as lease:
+        if lease is None:
+            return  # a live worker runs it already
+        attempt = start_attempt(task_id)
+        if attempt is None:
+            return
+        next_id = _process(svc, lease, task_id, attempt)
     if next_id is not None:
         runner.enqueue(QUEUE, run_import_task, next_id, TASK_TIMEOUT_SECONDS)
 
 
-def _process(svc: Services, runner: JobRunner, task_id: str, attempt: int) -> str | None:
+def _process(svc: Services, lease: Lease, task_id: str, attempt: int) -> str | None:
     task = db.session.get(BackgroundTask, task_id)
     assert task is not None
     records: list[Any] = task.input["records"]
@@ -179,8 +177,9 @@ def _process(svc: Services, runner: JobRunner, task_id: str, attempt: int) -> st
     given_up = None
     if attempt > MAX_ATTEMPTS:
         given_up = InternalError("UnexpectedError", "the import task failed repeatedly").to_dict()
-    beat = time.monotonic()
     while True:
+        if lease.lost:
+            return None  # another worker may have taken the task over: it continues from here
         write_first(task_id)
         row = db.session.execute(
             select(BackgroundTask.status, BackgroundTask.result, BackgroundTask.progress)
@@ -212,9 +211,6 @@ def _process(svc: Services, runner: JobRunner, task_id: str, attempt: int) -> st
         )
         db.session.commit()
         db.session.expunge_all()  # the next records read users afresh
-        if time.monotonic() - beat >= HEARTBEAT_SECONDS:
-            runner.heartbeat(task_id)
-            beat = time.monotonic()
     return _complete(task_id, details, given_up, svc.clock())
 
 

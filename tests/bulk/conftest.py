@@ -61,8 +61,15 @@ class WorkerProcess:
     """`python worker.py` on the test database and Redis, logging to a file next to its project."""
 
     def __init__(
-        self, config_dir: Path, database_url: str, prefix: str, lease: int = 10, maintenance: float = 1
+        self,
+        config_dir: Path,
+        database_url: str,
+        prefix: str,
+        lease: int | None = 10,
+        maintenance: float | None = 1,
+        redis_url: str = REDIS_URL,
     ) -> None:
+        self.redis_url = redis_url
         self.config_dir = config_dir
         self.maintenance = maintenance
         self.database_url = database_url
@@ -76,19 +83,17 @@ class WorkerProcess:
         env.update(
             GATEHOUSE_CONFIG_DIR=str(self.config_dir),
             DATABASE_URL=self.database_url,
-            REDIS_URL=REDIS_URL,
+            REDIS_URL=self.redis_url,
             GATEHOUSE_QUEUE_PREFIX=self.prefix,
         )
+        args = [sys.executable, "worker.py"]  # None: worker.py's own default
+        if self.lease is not None:
+            args += ["--lease", str(self.lease)]
+        if self.maintenance is not None:
+            args += ["--maintenance-interval", str(self.maintenance)]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "worker.py",
-                    "--lease",
-                    str(self.lease),
-                    "--maintenance-interval",
-                    str(self.maintenance),
-                ],
+                args,
                 cwd=REPO,
                 env=env,
                 stdout=log,
@@ -147,8 +152,10 @@ def start_worker(database_url: str) -> Iterator[Callable[..., WorkerProcess]]:
     """More workers for one test, stopped at its end."""
     started: list[WorkerProcess] = []
 
-    def start(config_dir: Path, prefix: str, lease: int = 10) -> WorkerProcess:
-        proc = WorkerProcess(config_dir, database_url, prefix, lease).start()
+    def start(
+        config_dir: Path, prefix: str, lease: int | None = 10, maintenance: float | None = 1, redis_url: str = REDIS_URL
+    ) -> WorkerProcess:
+        proc = WorkerProcess(config_dir, database_url, prefix, lease, maintenance, redis_url).start()
         started.append(proc)
         return proc
 
