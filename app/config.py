@@ -1,9 +1,10 @@
-"""Project configuration: an Authgear project directory (authgear.yaml + authgear.secrets.yaml).
+"""Project configuration: an Authgear project directory (authgear.yaml, authgear.secrets.yaml and
+authgear.features.yaml).
 
 Gatehouse reads the files an Authgear user already has. Keys keep Authgear's names and defaults
-(contract section 8). Top-level keys that Authgear knows but Gatehouse does not implement yet are
-accepted and reported once at start; anything else that is wrong stops start-up with a message that
-names the key and the problem. Nothing outside this module reads the environment.
+(contract section 8). Keys and values that Authgear knows but Gatehouse does not implement yet are
+accepted and reported once at start; what Authgear itself refuses stops start-up with a message
+that names the key and the problem. Nothing outside this module reads the environment.
 """
 
 from __future__ import annotations
@@ -30,7 +31,23 @@ AUTHGEAR_TOP_LEVEL_KEYS = frozenset(
 )
 IMPLEMENTED_TOP_LEVEL_KEYS = frozenset(
     "id http ui localization messaging authentication session oauth identity authenticator user_profile "
-    "account_deletion account_anonymization forgot_password verification authentication_flow".split()
+    "account_deletion account_anonymization forgot_password verification authentication_flow test_mode".split()
+)
+# Valid Authgear values inside implemented sections that Gatehouse does not act on; each one present
+# is reported once at start (dotted path and value) and otherwise has no effect.
+UNIMPLEMENTED_PATHS = ("test_mode.whatsapp",)
+
+# Every secret key Authgear knows (pkg/lib/config/secret.go); any other key stops its start with
+# "unknown secret key". `data` is each key's own shape: a mapping for most, a list for
+# `saml.service_providers.signing`.
+AUTHGEAR_SECRET_KEYS = frozenset(
+    "db audit.db search.db elasticsearch redis analytic.redis admin-api.auth sso.oauth.client "
+    "sso.oauth.demo_credentials mail.smtp sms.twilio sms.nexmo sms.custom oauth csrf webhook images "
+    "whatsapp.wati oauth.client_secrets captcha.cloudflare bot_protection.provider whatsapp.on-premises "
+    "whatsapp.cloud-api ldap saml.idp.signing saml.service_providers.signing".split()
+)
+IMPLEMENTED_SECRET_KEYS = frozenset(
+    "db redis admin-api.auth mail.smtp sms.custom oauth csrf oauth.client_secrets".split()
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -73,6 +90,9 @@ DEFAULTS: dict[str, Any] = {
             },
             "signup": {"per_ip": {"enabled": True, "period": "1m", "burst": 10}},
             "account_enumeration": {"per_ip": {"enabled": True, "period": "1m", "burst": 10}},
+            # Gatehouse's own (x_): checks of one user's password against a stored hash that costs
+            # more than ~100 ms (imported bcrypt >= 11, argon2 m*t >= 5x ours, ...), from any IP.
+            "password": {"x_expensive_hash_per_user": {"enabled": True, "period": "1m", "burst": 5}},
         },
         "lockout": {
             "max_attempts": 0,
@@ -178,6 +198,59 @@ _RATE = {
     "properties": {"enabled": _BOOL, "period": _DURATION, "burst": {"type": "integer", "minimum": 1}},
 }
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
+
+
+def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """An object as Authgear declares it: only the listed keys (`additionalProperties: false`)."""
+    out: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        out["required"] = required
+    return out
+
+
+def _test_mode_rules(rule: dict[str, Any]) -> dict[str, Any]:
+    return _closed({"enabled": _BOOL, "rules": {"type": "array", "items": _closed(rule, ["regex"])}})
+
+
+# Authgear's TestModeConfig (pkg/lib/config/test_mode.go): per-target rules matched by regex, in order.
+TEST_MODE_SCHEMA = _closed(
+    {
+        "oob_otp": _test_mode_rules({"regex": {"type": "string"}, "fixed_code": {"type": "string"}}),
+        "sms": _test_mode_rules({"regex": {"type": "string"}, "suppressed": _BOOL}),
+        "whatsapp": _test_mode_rules({"regex": {"type": "string"}, "suppressed": _BOOL}),
+        "email": _test_mode_rules({"regex": {"type": "string"}, "suppressed": _BOOL}),
+    }
+)
+
+# Authgear's usage limits (pkg/lib/config/usage.go): calendar periods, not durations. Gatehouse does
+# not meter usage; the section is checked so that what Authgear refuses is refused here too.
+_USAGE_MATCH = {"enum": ["*", "user_export", "user_import", "email", "whatsapp", "sms"]}
+USAGE_LIMIT_SCHEMA = {
+    "type": "array",
+    "items": _closed(
+        {
+            "quota": {"type": "integer", "minimum": 0},
+            "period": {"enum": ["day", "month"]},
+            "action": {"enum": ["alert", "block"]},
+        },
+        ["quota", "period", "action"],
+    ),
+}
+USAGE_SCHEMA = _closed(
+    {
+        "alerts": {
+            "type": "array",
+            "items": _closed(
+                {"type": {"enum": ["email"]}, "email": {"type": "string"}, "match": _USAGE_MATCH}, ["type", "match"]
+            ),
+        },
+        "limits": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {k: USAGE_LIMIT_SCHEMA for k in ("user_export", "user_import", "email", "whatsapp", "sms")},
+        },
+    }
+)
 
 # JSON Schema of the subset Gatehouse implements. Objects are open (Authgear has many more keys);
 # every key listed here is type-checked.
@@ -351,6 +424,8 @@ SCHEMA: dict[str, Any] = {
             "properties": {"fallback_language": {"type": "string"}, "supported_languages": _STR_LIST},
         },
         "ui": {"type": "object"},
+        "test_mode": TEST_MODE_SCHEMA,
+        "usage": {**USAGE_SCHEMA, "type": ["object", "null"]},  # Authgear: nullable
         "authentication_flow": {
             "type": "object",
             "properties": {"rate_limits": {"type": "object", "properties": {"per_ip": _RATE}}},
@@ -374,11 +449,29 @@ class AppConfig:
     config_dir: Path | None = None
     secret_key: str = ""
     unimplemented_keys: list[str] = field(default_factory=list)
+    # authgear.features.yaml with Authgear's defaults (app/features.py); the defaults without the file.
+    features: dict[str, Any] = field(default_factory=lambda: _default_features())
+    # Secret keys and feature config keys Gatehouse accepts but does not act on, reported at start.
+    unimplemented_secrets: list[str] = field(default_factory=list)
+    unimplemented_features: list[str] = field(default_factory=list)
     testing: bool = False
     # Prepended to the RQ queue names (GATEHOUSE_QUEUE_PREFIX) so deployments sharing one Redis keep their jobs apart.
     queue_prefix: str = ""
     # Prepended to every key of the Redis store (GATEHOUSE_REDIS_PREFIX), for the same reason.
     store_prefix: str = "gatehouse:"
+    # TRUST_PROXY (Authgear's name): take the client's address, scheme and host from the reverse
+    # proxy's X-Forwarded-* / X-Real-IP headers. Off by default: without a proxy that sets them,
+    # any client could pick its own address and escape the per-IP rate limits.
+    trust_proxy: bool = False
+    # How long a request waits for PostgreSQL and Redis, so that an outage answers 503 within a
+    # bound (app/dbtimeouts.py, README "Production"). Seconds; 0 turns one off.
+    # GATEHOUSE_DB_STATEMENT_TIMEOUT: PostgreSQL's statement_timeout (the server cancels the statement).
+    db_statement_timeout: float = 10.0
+    # GATEHOUSE_DB_IO_TIMEOUT: the longest wait for any answer of the server (client side: a hung
+    # server or a black-holed network); longer than the statement timeout so that one ends first.
+    db_io_timeout: float = 15.0
+    # GATEHOUSE_REDIS_TIMEOUT: connecting to Redis and each command's answer (socket timeouts).
+    redis_timeout: float = 2.0
 
     @property
     def public_origin(self) -> str:
@@ -410,6 +503,28 @@ class AppConfig:
             if item.get("client_id") == client_id:
                 return list(item.get("keys", []))
         return []
+
+
+def _default_features() -> dict[str, Any]:
+    from app.features import default_features  # app.features builds on this module
+
+    return default_features()
+
+
+def unimplemented_report(config: AppConfig) -> list[str]:
+    """One line per accepted-but-not-implemented key of the three files, for the start-up log."""
+    lines = [
+        f"authgear.yaml: {k!r} is accepted but not implemented yet; it has no effect" for k in config.unimplemented_keys
+    ]
+    lines += [
+        f"authgear.secrets.yaml: {k!r} is accepted but not implemented yet; it has no effect"
+        for k in config.unimplemented_secrets
+    ]
+    lines += [
+        f"authgear.features.yaml: {k!r} is accepted but not implemented yet; it has no effect"
+        for k in config.unimplemented_features
+    ]
+    return lines
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -463,14 +578,41 @@ def validate_project(raw: Any) -> tuple[dict[str, Any], list[str]]:
     loc = project["localization"]
     if loc["fallback_language"] not in loc["supported_languages"]:
         raise ConfigError("authgear.yaml /localization/fallback_language: must be one of supported_languages")
-    _check_durations(project, [])
+    # Only sections Gatehouse reads hold durations it parses; elsewhere a `period` may be Authgear's
+    # calendar period (`usage.limits.*.period: day`), already checked by the schema.
+    _check_durations({k: v for k, v in project.items() if k in IMPLEMENTED_TOP_LEVEL_KEYS}, [])
+    _check_test_mode_regexes(project.get("test_mode") or {})
     unimplemented = sorted(k for k in raw if k not in IMPLEMENTED_TOP_LEVEL_KEYS)
+    unimplemented += [p for p in UNIMPLEMENTED_PATHS if _has_path(raw, p)]
     return project, unimplemented
 
 
+def _has_path(raw: dict[str, Any], dotted: str) -> bool:
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _check_test_mode_regexes(test_mode: dict[str, Any]) -> None:
+    """A rule's regex is compiled at start (Authgear's `x_re2_regex` format), not at the first send."""
+    for section, conf in test_mode.items():
+        for i, rule in enumerate(conf.get("rules") or []):
+            try:
+                re.compile(rule["regex"])
+            except re.error as exc:
+                raise ConfigError(
+                    f"authgear.yaml /test_mode/{section}/rules/{i}/regex: invalid regular expression ({exc})"
+                ) from None
+
+
 def _is_duration_key(key: str, parent: str) -> bool:
-    return parent == "valid_periods" or key.endswith(("period", "_duration", "cooldown")) or key in (
-        "duration_since_last_update",
+    return (
+        parent == "valid_periods"
+        or key.endswith(("period", "_duration", "cooldown"))
+        or key in ("duration_since_last_update",)
     )
 
 
@@ -508,19 +650,31 @@ def _check_clients(clients: list[dict[str, Any]]) -> None:
 
 
 def parse_secrets(raw: Any) -> dict[str, Any]:
-    """authgear.secrets.yaml is `secrets: [{key, data}]`; returns {key: data}."""
+    """authgear.secrets.yaml is `secrets: [{key, data}]`; returns {key: data}.
+
+    Every key Authgear knows is accepted with its data as it is (a list for
+    `saml.service_providers.signing`); the keys Gatehouse reads must hold a mapping."""
     if raw is None:
         return {}
     if not isinstance(raw, dict) or not isinstance(raw.get("secrets", []), list):
         raise ConfigError("authgear.secrets.yaml /secrets: must be a list of {key, data}")
+    extra = sorted(k for k in raw if k != "secrets")
+    if extra:
+        raise ConfigError(f"authgear.secrets.yaml /{extra[0]}: additional property not allowed")
     out: dict[str, Any] = {}
     for i, item in enumerate(raw.get("secrets", [])):
         if not isinstance(item, dict) or not isinstance(item.get("key"), str) or "data" not in item:
             raise ConfigError(f"authgear.secrets.yaml /secrets/{i}: must have a string key and data")
-        if not isinstance(item["data"], dict):
+        if item["key"] not in AUTHGEAR_SECRET_KEYS:
+            raise ConfigError(f"authgear.secrets.yaml /secrets/{i}/key: unknown secret key {item['key']!r}")
+        if item["key"] in IMPLEMENTED_SECRET_KEYS and not isinstance(item["data"], dict):
             raise ConfigError(f"authgear.secrets.yaml /secrets/{i}/data: must be a mapping")
         out[item["key"]] = item["data"]
     return out
+
+
+def unimplemented_secrets(secrets: dict[str, Any]) -> list[str]:
+    return sorted(k for k in secrets if k not in IMPLEMENTED_SECRET_KEYS)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -546,6 +700,12 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
             log.warning("wrote %s", written)
     project, unimplemented = validate_project(_read_yaml(project_file))
     secrets = parse_secrets(_read_yaml(secrets_file)) if secrets_file.exists() else {}
+    from app.features import FILE_NAME, default_features, validate_features
+
+    features_file = config_dir / FILE_NAME
+    features, unimplemented_features = (
+        validate_features(_read_yaml(features_file)) if features_file.exists() else (default_features(), [])
+    )
     database_url = (
         env.get("DATABASE_URL")
         or secrets.get("db", {}).get("database_url")
@@ -562,9 +722,41 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
         config_dir=config_dir,
         secret_key=secret_key,
         unimplemented_keys=unimplemented,
+        features=features,
+        unimplemented_secrets=unimplemented_secrets(secrets),
+        unimplemented_features=unimplemented_features,
         queue_prefix=env.get("GATEHOUSE_QUEUE_PREFIX", ""),
         store_prefix=env.get("GATEHOUSE_REDIS_PREFIX") or "gatehouse:",
+        trust_proxy=_env_bool(env, "TRUST_PROXY"),
+        db_statement_timeout=_env_seconds(env, "GATEHOUSE_DB_STATEMENT_TIMEOUT", 10.0),
+        db_io_timeout=_env_seconds(env, "GATEHOUSE_DB_IO_TIMEOUT", 15.0),
+        redis_timeout=_env_seconds(env, "GATEHOUSE_REDIS_TIMEOUT", 2.0),
     )
+
+
+def _env_seconds(env: dict[str, str], name: str, default: float) -> float:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:  # also rejects nan
+        raise ConfigError(f"environment {name}: {value!r} is not a number of seconds (0 to 3600, 0: no limit)")
+    return seconds
+
+
+# The spellings Go's strconv.ParseBool accepts, which Authgear's environment variables go through.
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"", "0", "f", "F", "FALSE", "false", "False"})
+
+
+def _env_bool(env: dict[str, str], name: str) -> bool:
+    value = env.get(name, "")
+    if value not in _TRUE | _FALSE:
+        raise ConfigError(f"environment {name}: {value!r} is not a boolean (true or false)")
+    return value in _TRUE
 
 
 def normalize_database_url(url: str) -> str:

@@ -423,3 +423,64 @@ def test_named_dir_without_a_project_gets_the_demo_project_and_says_so(tmp_path,
     assert cfg.client("demo") is not None
     assert (tmp_path / "new" / "authgear.secrets.yaml").stat().st_mode & 0o777 == 0o600
     assert any("authgear.yaml" in r.getMessage() for r in caplog.records if r.name == "gatehouse")
+
+
+# -- Authgear parity: what Authgear accepts starts, what it refuses stops ----------------------
+
+
+def test_calendar_usage_periods_and_test_mode_are_accepted():
+    project, unimplemented = validate_project(
+        with_(
+            usage={"limits": {"email": [{"quota": 10, "period": "day", "action": "block"}]}},
+            test_mode={"oob_otp": {"enabled": True, "rules": [{"regex": "^qa-", "fixed_code": "000000"}]}},
+        )
+    )
+    assert project["usage"]["limits"]["email"][0]["period"] == "day"
+    assert unimplemented == ["usage"]  # test_mode is implemented
+    assert validate_project(with_(usage=None))[1] == ["usage"]
+
+
+def test_whatsapp_test_mode_is_accepted_and_reported():
+    _, unimplemented = validate_project(with_(test_mode={"whatsapp": {"enabled": True, "rules": []}}))
+    assert unimplemented == ["test_mode.whatsapp"]
+
+
+def test_secret_data_keeps_authgears_shape_per_key(tmp_path):
+    signing = [{"service_provider_id": "sp", "certificates": [{"pem": "-----BEGIN CERTIFICATE-----"}]}]
+    write_project(tmp_path, secrets={"secrets": [{"key": "saml.service_providers.signing", "data": signing}]})
+    cfg = load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)})
+    assert cfg.secrets["saml.service_providers.signing"] == signing
+    assert cfg.unimplemented_secrets == ["saml.service_providers.signing"]
+
+
+@pytest.mark.parametrize(
+    ("secrets", "expected"),
+    [
+        ({"secrets": [{"key": "database", "data": {}}]}, "/secrets/0/key: unknown secret key 'database'"),
+        ({"secrets": [{"key": "db", "data": ["postgres://x"]}]}, "/secrets/0/data: must be a mapping"),
+        ({"secrets": [], "extra": 1}, "/extra"),
+    ],
+)
+def test_secrets_authgear_refuses_stop_the_start(tmp_path, secrets, expected):
+    write_project(tmp_path, secrets=secrets)
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)})
+    assert str(info.value).startswith("authgear.secrets.yaml") and expected in str(info.value)
+
+
+def test_features_file_is_read_with_authgear_defaults(tmp_path):
+    write_project(tmp_path)
+    assert load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)}).features["identity"]["oauth"] == {
+        "maximum_providers": 99
+    }
+    (tmp_path / "authgear.features.yaml").write_text(
+        "identity: {oauth: {maximum_providers: 2}}\ntest_mode: {fixed_oob_otp: {enabled: true, code: '111111'}}\n"
+    )
+    cfg = load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)})
+    assert cfg.features["identity"]["oauth"]["maximum_providers"] == 2
+    assert cfg.features["test_mode"]["fixed_oob_otp"] == {"enabled": True, "code": "111111"}
+    assert cfg.features["test_mode"]["email"] == {"suppressed": False}
+    assert cfg.unimplemented_features == ["identity"]
+    (tmp_path / "authgear.features.yaml").write_text("test_mode: {fixed_oob_otp: {enabled: true}}\n")
+    with pytest.raises(ConfigError, match=r"authgear.features.yaml /test_mode/fixed_oob_otp: 'code'"):
+        load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)})

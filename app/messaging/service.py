@@ -2,7 +2,8 @@
 
 Email goes over SMTP when the secret `mail.smtp` is set, SMS to the webhook of `sms.custom`;
 without them (the embedded default) both land in the outbox folder and the log gets one line
-naming the file, never the code. Log lines mask the recipient.
+naming the file, never the code. Log lines mask the recipient. A message that test mode suppresses
+(app/testmode.py) goes nowhere; the log says so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.messaging.email import DeliveryError, OutboxTransport, SMTPTransport, b
 from app.messaging.outbox import Outbox
 from app.messaging.sms import OutboxSMSTransport, WebhookSMSTransport
 from app.messaging.templates import MessageRenderer, normalize_locale
+from app.testmode import TestMode
 
 log = logging.getLogger("gatehouse.messaging")
 
@@ -59,6 +61,11 @@ class MessageSender:
         sms = config.secrets.get("sms.custom")
         self.sms_webhook = WebhookSMSTransport(sms) if sms is not None else None
         self.sms_outbox = OutboxSMSTransport(outbox)
+        self.test_mode = TestMode(config.project, config.features)
+
+    def suppressed(self, channel: str, to: str) -> bool:
+        """Whether test mode keeps a message of `channel` ("email" or "sms") to `to` from being sent."""
+        return self.test_mode.suppressed_by_rule(channel, to) or self.test_mode.suppressed_by_feature(channel)
 
     def resolve_locale(self, locale: str | None) -> str:
         """The best of `localization.supported_languages` for `locale`, else the fallback language."""
@@ -72,6 +79,9 @@ class MessageSender:
 
     def send_email(self, to: str, template: str, params: dict[str, Any], locale: str) -> None:
         _check_recipient(to)
+        if self.suppressed("email", to):
+            log.info("email %s to %s is suppressed by test mode", template, mask_address(to))
+            return
         rendered = self.renderer.render_email(template, params, self.resolve_locale(locale))
         msg = build_email(self.email_sender, to, rendered, self.message_id_domain, self.clock())
         if self.smtp is None:
@@ -87,6 +97,9 @@ class MessageSender:
 
     def send_sms(self, to: str, template: str, params: dict[str, Any], locale: str) -> None:
         _check_recipient(to)
+        if self.suppressed("sms", to):
+            log.info("sms %s to %s is suppressed by test mode", template, mask_address(to))
+            return
         used = self.resolve_locale(locale)
         body = self.renderer.render_sms(template, params, used)
         if self.sms_webhook is None:

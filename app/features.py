@@ -1,0 +1,136 @@
+"""Feature config: authgear.features.yaml, next to authgear.yaml (Authgear's FeatureConfig).
+
+Authgear's plans put limits and switches here (rate and usage limits, `identity.oauth.maximum_providers`,
+`test_mode`, ...). A project without the file gets Authgear's effective defaults. Gatehouse acts on
+`test_mode` (fixed OOB OTP code, suppressed email and SMS); the other sections are checked, kept with
+their defaults and reported once at start as not implemented.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonschema
+
+from app.config import ConfigError, deep_merge
+
+FILE_NAME = "authgear.features.yaml"
+
+_BOOL = {"type": "boolean"}
+_OBJECT = {"type": "object"}
+
+
+def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        out["required"] = required
+    return out
+
+
+# Authgear's TestModeFeatureConfig (pkg/lib/config/feature_test_mode.go).
+TEST_MODE_SCHEMA = _closed(
+    {
+        "fixed_oob_otp": _closed({"enabled": _BOOL, "code": {"type": "string"}}, ["enabled", "code"]),
+        "deterministic_link_otp": _closed({"enabled": _BOOL}, ["enabled"]),
+        "sms": _closed({"suppressed": _BOOL}),
+        "whatsapp": _closed({"suppressed": _BOOL}),
+        "email": _closed({"suppressed": _BOOL}),
+    }
+)
+
+_USAGE_LIMITS = {
+    "type": "array",
+    "items": _closed(
+        {
+            "quota": {"type": "integer", "minimum": 0},
+            "period": {"enum": ["day", "month"]},
+            "action": {"enum": ["alert", "block"]},
+        },
+        ["quota", "period", "action"],
+    ),
+}
+
+# The top level is closed as in Authgear; sections Gatehouse does not act on are only required to be
+# objects, those it reads (and `usage`, whose periods are calendar words) are checked key by key.
+SCHEMA: dict[str, Any] = _closed(
+    {
+        "identity": _OBJECT,
+        "authentication": _OBJECT,
+        "authenticator": _OBJECT,
+        "custom_domain": _OBJECT,
+        "ui": _OBJECT,
+        "oauth": _OBJECT,
+        "hook": _OBJECT,
+        "audit_log": _OBJECT,
+        "google_tag_manager": _OBJECT,
+        "rate_limits": _OBJECT,
+        "messaging": _OBJECT,
+        # Nullable, as in Authgear; a `type` list keeps the error at the key that is wrong.
+        "usage": {
+            **_closed(
+                {
+                    "hooks": {"type": "array", "items": _OBJECT},
+                    "limits": {
+                        **_closed(
+                            {k: _USAGE_LIMITS for k in ("user_export", "user_import", "email", "whatsapp", "sms")}
+                        ),
+                        "type": ["object", "null"],
+                    },
+                }
+            ),
+            "type": ["object", "null"],
+        },
+        "collaborator": _OBJECT,
+        "web3": _OBJECT,
+        "admin_api": _OBJECT,
+        "test_mode": TEST_MODE_SCHEMA,
+        "fraud_protection": _OBJECT,
+    }
+)
+
+# Authgear's effective defaults (the SetDefaults of pkg/lib/config/feature_*.go) for what a project
+# without the file gets: nothing restricted, test mode off.
+DEFAULTS: dict[str, Any] = {
+    "identity": {"oauth": {"maximum_providers": 99}, "biometric": {"disabled": False}},
+    "oauth": {"client": {"maximum": 99, "soft_maximum": 99}},
+    "hook": {"blocking_handler": {"maximum": 99}, "non_blocking_handler": {"maximum": 99}},
+    "audit_log": {"retrieval_days": -1},
+    "admin_api": {"create_session_enabled": False},
+    "fraud_protection": {"is_modifiable": False},
+    "test_mode": {
+        "fixed_oob_otp": {"enabled": False, "code": ""},
+        "deterministic_link_otp": {"enabled": False},
+        "sms": {"suppressed": False},
+        "whatsapp": {"suppressed": False},
+        "email": {"suppressed": False},
+    },
+}
+
+# What Gatehouse reads; any other key present in the file is reported as not implemented.
+IMPLEMENTED_PATHS = frozenset({"test_mode.fixed_oob_otp", "test_mode.sms", "test_mode.email"})
+
+
+def default_features() -> dict[str, Any]:
+    return copy.deepcopy(DEFAULTS)
+
+
+def validate_features(raw: Any) -> tuple[dict[str, Any], list[str]]:
+    """Validate an authgear.features.yaml document; returns it with defaults and the unimplemented keys."""
+    if raw is None:  # an empty file, as Authgear reads it: no restrictions
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{FILE_NAME}: the document must be a mapping")
+    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(raw), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        where = "/" + "/".join(str(p) for p in err.absolute_path)
+        raise ConfigError(f"{FILE_NAME} {where}: {err.message}")
+    features = deep_merge(DEFAULTS, raw)
+    unimplemented: list[str] = []
+    for key, value in raw.items():
+        if key != "test_mode":
+            unimplemented.append(key)
+            continue
+        unimplemented += [f"test_mode.{k}" for k in value or {} if f"test_mode.{k}" not in IMPLEMENTED_PATHS]
+    return features, sorted(unimplemented)
