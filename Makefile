@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
+HOST ?= 127.0.0.1
+# `make run RELOAD=1` restarts the server when code, templates or catalogs change.
+RELOAD ?=
 TEST_WORKERS ?= 2
 
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
@@ -35,9 +38,10 @@ $(AXE): tests/web/package.json tests/web/package-lock.json
 	cd tests/web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The demo project follows PORT (a project of your own is never rewritten); served by granian.
 run: $(STAMP) catalogs
-	$(BIN)/flask --app app gatehouse init
-	$(BIN)/flask --app app run --host 127.0.0.1 --port $(PORT)
+	$(BIN)/flask --app app gatehouse init --public-origin http://localhost:$(PORT)
+	$(BIN)/flask --app app gatehouse serve --host $(HOST) --port $(PORT)$(if $(RELOAD), --reload)
 
 test: $(STAMP) catalogs $(AXE) lint test-pg test-embedded
 

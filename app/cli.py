@@ -1,8 +1,10 @@
-"""`flask --app app gatehouse ...`: init, create-user, admin-token, rotate-oidc-key."""
+"""`flask --app app gatehouse ...`: init, create-user, admin-token, rotate-oidc-key, serve."""
 
 from __future__ import annotations
 
+import copy
 import time
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -11,6 +13,8 @@ from flask_migrate import upgrade
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from app.admin.auth import MAX_LIFETIME_SECONDS
+from app.config import AppConfig, load_config
 from app.errors import AppError
 from app.extensions import db
 from app.project_files import ensure_project_dir
@@ -23,11 +27,16 @@ def cli() -> None:
 
 
 @cli.command("init")
-def init() -> None:
+@click.option(
+    "--public-origin",
+    default=None,
+    help="where the demo project is served (`make run` passes its PORT); a project of your own is never rewritten",
+)
+def init(public_origin: str | None) -> None:
     """Create or migrate the database and add missing keys to the secrets file."""
     cfg = services().config
     if cfg.config_dir is not None:
-        for line in ensure_project_dir(cfg.config_dir, cfg.public_origin):
+        for line in ensure_project_dir(cfg.config_dir, public_origin):
             click.echo(f"wrote {line}")
     upgrade(directory=current_app.extensions["migrate"].directory)
     click.echo("database is up to date")
@@ -52,9 +61,18 @@ def create_user(login_id: str, key: str, password: str) -> None:
 
 
 @cli.command("admin-token")
-@click.option("--ttl", default=300, show_default=True, help="lifetime in seconds")
+@click.option(
+    "--ttl",
+    default=300,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help=f"lifetime in seconds, at most {MAX_LIFETIME_SECONDS} (the Admin API refuses longer-lived tokens)",
+)
 def admin_token(ttl: int) -> None:
     """Print a short-lived Admin API JWT signed with the admin-api.auth key."""
+    if ttl > MAX_LIFETIME_SECONDS:
+        click.echo(f"--ttl {ttl} is above the maximum token lifetime; using {MAX_LIFETIME_SECONDS}", err=True)
+        ttl = MAX_LIFETIME_SECONDS
     cfg = services().config
     keys = cfg.secrets.get("admin-api.auth", {}).get("keys", [])
     if not keys:
@@ -86,3 +104,42 @@ def rotate_oidc_key(retire_after: int | None) -> None:
         retire_after = max([ID_TOKEN_LIFETIME, 1800, *lifetimes])
     kid, published = rotate_in_secrets_file(cfg.config_dir / "authgear.secrets.yaml", retire_after)
     click.echo(f"new signing key {kid}; published keys: {', '.join(published)}")
+
+
+@cli.command("serve", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=int)
+@click.option("--reload", is_flag=True, help="restart when the code, templates or catalogs change")
+def serve(host: str, port: int, reload: bool) -> None:
+    """Serve the embedded default on granian, the server the README recommends for production (one
+    worker here), with Gatehouse's INFO lines shown: where one-time codes go, each message's file."""
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LOGGING_CONFIG
+
+    cfg = load_config()
+    click.echo(f"Gatehouse: {cfg.public_origin} (project {cfg.config_dir}, database {_database_kind(cfg)})")
+    if cfg.config_dir is not None and ("mail.smtp" not in cfg.secrets or "sms.custom" not in cfg.secrets):
+        click.echo(
+            f"Emails and text messages (one-time codes included) go to {cfg.config_dir / 'outbox'}/ "
+            "until mail.smtp and sms.custom are set in authgear.secrets.yaml; each file is named in the log."
+        )
+    logging_config = copy.deepcopy(LOGGING_CONFIG)
+    logging_config["loggers"]["gatehouse"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+    root = Path(__file__).resolve().parent.parent
+    Granian(
+        "app:create_app",
+        factory=True,
+        interface=Interfaces.WSGI,
+        address=host,
+        port=port,
+        log_dictconfig=logging_config,
+        # Threads for blocking WSGI calls: plenty for one person and the demo app's own calls.
+        blocking_threads=16,
+        reload=reload,
+        reload_paths=[root / "app", root / "templates", root / "translations", root / "static"],
+    ).serve()
+
+
+def _database_kind(cfg: AppConfig) -> str:
+    return "SQLite" if cfg.database_url.startswith("sqlite") else "PostgreSQL"

@@ -108,7 +108,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # What Gatehouse reads; any other key present in the file is reported as not implemented.
-IMPLEMENTED_PATHS = frozenset({"test_mode.fixed_oob_otp", "test_mode.sms", "test_mode.email"})
+IMPLEMENTED_PATHS = frozenset(
+    {"test_mode.fixed_oob_otp", "test_mode.sms", "test_mode.email", "admin_api.create_session_enabled"}
+)
 
 
 def default_features() -> dict[str, Any]:
@@ -129,8 +131,8 @@ def validate_features(raw: Any) -> tuple[dict[str, Any], list[str]]:
     features = deep_merge(DEFAULTS, raw)
     unimplemented: list[str] = []
     for key, value in raw.items():
-        if key != "test_mode":
+        if key not in ("test_mode", "admin_api"):
             unimplemented.append(key)
             continue
-        unimplemented += [f"test_mode.{k}" for k in value or {} if f"test_mode.{k}" not in IMPLEMENTED_PATHS]
+        unimplemented += [f"{key}.{k}" for k in value or {} if f"{key}.{k}" not in IMPLEMENTED_PATHS]
     return features, sorted(unimplemented)

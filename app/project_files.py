@@ -20,10 +20,25 @@ from app.config import _read_yaml, parse_secrets, validate_project
 log = logging.getLogger(__name__)
 
 DEMO_CLIENT_ID = "demo"
-DEMO_REDIRECT_URI = "http://localhost:3000/demo/callback"
+DEMO_ORIGIN = "http://localhost:3000"
+DEMO_CALLBACK_PATH = "/demo/callback"
+DEMO_HOME_PATH = "/demo/"
+# The first line of a project `gatehouse init` wrote: only such a project follows `--public-origin`
+# (`make run PORT=...`); a project without it, the user's own, is never rewritten.
+DEMO_MARKER = (
+    "# Gatehouse demo project written by `gatehouse init`; `make run` keeps its origin in step with"
+    " PORT. Delete this line to keep the file as it is.\n"
+)
+TRANSLATIONS_DIR = Path(__file__).resolve().parents[1] / "translations"
 
 
-def default_project(public_origin: str = "http://localhost:3000") -> dict[str, Any]:
+def shipped_languages() -> list[str]:
+    """The BCP 47 tags of the catalogs under translations/ (`zh_HK` -> `zh-HK`), English first."""
+    found = sorted(p.parent.parent.name.replace("_", "-") for p in TRANSLATIONS_DIR.glob("*/LC_MESSAGES/messages.po"))
+    return ["en", *(tag for tag in found if tag != "en")]
+
+
+def default_project(public_origin: str = DEMO_ORIGIN) -> dict[str, Any]:
     return {
         "id": "gatehouse",
         "http": {"public_origin": public_origin},
@@ -43,15 +58,40 @@ def default_project(public_origin: str = "http://localhost:3000") -> dict[str, A
                     "name": "Demo app",
                     "client_name": "Demo app",
                     "x_application_type": "traditional_webapp",
-                    "redirect_uris": [DEMO_REDIRECT_URI],
-                    "post_logout_redirect_uris": ["http://localhost:3000/"],
+                    "redirect_uris": [public_origin + DEMO_CALLBACK_PATH],
+                    "post_logout_redirect_uris": [public_origin + DEMO_HOME_PATH],
                     "grant_types": ["authorization_code", "refresh_token"],
                     "response_types": ["code"],
                 }
             ]
         },
-        "localization": {"fallback_language": "en", "supported_languages": ["en"]},
+        "localization": {"fallback_language": "en", "supported_languages": shipped_languages()},
+        "account_deletion": {"scheduled_by_end_user_enabled": True},
     }
+
+
+def follow_demo_origin(project_file: Path, public_origin: str) -> str | None:
+    """Moves a demo project (DEMO_MARKER) to `public_origin`: its `http.public_origin` and the
+    demo client's URIs, and its languages to every catalog shipped. Returns the origin it had, or
+    None when nothing changed."""
+    text = project_file.read_text(encoding="utf-8")
+    if not text.startswith(DEMO_MARKER):
+        return None
+    project = yaml.safe_load(text) or {}
+    old = (project.get("http") or {}).get("public_origin")
+    languages = (project.get("localization") or {}).get("supported_languages")
+    if not old or (old == public_origin and languages == shipped_languages()):
+        return None
+    # The demo speaks every language Gatehouse ships, including catalogs added since it was written.
+    project.setdefault("localization", {})["supported_languages"] = shipped_languages()
+    project["http"]["public_origin"] = public_origin
+    for client in (project.get("oauth") or {}).get("clients") or []:
+        for key in ("redirect_uris", "post_logout_redirect_uris"):
+            client[key] = [public_origin + u[len(old) :] if u.startswith(old) else u for u in client.get(key) or []]
+    project_file.write_text(
+        DEMO_MARKER + yaml.safe_dump(project, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    return old
 
 
 def new_rsa_jwk() -> dict[str, Any]:
@@ -113,15 +153,21 @@ def private_sqlite_file(database_url: str) -> None:
             log.warning("could not make %s private: %s", file, exc)
 
 
-def ensure_project_dir(config_dir: Path, public_origin: str = "http://localhost:3000") -> list[str]:
-    """Writes authgear.yaml if missing and adds missing secrets; returns what it wrote. A folder
-    created here is 0700 (it gets the secrets and, by default, the SQLite database)."""
+def ensure_project_dir(config_dir: Path, public_origin: str | None = None) -> list[str]:
+    """Writes the demo authgear.yaml if missing (at `public_origin`, else DEMO_ORIGIN), moves an
+    earlier demo project to `public_origin` when one is given, and adds missing secrets; returns what
+    it wrote. A folder created here is 0700 (it gets the secrets and, by default, the database)."""
     config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     written: list[str] = []
     project_file = config_dir / "authgear.yaml"
     if not project_file.exists():
-        project_file.write_text(yaml.safe_dump(default_project(public_origin), sort_keys=False))
+        body = yaml.safe_dump(default_project(public_origin or DEMO_ORIGIN), sort_keys=False, allow_unicode=True)
+        project_file.write_text(DEMO_MARKER + body, encoding="utf-8")
         written.append(str(project_file))
+    elif public_origin:
+        moved_from = follow_demo_origin(project_file, public_origin)
+        if moved_from:
+            written.append(f"{project_file}: demo project at {public_origin} (was {moved_from})")
     # Both files are checked before anything is added, so a broken file stops the start with a
     # ConfigError instead of a traceback, and a malformed secrets file is never overwritten.
     project, _ = validate_project(_read_yaml(project_file))

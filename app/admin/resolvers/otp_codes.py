@@ -13,7 +13,7 @@ from app.identities.normalize import normalize_email, normalize_phone
 PURPOSES = {"LOGIN": "login", "VERIFICATION": "verification"}
 
 
-@admin_mutation("generateOOBOTPCode")
+@admin_mutation("generateOOBOTPCode", event="generate_oob_otp_code")
 def generate_oob_otp_code(ctx: AdminContext, input: dict[str, Any]) -> tuple[dict[str, Any], None]:  # noqa: A002
     raw = input["target"]
     target = (normalize_phone(raw) if raw.strip().startswith("+") else normalize_email(raw, {})).value
