@@ -12,10 +12,12 @@ the script subtag), so `CatalogDomain` maps a locale back to the folder name.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
+from babel.core import get_global
 from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Domain, get_locale
@@ -31,35 +33,107 @@ def _norm(tag: str) -> str:
     return tag.strip().replace("_", "-").lower()
 
 
+_SUBTAG = re.compile(r"[a-z0-9]{1,8}")
+
+
+def _split(tag: str) -> tuple[str, str | None, str | None] | None:
+    """`zh-hant-hk` -> (`zh`, `hant`, `hk`); None when it is not a language tag."""
+    parts = tag.split("-")
+    if not all(_SUBTAG.fullmatch(p) for p in parts) or not 2 <= len(parts[0]) <= 3 or not parts[0].isalpha():
+        return None
+    script = region = None
+    for part in parts[1:3]:
+        if len(part) == 4 and part.isalpha() and script is None and region is None:
+            script = part
+        elif (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
+            region = region or part
+    language = parts[0]
+    alias = get_global("language_aliases").get(language)  # `in` -> id, `iw` -> he, `tl` -> fil, `sh` -> sr-Latn
+    if alias:
+        language, _, alias_script = alias.lower().partition("_")
+        script = script or alias_script or None
+    return language, script, region
+
+
+def _likely(language: str, script: str | None, region: str | None) -> tuple[str, str | None, str | None]:
+    """CLDR's "add likely subtags": `zh-SG` -> zh-Hans-SG, `zh-MO` -> zh-Hant-MO, `pt` -> pt-Latn-BR,
+    `es-419` -> es-Latn-419 (the maximized tags golang.org/x/text's matcher, Authgear's, compares)."""
+    likely = get_global("likely_subtags")
+    keys = []
+    if script and region:
+        keys.append(f"{language}_{script.title()}_{region.upper()}")
+    if region:
+        keys.append(f"{language}_{region.upper()}")
+    if script:
+        keys.append(f"{language}_{script.title()}")
+    keys.append(language)
+    for key in keys:
+        found = likely.get(key)
+        if found:
+            _, s, r = (found.split("_") + [None, None])[:3]
+            return language, script or (s.lower() if s else None), region or (r.lower() if r else None)
+    return language, script, region
+
+
+def _parent_regions(language: str, script: str | None, region: str | None) -> list[str]:
+    """The regions of a tag's CLDR parent locales: `es-MX` -> 419 (es-419), `pt-AO` -> pt (pt-PT),
+    `zh-Hant-MO` -> hk (zh-Hant-HK)."""
+    exceptions = get_global("parent_exceptions")
+    found: list[str] = []
+    while region and len(found) < 4:
+        key = f"{language}_{script.title()}_{region.upper()}" if script else ""
+        parent = exceptions.get(key) or exceptions.get(f"{language}_{region.upper()}")
+        if not parent or parent.count("_") == 0:
+            break
+        region = parent.rsplit("_", 1)[1].lower()
+        if region.isalpha() and len(region) == 4:  # a script-only parent (zh_Hant)
+            break
+        found.append(region)
+    return found
+
+
 def match_language(candidates: Iterable[str], supported: list[str]) -> str | None:
-    """The first supported tag for the first candidate that has one: exact, then without the
-    script (`zh-Hant-HK` -> `zh-HK`), then by language (`fr-CA` -> `fr`, `pt` -> `pt-BR`)."""
-    table = {_norm(s): s for s in supported}
+    """The supported tag for the first candidate that has one, as Authgear's matcher (its
+    `intl.BestMatch` over golang.org/x/text/language) chooses:
+
+    * the same tag (case and `_`/`-` aside);
+    * else one of the same language and script once both are filled in with CLDR's likely
+      subtags: the same region first (`pt` is pt-BR, `es` is es-ES, `zh-Hant` is zh-TW), then
+      the region CLDR makes its parent (`es-MX`/`es-AR`/`es-US` -> es-419, `pt-AO`/`pt-MZ` ->
+      pt-PT, `zh-MO` -> zh-HK), then the language's usual region (`es-GQ` -> es-ES), then any
+      (`fr-CA` -> fr, `zh-HK` -> zh-TW), in the order listed;
+    * deprecated codes as their replacements (`in` -> id, `iw` -> he, `tl` -> fil).
+
+    Unlike Authgear, a different script never matches: Simplified Chinese (`zh`, `zh-CN`,
+    `zh-SG`, `zh-Hans`) is never served as zh-HK/zh-TW, nor Traditional (`zh-HK`, `zh-TW`,
+    `zh-MO`, `zh-Hant`) as zh-CN."""
+    table: list[tuple[str, str, tuple[str, str | None, str | None]]] = []
+    for s in supported:
+        split = _split(_norm(s))
+        if split:
+            table.append((_norm(s), s, _likely(*split)))
     for i, raw in enumerate(candidates):
         if i >= _MAX_CANDIDATES or not raw or len(raw) > 35:
             break
         tag = _norm(raw)
-        parts = tag.split("-")
-        tries = [tag]
-        if len(parts) == 3 and len(parts[1]) == 4:
-            tries.append(f"{parts[0]}-{parts[2]}")
-        for t in tries:
-            if t in table:
-                return table[t]
-        language = parts[0]
-        if language == "zh":
-            # Chinese variants differ in script; only a Traditional/Simplified-compatible match counts.
-            script = "hant" if {"hant", "hk", "tw", "mo"} & set(parts[1:]) else "hans"
-            for s in supported:
-                n = _norm(s)
-                if n.startswith("zh") and (("hant" in n or n.endswith(("-hk", "-tw", "-mo"))) == (script == "hant")):
-                    return s
+        exact = next((s for key, s, _ in table if key == tag), None)
+        if exact:
+            return exact
+        split = _split(tag)
+        if split is None:
             continue
-        if language in table:
-            return table[language]
-        for key, s in table.items():
-            if key.split("-")[0] == language:
-                return s
+        language, script, region = _likely(*split)
+        parents = _parent_regions(language, script, region)
+        usual = _likely(language, script, None)[2]  # es-GQ: es-ES rather than es-419
+        best, best_score = None, 0
+        for _, s, (s_language, s_script, s_region) in table:
+            if s_language != language or (script and s_script and script != s_script):
+                continue
+            score = 4 if s_region == region else 3 if s_region in parents else 2 if s_region == usual else 1
+            if score > best_score:
+                best, best_score = s, score
+        if best:
+            return best
     return None
 
 

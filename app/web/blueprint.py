@@ -131,13 +131,20 @@ NATIVE_NAMES = {
     "en": "English",
     "zh-HK": "繁體中文（香港）",
     "zh-TW": "繁體中文（台灣）",
+    "zh-CN": "简体中文",
     "ja": "日本語",
     "ko": "한국어",
     "es": "Español",
+    "es-ES": "Español (España)",
+    "es-419": "Español (Latinoamérica)",
     "fr": "Français",
     "de": "Deutsch",
+    "pt": "Português",
     "pt-BR": "Português (Brasil)",
+    "pt-PT": "Português (Portugal)",
     "it": "Italiano",
+    "id": "Bahasa Indonesia",
+    "th": "ไทย",
 }
 
 

@@ -15,7 +15,10 @@ from app.i18n import TRANSLATIONS_DIR, match_language
 from app.messaging.templates import MessageRenderer
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCALES = ["en", "zh_HK", "zh_TW", "ja", "ko", "es", "fr", "de", "pt_BR", "it"]
+LOCALES = [
+    "en", "zh_HK", "zh_TW", "zh_CN", "ja", "ko", "es", "es_ES", "es_419", "fr", "de", "pt", "pt_BR", "pt_PT",
+    "it", "id", "th",
+]  # fmt: skip
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
 _PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]")
 
@@ -79,6 +82,9 @@ def test_a_missing_empty_or_wrong_translation_is_caught(source_ids):
     assert any(p.startswith("placeholders differ: 'to continue") for p in problems)
 
 
+ALL = [loc.replace("_", "-") for loc in LOCALES]
+
+
 @pytest.mark.embedded
 @pytest.mark.parametrize(
     ("candidates", "supported", "expected"),
@@ -92,6 +98,40 @@ def test_a_missing_empty_or_wrong_translation_is_caught(source_ids):
         (["pt"], ["en", "pt-BR"], "pt-BR"),
         (["de-AT", "en"], ["en", "de"], "de"),
         (["xx", "../etc", "a" * 100], ["en"], None),
+        # Authgear's locales (golang.org/x/text's matcher with CLDR's likely subtags and parents).
+        (["zh-CN"], ALL, "zh-CN"),
+        (["zh"], ALL, "zh-CN"),
+        (["zh-Hans"], ALL, "zh-CN"),
+        (["zh-SG"], ALL, "zh-CN"),
+        (["zh-Hans-HK"], ALL, "zh-CN"),
+        (["zh-Hant"], ALL, "zh-TW"),
+        (["zh-MO"], ALL, "zh-HK"),
+        (["zh-Hant-MO"], ["en", "zh-TW", "zh-HK"], "zh-HK"),
+        (["zh-TW"], ["en", "zh-CN"], None),  # Simplified is never served for Traditional...
+        (["zh-Hant", "ja"], ["en", "ja", "zh-CN"], "ja"),
+        (["zh-SG"], ["en", "zh-HK", "zh-TW"], None),  # ... nor Traditional for Simplified
+        (["zh"], ["en", "zh-TW"], None),
+        (["es"], ALL, "es"),
+        (["es"], ["en", "es-419", "es-ES"], "es-ES"),
+        (["es-ES"], ALL, "es-ES"),
+        (["es-ES"], ["en", "es", "es-419"], "es"),
+        (["es-MX"], ALL, "es-419"),
+        (["es-AR"], ["en", "es", "es-ES", "es-419"], "es-419"),
+        (["es-US"], ALL, "es-419"),
+        (["es-419"], ["en", "es"], "es"),
+        (["es-MX"], ["en", "es"], "es"),
+        (["es-GQ"], ["en", "es-419", "es-ES"], "es-ES"),
+        (["pt"], ALL, "pt"),
+        (["pt"], ["en", "pt-PT", "pt-BR"], "pt-BR"),
+        (["pt-BR"], ["en", "pt", "pt-PT"], "pt"),
+        (["pt-PT"], ALL, "pt-PT"),
+        (["pt-AO"], ALL, "pt-PT"),
+        (["pt-MZ"], ["en", "pt-BR", "pt-PT"], "pt-PT"),
+        (["pt-PT"], ["en", "pt-BR"], "pt-BR"),
+        (["id-ID"], ALL, "id"),
+        (["in"], ALL, "id"),  # the deprecated code
+        (["th-TH"], ALL, "th"),
+        (["ms", "id"], ALL, "id"),
         ([], ["en"], None),
     ],
 )
