@@ -3,6 +3,7 @@
 from app.audit import AuditLog
 from app.authenticators.models import Authenticator, PasswordHistory, RecoveryCode
 from app.identities.models import Identity, User, VerifiedClaim
+from app.resources.models import ClientResource, ClientResourceScope, Resource, Scope
 from app.roles.models import Group, Role, group_roles, user_groups, user_roles
 from app.sessions.models import AccessToken, IdPSession, OAuthAuthorization, OAuthCode, OfflineGrant
 from app.tasks.models import BackgroundTask
@@ -12,6 +13,8 @@ __all__ = [
     "AuditLog",
     "Authenticator",
     "BackgroundTask",
+    "ClientResource",
+    "ClientResourceScope",
     "Group",
     "IdPSession",
     "Identity",
@@ -20,7 +23,9 @@ __all__ = [
     "OfflineGrant",
     "PasswordHistory",
     "RecoveryCode",
+    "Resource",
     "Role",
+    "Scope",
     "User",
     "VerifiedClaim",
     "group_roles",

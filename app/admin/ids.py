@@ -11,7 +11,9 @@ import re
 from app.crypto import b64url, b64url_decode
 from app.errors import Invalid
 
-NODE_TYPES = frozenset({"User", "Identity", "Authenticator", "Session", "Authorization", "Role", "Group", "AuditLog"})
+NODE_TYPES = frozenset(
+    {"User", "Identity", "Authenticator", "Session", "Authorization", "Role", "Group", "AuditLog", "Resource", "Scope"}
+)
 MAX_ID_LENGTH = 400
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")

@@ -20,8 +20,9 @@ JWT access tokens (the resolver validates them from memory; see app/oidc/README.
       https://authgear.com/claims/user/{is_anonymous,is_verified,can_reauthenticate,roles}
 
     client tokens (client_credentials):
-      iss, iat, exp, jti, client_id, scope (as above; scope omitted when none was asked for)
-      aud        [the `resource` URI the client asked for]
+      iss, iat, exp, jti, client_id, scope (as above; an empty string when the client has no scope
+                 on the resource, as Authgear writes it)
+      aud        [the `resource` URI the client asked for, a resource registered with the Admin API]
       sub        `client_id_<client id>`
 
 A JWT access token is valid while its signature verifies with a key of /oauth2/jwks, `iss` is ours,
@@ -117,9 +118,8 @@ class AccessTokenService:
             "iat": now,
             "exp": now + client.access_token_lifetime,
             "jti": token_hash,
+            "scope": " ".join(scopes),
         }
-        if scopes:
-            claims["scope"] = " ".join(scopes)
         return IssuedAccessToken(self.keys.sign(claims, typ=JWT_TYP), token_id, client.access_token_lifetime)
 
     def _store(

@@ -7,9 +7,7 @@ the granted one); `TokenIssuance` decides what is issued.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
@@ -36,6 +34,7 @@ from app.oidc.clients import ID_TOKEN_GRANT, SETTINGS_ACTION_GRANT, OAuthClient
 from app.oidc.codes import CodeRecord
 from app.oidc.offline_grants import RefreshStatus
 from app.oidc.scopes import parse_scope
+from app.resources.service import ResourceNotAssociatedWithClient, ResourceNotFound, ResourceService
 from app.sessions.models import OfflineGrant
 
 if TYPE_CHECKING:
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 
 # Every grant a user client uses accepts these; authlib tries them in this order.
 USER_CLIENT_AUTH = ["client_secret_basic", "client_secret_post", "none"]
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$")  # RFC 6749 section 3.3
 
 
 class InvalidTargetError(OAuth2Error):
@@ -156,29 +154,43 @@ class RefreshGrant(_GatehouseGrant, RefreshTokenGrant):
 
 
 class ClientCredentials(_GatehouseGrant, ClientCredentialsGrant):
-    """RFC 6749 section 4.4 for `confidential` and `m2m` clients, with a `resource` (RFC 8707)."""
+    """RFC 6749 section 4.4 for `confidential` and `m2m` clients, as Authgear's handleClientCredentials:
+    the `resource` (RFC 8707) must be a resource registered with the Admin API and linked to the
+    client, and the scopes asked for must be among the client's scopes on it; without `scope` the
+    token carries all of them. Error descriptions are Authgear's."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def validate_token_request(self) -> None:
-        super().validate_token_request()
-        resource = self.request.form.get("resource")
-        if not resource:
+        # Authgear checks the resource's presence before the client secret.
+        if not self.request.form.get("resource"):
             raise InvalidTargetError("resource is required")
-        parts = urlsplit(resource)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or len(resource) > 2000:
-            raise InvalidTargetError("resource must be an absolute URI without a fragment")
-        if resource.startswith(self.server.provider.issuer):
-            raise InvalidTargetError("resource URI must not be prefixed by the issuer")
-        scopes = parse_scope(self.request.payload.scope)
-        if len(scopes) > 50 or any(not _SCOPE_TOKEN.match(s) for s in scopes):
-            raise InvalidScopeError()
+        super().validate_token_request()
+        client: OAuthClient = self.request.client
+        resource_uri = self.request.form["resource"]
+        provider = self.server.provider
+        if resource_uri.startswith(provider.issuer):
+            raise InvalidTargetError("resource URI must not be a prefixed by authgear endpoint")
+        resources = ResourceService(lambda cid: provider.clients.get(cid) is not None, provider.clock)
+        try:
+            resource = resources.client_resource(client.client_id, resource_uri)
+        except ResourceNotFound:
+            raise InvalidTargetError("resource not found") from None
+        except ResourceNotAssociatedWithClient:
+            raise InvalidTargetError("client is not associated with the resource") from None
+        allowed = [s.scope for s in resources.client_scopes(client.client_id, resource.id)]
+        requested = parse_scope(self.request.payload.scope)
+        for scope in requested:
+            if scope not in allowed:
+                raise InvalidScopeError(f"specified scope is not allowed: {scope}")
+        self.request.resource = resource
+        self.request.granted_scopes = requested or allowed
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         body = self.server.issuance.for_client(
             self.request.client,
-            self.request.form["resource"],
-            parse_scope(self.request.payload.scope),
+            self.request.resource.uri,
+            self.request.granted_scopes,
             self.server.request_context(),
         )
         return 200, body, self.TOKEN_RESPONSE_HEADER

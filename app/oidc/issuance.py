@@ -5,7 +5,9 @@
   offline grant (refresh token, or any confidential client) or else to the IdP session that made the
   code. The code row records what was issued so a replay can revoke it.
 - refresh_token: a new access token (and ID token); a new refresh token only with rotation.
-- client_credentials: an access token for the client itself, aimed at one resource (RFC 8707).
+- client_credentials: an access token for the client itself, aimed at one registered resource
+  (RFC 8707) with scopes the client was given on it (app.resources).
+- Admin API createSession: a new offline grant for a user and a first-party client, as after a login.
 - Authgear's id-token grant: a fresh ID token for the session behind a bearer token.
 """
 
@@ -22,8 +24,11 @@ from app.oidc.claims import UserFacts
 from app.oidc.clients import OAuthClient
 from app.oidc.id_token import SID_IDP, SID_OFFLINE_GRANT, encode_sid
 from app.oidc.provider import AccessContext, OIDCProvider
-from app.oidc.scopes import OFFLINE_ACCESS, OPENID
+from app.oidc.scopes import FULL_ACCESS, OFFLINE_ACCESS, OPENID
 from app.sessions.models import IdPSession, OAuthCode, OfflineGrant
+
+# Authgear's OAuthFacade.CreateSession: the session may do what the user's own app session may.
+ADMIN_SESSION_SCOPES = [OPENID, OFFLINE_ACCESS, FULL_ACCESS]
 
 
 def _body(token: str, expires_in: int, scopes: list[str]) -> dict[str, Any]:
@@ -133,11 +138,36 @@ class TokenIssuance:
         return body
 
     def for_client(self, client: OAuthClient, resource: str, scopes: list[str], ctx: RequestContext) -> dict[str, Any]:
+        """`scope` is always in the answer, empty when the client has no scope on the resource
+        (Authgear's TokenResponse.Scope)."""
         access = self.p.access_tokens.issue_for_client(client, resource, scopes)
-        body = _body(access.token, access.expires_in, scopes)
-        if not scopes:
-            del body["scope"]
         self.p.svc.audit.write("m2m.token.created", ctx, None, {"client_id": client.client_id, "resource": resource})
+        return _body(access.token, access.expires_in, scopes)
+
+    def for_admin_session(self, client: OAuthClient, user: User, ctx: RequestContext) -> dict[str, Any]:
+        """A new session of `user` in `client`, authenticated now, without any authenticator (the
+        administrator vouches for the user): the authorization, the offline grant, its refresh token
+        and a first access token."""
+        p = self.p
+        scopes = list(ADMIN_SESSION_SCOPES)
+        p.authorizations.grant(user.id, client.client_id, scopes)
+        now = p.clock()
+        grant, refresh_token = p.offline_grants.create(
+            client=client, user_id=user.id, scopes=scopes, idp_session_id=None, auth_time=now, amr=[], ctx=ctx
+        )
+        access = p.access_tokens.issue_for_user(
+            client=client,
+            user_id=user.id,
+            scopes=scopes,
+            offline_grant_id=grant.id,
+            idp_session_id=None,
+            sid=encode_sid(SID_OFFLINE_GRANT, grant.id),
+            auth_time=now,
+            amr=[],
+            user_claims=self._jwt_user_claims(client, user),
+        )
+        body = _body(access.token, access.expires_in, scopes)
+        body["refresh_token"] = refresh_token
         return body
 
     def id_token_only(self, client: OAuthClient, access: AccessContext) -> dict[str, Any]:

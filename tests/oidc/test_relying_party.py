@@ -12,7 +12,18 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.oidc.helpers import M2M, ROTATING, ROTATING_CB, SPA, SPA_CB, WEB, WEB_CB, client_secret, query_of
+from tests.oidc.helpers import (
+    M2M,
+    ROTATING,
+    ROTATING_CB,
+    SPA,
+    SPA_CB,
+    WEB,
+    WEB_CB,
+    client_secret,
+    query_of,
+    register_resource,
+)
 from tests.oidc.rp import Browser, discover, verify_id_token
 
 
@@ -129,6 +140,7 @@ def test_end_session(live_server):
 
 @pytest.mark.embedded
 def test_client_credentials(live_server):
+    register_resource(live_server.app, "https://reports.example.com", [M2M], ["read:reports"])
     meta = discover(live_server)
     rp = OAuth2Session(M2M, client_secret(live_server.app, M2M), scope="read:reports")
     token = rp.fetch_token(

@@ -30,6 +30,7 @@ from tests.oidc.helpers import (
     decode_jwt,
     exchange,
     get_code,
+    register_resource,
 )
 
 REFRESH_TOKEN = re.compile(r"^[0-9a-f-]{36}\.[A-Za-z0-9]{32}$")
@@ -300,6 +301,7 @@ def test_jwt_access_token_for_a_user(oidc_client, login):
 
 
 def test_client_credentials_jwt_for_m2m(oidc_client, oidc_app):
+    register_resource(oidc_app, "https://api.example.com", [M2M], ["read:orders", "write:orders"])
     secret = client_secret(oidc_app, M2M)
     resp = oidc_client.post(
         "/oauth2/token",
@@ -318,6 +320,7 @@ def test_client_credentials_jwt_for_m2m(oidc_client, oidc_app):
 
 
 def test_client_credentials_opaque_for_a_confidential_client(oidc_client, oidc_app):
+    register_resource(oidc_app, "https://api.example.com", [WEB])
     resp = oidc_client.post(
         "/oauth2/token",
         data={
@@ -329,7 +332,7 @@ def test_client_credentials_opaque_for_a_confidential_client(oidc_client, oidc_a
     )
     body = resp.get_json()
     assert resp.status_code == 200 and re.fullmatch(r"[A-Za-z0-9]{32}", body["access_token"])
-    assert "scope" not in body
+    assert body["scope"] == ""  # the client has no scope on the resource; Authgear still writes the key
 
 
 @pytest.mark.parametrize(
@@ -337,6 +340,7 @@ def test_client_credentials_opaque_for_a_confidential_client(oidc_client, oidc_a
     [None, "not-a-uri", "https://api.example.com/#frag", "http://localhost:3000/oauth2/userinfo", "ftp://x"],
 )
 def test_client_credentials_needs_a_proper_resource(oidc_client, oidc_app, resource):
+    register_resource(oidc_app, "https://api.example.com", [M2M])
     data = {"grant_type": "client_credentials"}
     if resource:
         data["resource"] = resource

@@ -11,10 +11,14 @@ from app.admin.resolvers import (
     audit_logs,
     authenticators,
     common,
+    fraud_protection,
     identities,
+    mfa_grace_period,  # noqa: F401  (binds its fields to `mutation` and `User` as it is imported)
     nodes,
     otp_codes,
+    resources,
     roles,
+    session_creation,
     sessions,
     user_mutations,
     users,
@@ -41,5 +45,8 @@ def build_schema() -> GraphQLSchema:
         *nodes.BINDABLES,
         *user_mutations.BINDABLES,
         *otp_codes.BINDABLES,
+        *resources.BINDABLES,
+        *fraud_protection.BINDABLES,
+        *session_creation.BINDABLES,
     ]
     return make_executable_schema(SCHEMA_PATH.read_text(encoding="utf-8"), *bindables)

@@ -22,6 +22,7 @@ from app.admin.pagination import Connection, list_connection
 from app.audit import AuditLog
 from app.authenticators.models import Authenticator
 from app.identities.models import Identity, User
+from app.resources.models import Resource, Scope
 from app.roles.models import Group, Role
 from app.sessions.models import IdPSession, OAuthAuthorization, OfflineGrant
 
@@ -64,6 +65,7 @@ JSON_SCALARS = [
         "AuthenticatorClaims",
         "AuditLogData",
         "Web3Claims",
+        "FraudProtectionDecisionRecordData",
     )
 ]
 
@@ -109,6 +111,8 @@ TYPE_NAMES: dict[type, str] = {
     Role: "Role",
     Group: "Group",
     AuditLog: "AuditLog",
+    Resource: "Resource",
+    Scope: "Scope",
 }
 
 node_interface = InterfaceType("Node")

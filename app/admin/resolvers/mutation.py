@@ -35,8 +35,10 @@ def redact(value: Any) -> Any:
     return value
 
 
-def admin_mutation(field: str) -> Callable[[MutationFn], MutationFn]:
-    activity = f"admin_api.mutation.{snake_case(field)}.executed"
+def admin_mutation(field: str, event: str | None = None) -> Callable[[MutationFn], MutationFn]:
+    """`event`: the middle of Authgear's event name when it is not the field's snake case (Authgear
+    writes `ClientID` as one word: `add_resource_to_clientid`)."""
+    activity = f"admin_api.mutation.{event or snake_case(field)}.executed"
 
     def decorate(fn: MutationFn) -> MutationFn:
         def resolve(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:  # noqa: A002

@@ -12,11 +12,13 @@ from sqlalchemy import select
 from app.admin import loaders
 from app.admin.ids import from_global_id
 from app.admin.resolvers.common import context
+from app.admin.resolvers.resources import RESOURCE
 from app.audit import AuditLog
 from app.authenticators.models import Authenticator
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.identities.models import Identity, User
+from app.resources.models import Resource, Scope
 from app.roles.models import Group, Role
 from app.sessions.models import IdPSession, OAuthAuthorization, OfflineGrant
 
@@ -32,6 +34,8 @@ _MODELS: dict[str, tuple[Any, ...]] = {
     "Role": (Role,),
     "Group": (Group,),
     "AuditLog": (AuditLog,),
+    "Resource": (Resource,),
+    "Scope": (Scope,),
 }
 
 
@@ -59,6 +63,7 @@ def _see(info: GraphQLResolveInfo, nodes: list[Any]) -> None:
     loaders.see_users(ctx, [n for n in nodes if isinstance(n, User)])
     loaders.see_roles(ctx, [n for n in nodes if isinstance(n, Role)])
     loaders.see_groups(ctx, [n for n in nodes if isinstance(n, Group)])
+    ctx.see(RESOURCE, (n.id for n in nodes if isinstance(n, Resource)))
     ctx.see(loaders.USER_REF, (n.user_id for n in nodes if isinstance(n, AuditLog) and n.user_id))
 
 
