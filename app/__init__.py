@@ -5,17 +5,22 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
+from typing import Any
 
 import redis
 from flask import Flask, Response, request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import models  # noqa: F401  (the whole schema, for Alembic)
-from app.config import AppConfig, load_config
+from app.config import AppConfig, load_config, unimplemented_report
+from app.db import SQLITE_BUSY_TIMEOUT_S, sqlite_begin
+from app.dbtimeouts import postgres_engine_options
 from app.errors import RequestEntityTooLarge, register_error_handlers
 from app.extensions import csrf, db, migrate
 from app.flows.engine import FlowEngine
+from app.hooks import sink as hook_sink
 from app.i18n import init_babel
 from app.kvstore import KVStore, MemoryStore, RedisStore
 from app.resolver import invalidation as resolver_invalidation
@@ -29,10 +34,13 @@ MAX_BODY_BYTES = 1024 * 1024  # contract 0.3
 
 def create_app(config: AppConfig | None = None, store: KVStore | None = None) -> Flask:
     config = config or load_config()
+    from app.project_files import private_sqlite_file
+
+    private_sqlite_file(config.database_url)  # before SQLite creates it 0644 (password hashes, TOTP secrets)
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.update(
         SQLALCHEMY_DATABASE_URI=config.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(config.database_url),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(config.database_url, config),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         SECRET_KEY=config.secret_key or secrets.token_hex(32),
         SESSION_COOKIE_HTTPONLY=True,
@@ -49,11 +57,15 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
     csrf.init_app(app)
     init_babel(app)
     if store is None and config.redis_url:
-        store = RedisStore(redis.Redis.from_url(config.redis_url), config.store_prefix)
+        # Bounded socket waits: an unreachable or hung Redis fails the request (503) within them.
+        timeout = config.redis_timeout or None
+        client = redis.Redis.from_url(config.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        store = RedisStore(client, config.store_prefix)
     elif store is None:
         store = MemoryStore()
     app.extensions["gatehouse"] = Services.build(config, store)
     app.extensions["gatehouse.flows"] = FlowEngine(app.extensions["gatehouse"])
+    hook_sink.install(app)  # checks the Deno hook scripts: one that does not type-check stops the start
     app.extensions[resolver_invalidation.EXTENSION_KEY] = ResolutionCache(store, app.extensions["gatehouse"].clock)
     resolver_invalidation.install()
 
@@ -61,19 +73,21 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
     _register_body_limit(app)
     _register_blueprints(app)
     _register_security_headers(app)
+    if config.trust_proxy:
+        app.wsgi_app = TrustedProxy(app.wsgi_app)  # type: ignore[method-assign]
 
     from app.cli import cli
 
     app.cli.add_command(cli)
-    for key in config.unimplemented_keys:
-        log.warning("authgear.yaml: %r is accepted but not implemented yet; it has no effect", key)
+    for line in unimplemented_report(config):
+        log.warning("%s", line)
     return app
 
 
-def _engine_options(url: str) -> dict[str, object]:
+def _engine_options(url: str, config: AppConfig) -> dict[str, object]:
     if url.startswith("sqlite"):
-        return {"connect_args": {"check_same_thread": False, "timeout": 15}}
-    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 3}}
+        return {"connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}}
+    return postgres_engine_options(config)  # statement, I/O, connect and pool timeouts
 
 
 @event.listens_for(Engine, "connect")
@@ -82,22 +96,25 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     if type(dbapi_connection).__module__ == "sqlite3":
         # pysqlite BEGINs by itself, and only before DML: a SAVEPOINT (`begin_nested`, used by the
         # uniqueness guard) then opens the outermost transaction and its RELEASE commits everything,
-        # so a later rollback undoes nothing. Switch that off; `_sqlite_begin` emits BEGIN instead.
+        # so a later rollback undoes nothing. Switch that off; `_sqlite_begin` emits BEGIN instead,
+        # and the first write of a transaction takes the write lock (app/db.py `sqlite_begin`).
         dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
         cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # A writer waits this long for another's write lock before "database is locked".
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.close()
 
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN")
+        sqlite_begin(conn)
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app import admin_bulk, health, oidc, web
+    from app import admin_bulk, demo, health, oidc, web
     from app.admin import graphql_api as admin_graphql
     from app.api import flows as flows_api
     from app.resolver import routes as resolver
@@ -114,6 +131,7 @@ def _register_blueprints(app: Flask) -> None:
         (oidc.bp, False),
         (web.bp, False),
         (web_settings.bp, False),
+        (demo.bp, False),
     ):
         app.register_blueprint(blueprint)
         if csrf_exempt:
@@ -128,6 +146,23 @@ def _register_body_limit(app: Flask) -> None:
     def _limit() -> None:
         if (request.content_length or 0) > MAX_BODY_BYTES:
             raise RequestEntityTooLarge("JSONTooLarge", "request body too large")
+
+
+class TrustedProxy(ProxyFix):
+    """TRUST_PROXY: the client's address, scheme and host as one reverse proxy in front reports them
+    (X-Forwarded-For / -Proto / -Host, or X-Real-IP when it sets no X-Forwarded-For), applied before
+    anything reads `request.remote_addr` (rate limits, audit rows, sessions). Unlike Authgear, which
+    takes the first X-Forwarded-For entry, only the last one counts: the entry the proxy appended,
+    since anything before it is whatever the client sent."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app, x_for=1, x_proto=1, x_host=1)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        real_ip = environ.get("HTTP_X_REAL_IP", "").strip()
+        if real_ip and not environ.get("HTTP_X_FORWARDED_FOR"):
+            environ["HTTP_X_FORWARDED_FOR"] = real_ip
+        return super().__call__(environ, start_response)
 
 
 def _register_security_headers(app: Flask) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app import hooks
 from app.context import RequestContext
 from app.db import Clock, utcnow
 from app.extensions import db
@@ -62,3 +63,4 @@ class AuditLogWriter:
                 "data": _scrub(data or {}),
             },
         )
+        hooks.audited(activity_type, ctx, user_id, data or {})  # the user events among them, for hooks

@@ -31,7 +31,7 @@ AUTHGEAR_TOP_LEVEL_KEYS = frozenset(
 )
 IMPLEMENTED_TOP_LEVEL_KEYS = frozenset(
     "id http ui localization messaging authentication session oauth identity authenticator user_profile "
-    "account_deletion account_anonymization forgot_password verification authentication_flow test_mode".split()
+    "account_deletion account_anonymization forgot_password verification authentication_flow test_mode hook".split()
 )
 # Valid Authgear values inside implemented sections that Gatehouse does not act on; each one present
 # is reported once at start (dotted path and value) and otherwise has no effect.
@@ -47,7 +47,8 @@ AUTHGEAR_SECRET_KEYS = frozenset(
     "whatsapp.cloud-api ldap saml.idp.signing saml.service_providers.signing".split()
 )
 IMPLEMENTED_SECRET_KEYS = frozenset(
-    "db redis admin-api.auth mail.smtp sms.custom oauth csrf oauth.client_secrets".split()
+    "db redis admin-api.auth mail.smtp sms.custom oauth csrf oauth.client_secrets sso.oauth.client "
+    "sso.oauth.demo_credentials webhook".split()
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -174,6 +175,12 @@ DEFAULTS: dict[str, Any] = {
         "authentication_flow": {"groups": []},
     },
     "authentication_flow": {"rate_limits": {"per_ip": {"enabled": True, "period": "1m", "burst": 1200}}},
+    "hook": {
+        "sync_hook_timeout_seconds": 5,
+        "sync_hook_total_timeout_seconds": 10,
+        "blocking_handlers": [],
+        "non_blocking_handlers": [],
+    },
 }
 
 CLIENT_DEFAULTS: dict[str, Any] = {
@@ -192,6 +199,7 @@ CLIENT_DEFAULTS: dict[str, Any] = {
 }
 
 _DURATION = {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$"}
+_RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"  # an RFC 3339 date-time
 _BOOL = {"type": "boolean"}
 _RATE = {
     "type": "object",
@@ -251,6 +259,32 @@ USAGE_SCHEMA = _closed(
         },
     }
 )
+
+# Authgear's HookConfig (pkg/lib/config/hook.go); the event lists are app/hooks/events.py's. A URL
+# is http(s), or `authgeardeno:///<path>` (no host: a script of the project directory).
+def _hook_schema() -> dict[str, Any]:
+    from app.hooks.events import BLOCKING_EVENTS, NON_BLOCKING_EVENTS
+
+    url = {"type": "string", "pattern": r"^(https?://[^/?#\s]+[^\s]*|authgeardeno:///[^\s]*)$"}
+    seconds = {"type": "integer", "minimum": 0}
+    return _closed(
+        {
+            "sync_hook_timeout_seconds": seconds,
+            "sync_hook_total_timeout_seconds": seconds,
+            "blocking_handlers": {
+                "type": "array",
+                "items": _closed({"event": {"enum": list(BLOCKING_EVENTS)}, "url": url}, ["event", "url"]),
+            },
+            "non_blocking_handlers": {
+                "type": "array",
+                "items": _closed(
+                    {"events": {"type": "array", "items": {"enum": ["*", *NON_BLOCKING_EVENTS]}}, "url": url},
+                    ["events", "url"],
+                ),
+            },
+        }
+    )
+
 
 # JSON Schema of the subset Gatehouse implements. Objects are open (Authgear has many more keys);
 # every key listed here is type-checked.
@@ -312,6 +346,12 @@ SCHEMA: dict[str, Any] = {
                     "items": {"enum": ["password", "oob_otp_email", "oob_otp_sms", "totp"]},
                 },
                 "secondary_authentication_mode": {"enum": ["disabled", "if_exists", "required"]},
+                # Authgear's: users without a second factor may enrol at login until `end_at`.
+                "secondary_authentication_grace_period": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"enabled": _BOOL, "end_at": {"type": "string", "pattern": _RFC3339}},
+                },
                 "device_token": {
                     "type": "object",
                     "properties": {"disabled": _BOOL, "expire_in_days": {"type": "integer", "minimum": 1}},
@@ -425,6 +465,7 @@ SCHEMA: dict[str, Any] = {
         },
         "ui": {"type": "object"},
         "test_mode": TEST_MODE_SCHEMA,
+        "hook": _hook_schema(),
         "usage": {**USAGE_SCHEMA, "type": ["object", "null"]},  # Authgear: nullable
         "authentication_flow": {
             "type": "object",
@@ -472,6 +513,12 @@ class AppConfig:
     db_io_timeout: float = 15.0
     # GATEHOUSE_REDIS_TIMEOUT: connecting to Redis and each command's answer (socket timeouts).
     redis_timeout: float = 2.0
+    # Outgoing requests to social and enterprise login providers (app/sso/http.py). Authgear's
+    # E2E_HTTP_PROXY sends them all through one proxy and E2E_TLS_CA_CERT_FILE trusts one more CA
+    # (both for end-to-end tests with stand-in providers); GATEHOUSE_SSO_HTTP_TIMEOUT bounds each one.
+    sso_http_proxy: str | None = None
+    sso_tls_ca_cert_file: str | None = None
+    sso_http_timeout: float = 10.0
 
     @property
     def public_origin(self) -> str:
@@ -582,6 +629,9 @@ def validate_project(raw: Any) -> tuple[dict[str, Any], list[str]]:
     # calendar period (`usage.limits.*.period: day`), already checked by the schema.
     _check_durations({k: v for k, v in project.items() if k in IMPLEMENTED_TOP_LEVEL_KEYS}, [])
     _check_test_mode_regexes(project.get("test_mode") or {})
+    from app.sso.config import validate_providers  # app.sso.config builds on this module
+
+    validate_providers(project)
     unimplemented = sorted(k for k in raw if k not in IMPLEMENTED_TOP_LEVEL_KEYS)
     unimplemented += [p for p in UNIMPLEMENTED_PATHS if _has_path(raw, p)]
     return project, unimplemented
@@ -706,6 +756,9 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
     features, unimplemented_features = (
         validate_features(_read_yaml(features_file)) if features_file.exists() else (default_features(), [])
     )
+    from app.sso.config import check_against_features_and_secrets
+
+    check_against_features_and_secrets(project, features, secrets)
     database_url = (
         env.get("DATABASE_URL")
         or secrets.get("db", {}).get("database_url")
@@ -731,6 +784,9 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
         db_statement_timeout=_env_seconds(env, "GATEHOUSE_DB_STATEMENT_TIMEOUT", 10.0),
         db_io_timeout=_env_seconds(env, "GATEHOUSE_DB_IO_TIMEOUT", 15.0),
         redis_timeout=_env_seconds(env, "GATEHOUSE_REDIS_TIMEOUT", 2.0),
+        sso_http_proxy=env.get("E2E_HTTP_PROXY") or None,
+        sso_tls_ca_cert_file=env.get("E2E_TLS_CA_CERT_FILE") or None,
+        sso_http_timeout=_env_seconds(env, "GATEHOUSE_SSO_HTTP_TIMEOUT", 10.0) or 10.0,
     )
 
 

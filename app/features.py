@@ -109,7 +109,14 @@ DEFAULTS: dict[str, Any] = {
 
 # What Gatehouse reads; any other key present in the file is reported as not implemented.
 IMPLEMENTED_PATHS = frozenset(
-    {"test_mode.fixed_oob_otp", "test_mode.sms", "test_mode.email", "admin_api.create_session_enabled"}
+    {
+        "test_mode.fixed_oob_otp",
+        "test_mode.sms",
+        "test_mode.email",
+        "admin_api.create_session_enabled",
+        # maximum_providers and providers.<type>.disabled (app/sso/config.py)
+        "identity.oauth",
+    }
 )
 
 
@@ -131,7 +138,7 @@ def validate_features(raw: Any) -> tuple[dict[str, Any], list[str]]:
     features = deep_merge(DEFAULTS, raw)
     unimplemented: list[str] = []
     for key, value in raw.items():
-        if key not in ("test_mode", "admin_api"):
+        if key not in ("test_mode", "admin_api", "identity"):
             unimplemented.append(key)
             continue
         unimplemented += [f"{key}.{k}" for k in value or {} if f"{key}.{k}" not in IMPLEMENTED_PATHS]

@@ -213,3 +213,17 @@ def init_babel(app: Flask) -> None:
 def html_lang() -> str:
     """The `lang` attribute of a page: the chosen BCP 47 tag."""
     return current_language()
+
+
+def text_direction(tag: str) -> str:
+    """The `dir` attribute for a BCP 47 tag: `rtl` for a language written right to left (`ar`,
+    `he`, `fa`, ... as CLDR says, `iw` too), else `ltr`."""
+    split = _split(_norm(tag))
+    if split is None:
+        return "ltr"
+    language, script, _ = split
+    try:
+        locale = Locale.parse(f"{language}_{script.title()}" if script else language)
+    except (UnknownLocaleError, ValueError):
+        return "ltr"
+    return "rtl" if locale.text_direction == "rtl" else "ltr"

@@ -133,8 +133,8 @@ def complete_secrets(items: list[dict[str, Any]], client_ids: list[str]) -> tupl
 
 
 def private_sqlite_file(database_url: str) -> None:
-    """Creates a SQLite database file 0600 before SQLite does (0644 under the usual umask), in a
-    folder created 0700, and takes group and world access away from an existing one. SQLite gives
+    """Creates a SQLite database file 0600 before SQLite does (0644 under the usual umask), and takes
+    group and world access away from an existing one (the project folder is created 0700). SQLite gives
     its `-wal`, `-shm` and `-journal` files the database file's mode, so they are private too.
     The file holds password hashes and TOTP secrets."""
     url = make_url(database_url)
@@ -142,8 +142,8 @@ def private_sqlite_file(database_url: str) -> None:
     if url.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
         return
     path = Path(name)
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        return  # a folder that does not exist is a mistake in DATABASE_URL: let the database say so
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
         try:

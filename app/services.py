@@ -15,12 +15,15 @@ from app.authenticators.totp import TOTPService
 from app.config import AppConfig
 from app.db import Clock, utcnow
 from app.identities.account import AccountService
+from app.identities.oauth import OAuthIdentityService
 from app.identities.service import UserService
 from app.kvstore import KVStore
 from app.messaging.service import MessageSender
 from app.ratelimit import AccountLockout, RateLimiter
 from app.roles.service import RoleService
 from app.sessions.service import SessionService
+from app.sso.service import SSOService
+from app.sso.state import OAuthStateStore
 
 
 @dataclass
@@ -41,12 +44,15 @@ class Services:
     totp: TOTPService
     recovery_codes: RecoveryCodeService
     oob: OOBAuthenticatorService
+    sso: SSOService
+    oauth_identities: OAuthIdentityService
+    oauth_states: OAuthStateStore
 
     @classmethod
     def build(cls, config: AppConfig, store: KVStore, clock: Clock = utcnow) -> Services:
         audit = AuditLogWriter(clock)
         project = config.project
-        users = UserService(project["identity"], audit, clock)
+        users = UserService(project["identity"], audit, clock, project["ui"].get("phone_input"))
         rate_limiter = RateLimiter(store, clock)
         expensive = project["authentication"]["rate_limits"].get("password", {}).get("x_expensive_hash_per_user")
         passwords = PasswordService(project["authenticator"]["password"], audit, clock, rate_limiter, expensive)
@@ -69,6 +75,9 @@ class Services:
             totp=TOTPService(store, audit, clock),
             recovery_codes=RecoveryCodeService(audit, clock),
             oob=OOBAuthenticatorService(audit, clock),
+            sso=SSOService(config, clock),
+            oauth_identities=OAuthIdentityService(users, audit, clock),
+            oauth_states=OAuthStateStore(store),
         )
 
 

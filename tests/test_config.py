@@ -136,6 +136,14 @@ def test_validate_does_not_change_its_input():
         (with_(http={"public_origin": "ftp://a.example"}), ["/http/public_origin"]),
         (with_(frobnicate=True), ["unknown top-level key 'frobnicate'"]),
         (
+            with_(authentication={"secondary_authentication_grace_period": {"enabled": "yes"}}),
+            ["/authentication/secondary_authentication_grace_period/enabled", "is not of type 'boolean'"],
+        ),
+        (
+            with_(authentication={"secondary_authentication_grace_period": {"enabled": True, "end_at": "soon"}}),
+            ["/authentication/secondary_authentication_grace_period/end_at", "does not match"],
+        ),
+        (
             with_(oauth={"clients": [{"client_id": "a", "name": "A", "x_application_type": "desktop"}]}),
             ["/oauth/clients/0/x_application_type", "'desktop' is not one of"],
         ),

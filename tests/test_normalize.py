@@ -240,3 +240,53 @@ def test_non_string_input_is_validation_failed(kind, raw):
     assert info.value.to_dict()["info"]["causes"] == [
         {"location": "/login_id", "kind": "type", "details": {"expected": ["string"]}}
     ]
+
+
+# -- ui.phone_input: validation method and country allowlist (Authgear's PhoneChecker) -------------
+
+
+def phone_with(raw, **phone_input):
+    return normalize("phone", raw, phone_input, 40)
+
+
+def _possible_only(method):
+    return {"validation": {"implementation": "libphonenumber", "libphonenumber": {"validation_method": method}}}
+
+
+def test_is_possible_number_accepts_a_number_of_a_possible_length():
+    # +852 1111 1111 is not assigned (isValidNumber refuses it) but has Hong Kong's length.
+    assert phone_with("+85211111111", **_possible_only("isPossibleNumber")).value == "+85211111111"
+    cause = rejected(phone_with, "+85211111111", **_possible_only("isValidNumber"))
+    assert cause == {"location": "/login_id", "kind": "format", "details": {"format": "phone"}}
+    assert rejected(phone_with, "+85211111111")["kind"] == "format"  # isValidNumber is the default
+
+
+def test_an_impossible_number_is_refused_by_either_method():
+    for method in ("isPossibleNumber", "isValidNumber"):
+        with pytest.raises(ValidationFailed) as info:
+            phone_with("+852111111111111111", **_possible_only(method))
+        assert info.value.message == "invalid login ID"
+        assert info.value.info == {
+            "causes": [{"location": "/login_id", "kind": "format", "details": {"format": "phone"}}]
+        }
+
+
+def test_the_allowlist_refuses_other_countries():
+    assert phone_with("+85298765432", allowlist=["HK", "SG"]).value == "+85298765432"
+    with pytest.raises(ValidationFailed) as info:
+        phone_with("+442079460958", allowlist=["HK", "SG"])
+    assert info.value.message == "invalid login ID"
+    assert info.value.info == {
+        "causes": [
+            {"location": "/login_id", "kind": "blocked", "details": {"reason": "PhoneNumberCountryCodeAllowlist"}}
+        ]
+    }
+    # An empty or absent allowlist allows every country (Authgear's default lists them all).
+    assert phone_with("+442079460958", allowlist=[]).value == "+442079460958"
+
+
+def test_a_possible_number_no_region_claims_matches_any_region_of_its_calling_code():
+    # +1 555 0100 000 is possible but unassigned: the regions of +1 (US, CA, ...) are its candidates.
+    rules = {**_possible_only("isPossibleNumber"), "allowlist": ["CA"]}
+    assert phone_with("+15550100000", **rules).value == "+15550100000"
+    assert rejected(phone_with, "+15550100000", **{**rules, "allowlist": ["GB"]})["kind"] == "blocked"

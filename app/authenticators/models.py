@@ -29,6 +29,7 @@ class Authenticator(db.Model):
     passkey_credential_id: Mapped[str | None] = mapped_column(String(1400), unique=True)
     passkey_public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     passkey_sign_count: Mapped[int | None] = mapped_column(Integer)
+    passkey_last_used_at: Mapped[datetime | None]  # the settings page's "last used"
 
 
 class PasswordHistory(db.Model):

@@ -49,7 +49,9 @@ ALLOWED_STEPS = {
     "account_recovery": ["identify", "select_destination", "verify_account_recovery_code", "reset_password"],
 }
 
-IDENTIFICATIONS = ["email", "phone", "username", "oauth", "passkey", "id_token", "ldap"]
+IDENTIFICATIONS = ["email", "phone", "username", "oauth", "passkey", "id_token", "ldap", "select_account"]
+# Continuing as the signed-in user only makes sense where a login may happen (Authgear's design).
+SELECT_ACCOUNT_FLOWS = ("login", "signup_login")
 AUTHENTICATIONS = [
     "primary_password",
     "primary_passkey",
@@ -133,9 +135,19 @@ def validate_flows(section: dict[str, Any]) -> None:
         names = [f["name"] for f in section.get(CONFIG_KEY[flow_type], [])]
         if len(set(names)) != len(names):
             raise ConfigError(f"authgear.yaml /authentication_flow/{CONFIG_KEY[flow_type]}: duplicated flow name")
+    for flow_type in FLOW_TYPES:
+        if flow_type not in SELECT_ACCOUNT_FLOWS and _declares_select_account(section.get(CONFIG_KEY[flow_type], [])):
+            raise ConfigError(
+                f"authgear.yaml /authentication_flow/{CONFIG_KEY[flow_type]}: select_account is only for login flows"
+            )
     for flow in section.get("signup_login_flows", []):
         for step in flow["steps"]:
             for branch in step.get("one_of", []):
+                if branch.get("identification") == "select_account" and branch.get("signup_flow"):
+                    # It continues an existing account: there is nothing to sign up.
+                    raise ConfigError(
+                        "authgear.yaml /authentication_flow/signup_login_flows: select_account has no signup_flow"
+                    )
                 for key, kind in (("signup_flow", "signup"), ("login_flow", "login")):
                     ref = branch.get(key)
                     known = [f["name"] for f in section.get(CONFIG_KEY[kind], [])]
@@ -143,6 +155,18 @@ def validate_flows(section: dict[str, Any]) -> None:
                         raise ConfigError(
                             f"authgear.yaml /authentication_flow/signup_login_flows: {key} {ref!r} is not declared"
                         )
+
+
+def _declares_select_account(items: list[dict[str, Any]]) -> bool:
+    """Whether flows (or steps) declare `identification: select_account` at any depth."""
+    for item in items:
+        for step in item.get("steps", []) if "steps" in item else [item]:
+            for branch in step.get("one_of", []):
+                if branch.get("identification") == "select_account" or _declares_select_account(
+                    [{"steps": branch.get("steps", [])}]
+                ):
+                    return True
+    return False
 
 
 class FlowCatalog:
@@ -175,6 +199,10 @@ class DefaultFlows:
         self.secondary = auth["secondary_authenticators"]
         self.mode = auth["secondary_authentication_mode"]
         self.recovery_codes = not auth["recovery_code"]["disabled"]
+        # Passkeys: an identity of the login flows, and a primary authenticator (prompted for after
+        # a login ID's login or signup).
+        self.passkey_identity = "passkey" in auth.get("identities", [])
+        self.passkey = "passkey" in self.primary
         claims = project["verification"]["claims"]
         self.verify_claims = {
             "email": claims["email"]["enabled"] and claims["email"]["required"],
@@ -205,6 +233,20 @@ class DefaultFlows:
         }
         return [{"authentication": names[s]} for s in self.secondary if s in names]
 
+    def _with_oauth(
+        self, login_id_branches: list[dict[str, Any]], oauth_branch: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The login ID branches with the social/enterprise login one (when providers are configured),
+        in the order of `authentication.identities`, as Authgear generates them."""
+        ids = self.project["authentication"]["identities"]
+        if "oauth" not in ids or not (self.project["identity"].get("oauth") or {}).get("providers"):
+            return login_id_branches
+        if "login_id" not in ids:
+            return [oauth_branch]
+        if ids.index("oauth") > ids.index("login_id"):
+            return [*login_id_branches, oauth_branch]
+        return [oauth_branch, *login_id_branches]
+
     def signup(self) -> list[dict[str, Any]]:
         branches = []
         for t in self.login_id_types:
@@ -220,11 +262,14 @@ class DefaultFlows:
             if create:
                 nested.append({"type": "create_authenticator", "one_of": create})
             branches.append({"identification": t, "steps": nested})
+        branches = self._with_oauth(branches, {"identification": "oauth"})
         steps: list[dict[str, Any]] = [{"name": "signup_identify", "type": "identify", "one_of": branches}]
         if self.mode == "required" and self._secondary_branches():
             steps.append({"type": "create_authenticator", "one_of": self._secondary_branches()})
             if self.recovery_codes:
                 steps.append({"type": "view_recovery_code"})
+        if self.passkey:
+            steps.append({"type": "prompt_create_passkey"})
         return steps
 
     def login(self) -> list[dict[str, Any]]:
@@ -235,13 +280,11 @@ class DefaultFlows:
             oob = self._primary_oob(t)
             if oob:
                 primary.append({"authentication": f"primary_{oob}", "target_step": "login_identify"})
-        steps: list[dict[str, Any]] = [
-            {
-                "name": "login_identify",
-                "type": "identify",
-                "one_of": [{"identification": t} for t in self.login_id_types],
-            },
-            {"name": "authenticate_primary", "type": "authenticate", "one_of": primary},
+        # As in Authgear, the authentication belongs to the login ID branches, so that continuing as
+        # the signed-in user (`select_account`, always offered first) asks for no password again;
+        # the steps after identify run for every branch.
+        authenticate: list[dict[str, Any]] = [
+            {"name": "authenticate_primary", "type": "authenticate", "one_of": primary}
         ]
         if self.mode != "disabled" and self._secondary_branches():
             secondary = self._secondary_branches()
@@ -249,27 +292,52 @@ class DefaultFlows:
                 secondary.append({"authentication": "recovery_code"})
             if not self.project["authentication"]["device_token"]["disabled"]:
                 secondary.append({"authentication": "device_token"})
-            steps.append({"type": "authenticate", "optional": self.mode != "required", "one_of": secondary})
-        steps += [
+            authenticate.append({"type": "authenticate", "optional": self.mode != "required", "one_of": secondary})
+        authenticate.append({"type": "change_password", "target_step": "authenticate_primary"})
+        if self.passkey:
+            # primary_passkey needs no second factor and has no password to change (Authgear), so
+            # what follows the primary step moves under the other primary options.
+            for option in primary:
+                option["steps"] = copy.deepcopy(authenticate[1:])
+            primary.append({"authentication": "primary_passkey"})
+            del authenticate[1:]
+        branches: list[dict[str, Any]] = [{"identification": "select_account"}]
+        branches += self._with_oauth(
+            [{"identification": t, "steps": copy.deepcopy(authenticate)} for t in self.login_id_types],
+            {"identification": "oauth"},
+        )
+        if self.passkey_identity:
+            branches.append({"identification": "passkey"})
+        steps: list[dict[str, Any]] = [
+            {"name": "login_identify", "type": "identify", "one_of": branches},
             {"type": "check_account_status"},
             {"type": "terminate_other_sessions"},
-            {"type": "change_password", "target_step": "authenticate_primary"},
         ]
+        if self.passkey:
+            steps.append({"type": "prompt_create_passkey"})
         return steps
 
     def signup_login(self) -> list[dict[str, Any]]:
         return [
             {
                 "type": "identify",
-                "one_of": [
-                    {"identification": t, "signup_flow": "default", "login_flow": "default"}
-                    for t in self.login_id_types
-                ],
+                "one_of": [{"identification": "select_account", "login_flow": "default"}]
+                + self._with_oauth(
+                    [
+                        {"identification": t, "signup_flow": "default", "login_flow": "default"}
+                        for t in self.login_id_types
+                    ],
+                    {"identification": "oauth", "signup_flow": "default", "login_flow": "default"},
+                )
+                # A passkey only signs in: Authgear has no signup with a passkey identity.
+                + ([{"identification": "passkey", "login_flow": "default"}] if self.passkey_identity else []),
             }
         ]
 
     def reauth(self) -> list[dict[str, Any]]:
         options = [{"authentication": "primary_password"}] if "password" in self.primary else []
+        if self.passkey:
+            options.append({"authentication": "primary_passkey"})
         for t in self.login_id_types:
             oob = self._primary_oob(t)
             if oob:

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.crypto import random_alnum, sha256_hex
-from app.errors import BadRequest, Forbidden, ValidationFailed
+from app.errors import AppError, BadRequest, Forbidden, InputSchemaInvalid, ValidationFailed
 from app.extensions import db
 from app.flows import steps as _steps  # noqa: F401  (registers the step types)
 from app.flows.definitions import FLOW_TYPES, FlowCatalog
@@ -22,7 +22,10 @@ from app.flows.failures import record_refused_input
 from app.flows.inputs import STRING, obj, validate
 from app.flows.run import MAX_URL_QUERY_FIELDS, REGISTRY, Done, FlowContext, FlowRun, Wait, parse_url_query
 from app.flows.state import AuthenticationFlowNotFound, FlowState, FlowStateStore, new_flow_id
+from app.flows.steps import prompt_create_passkey
+from app.hooks import effects as hook_effects
 from app.services import Services
+from app.sso.service import IncomingOAuth
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +75,13 @@ class FlowResult:
     device_token: str | None = None  # set when the user asked to remember this device
 
     def to_api(self) -> dict[str, Any]:
+        # A signup_login flow becomes the signup or login flow its identify step chose (Authgear
+        # switches flows), and every later response names that flow.
+        data = self.state.data
         return {
             "state_token": self.state_token,
-            "type": self.state.type,
-            "name": self.state.name,
+            "type": data.get("effective_type", self.state.type),
+            "name": data.get("effective_name", self.state.name),
             "action": self.action,
         }
 
@@ -98,7 +104,8 @@ class FlowEngine:
         run = FlowRun(state, self.svc, ctx, self.catalog)
         self._check_allowed(run)
         if flow_type == "signup" and self.svc.config.project["authentication"]["public_signup_disabled"]:
-            raise Forbidden("NoPublicSignup", "public signup is disabled")
+            # Authgear refuses it while the new flow reacts, so the error names the flow type.
+            raise Forbidden("AuthenticationFlowNoPublicSignup", "public signup is disabled", {"FlowType": flow_type})
         state.queue = flow["steps"]
         return self._feed(run, body.get("batch_input", []), self._apply(run, lambda: None))
 
@@ -153,6 +160,10 @@ class FlowEngine:
             db.session.rollback()
             # A refused authentication leaves its audit row, committed on its own.
             record_refused_input(run, exc)
+            if isinstance(exc, AppError) and not isinstance(exc, InputSchemaInvalid):
+                # As Authgear: an error of the flow's reaction to an input names the flow type.
+                # (a signup_login flow that switched names its signup or login flow)
+                exc.info = {**exc.info, "FlowType": run.flow_type}
             raise
         return finish
 
@@ -167,6 +178,7 @@ class FlowEngine:
                 return self._finish(run)
             run.state.current = run.state.queue.pop(0)
             run.state.local = {}
+            run.entered()
             outcome = REGISTRY[run.step["type"]].enter(run)
             if isinstance(outcome, Wait):
                 break
@@ -201,7 +213,10 @@ class FlowEngine:
         if flow_type in ("signup", "promote"):
             run.data["user_id"] = self._create_signed_up_user(run)
         if flow_type in ("signup", "promote", "login"):
-            out["session_token"] = self._sign_in(run)
+            hook_effects.pre_authenticated(run)  # a refusal raises HookDisallowed
+            token = self._sign_in(run)
+            if token is not None:
+                out["session_token"] = token
         elif flow_type == "reauth":
             self._reauthenticate(run)
         if run.data.get("device_token_requested") and run.user_id:
@@ -217,7 +232,11 @@ class FlowEngine:
             [(i["key"], i["value"]) for i in pending["identities"]],
             run.ctx.request,
             standard_attributes=pending["attributes"],
+            user_id=pending.get("user_id"),
         )
+        for spec in pending.get("oauth_identities", []):
+            # A provider account that signed up (app/flows/steps/oauth.py); it fills the profile.
+            svc.oauth_identities.create(user, IncomingOAuth.from_dict(spec), run.ctx.request, populate=True)
         for a in pending["authenticators"]:
             if a["type"] == "password":
                 svc.passwords.create_from_hash(user.id, a["password_hash"], a["kind"])
@@ -229,12 +248,23 @@ class FlowEngine:
             svc.users.mark_verified(user.id, claim["name"], claim["value"])
         if pending["recovery_codes"]:
             svc.recovery_codes.replace(user.id, pending["recovery_codes"])
+        prompt_create_passkey.create_pending(run, user.id)
+        hook_effects.user_event(svc, "user.pre_create", user, run.ctx.request, identities=True)
         svc.audit.write("user.signed_up", run.ctx.request, user.id)
         return user.id
 
-    def _sign_in(self, run: FlowRun) -> str:
+    def _sign_in(self, run: FlowRun) -> str | None:
+        """A new IdP session and its token; None when the login continued the caller's session
+        (`select_account`), which is kept as it is, as Authgear does."""
         user = self.svc.users.get(run.user_id or "")
         self.svc.users.record_login(user)
+        continued = run.data.get("select_account_session_id")
+        if continued:
+            if run.data.get("terminate_other_sessions"):
+                self.svc.sessions.revoke_all(user.id, except_session_id=continued, ctx=run.ctx.request)
+            payload = {"continue_from_session": {"id": continued}}
+            self.svc.audit.write("user.authenticated", run.ctx.request, user.id, payload)
+            return None
         amr = list(run.data.get("amr", []))
         if len(run.data.get("factors", [])) > 1 and "mfa" not in amr:
             amr.append("mfa")

@@ -6,7 +6,7 @@ from typing import Any
 
 import jsonschema
 
-from app.errors import ValidationFailed
+from app.errors import InputSchemaInvalid
 
 
 def _cause(err: jsonschema.ValidationError) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def _cause(err: jsonschema.ValidationError) -> dict[str, Any]:
 def validate(instance: Any, schema: dict[str, Any]) -> None:
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
-        raise ValidationFailed([_cause(e) for e in errors[:10]])
+        raise InputSchemaInvalid([_cause(e) for e in errors[:10]])
 
 
 def obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:

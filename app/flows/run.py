@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from app.context import RequestContext
+from app.flows.errors import AuthenticationFlowInvalidTargetStep, AuthenticationFlowStepNotFound
 from app.flows.state import FlowState
 from app.services import Services
 
@@ -102,6 +103,23 @@ class FlowRun:
     def output(self, step_name: str | None) -> dict[str, Any]:
         """What a named earlier step recorded (for `target_step`)."""
         return self.data.get("outputs", {}).get(step_name or "", {})
+
+    def target(self, step_name: str, types: tuple[str, ...]) -> dict[str, Any]:
+        """What the `target_step` named `step_name` recorded; as in Authgear, a name that no step run so
+        far carries is `AuthenticationFlowStepNotFound` and a step of another type than `types`
+        `AuthenticationFlowInvalidTargetStep` (a flow declared this way cannot work)."""
+        seen = self.data.get("step_types", {})
+        if step_name not in seen:
+            raise AuthenticationFlowStepNotFound()
+        if seen[step_name] not in types:
+            raise AuthenticationFlowInvalidTargetStep(step_name)
+        return self.output(step_name)
+
+    def entered(self) -> None:
+        """Called by the engine as the current step starts: remembers its name for `target`."""
+        name = self.step.get("name")
+        if name:
+            self.data.setdefault("step_types", {})[name] = self.step["type"]
 
     def record(self, values: dict[str, Any]) -> None:
         """Record the current step's output under its name, when it has one."""

@@ -76,8 +76,26 @@ class AuthorizationNotFound(NotFound):
         super().__init__("AuthorizationNotFound", "authorization not found")
 
 
-def invalid_transition(message: str) -> Invalid:
-    return Invalid("InvalidAccountStatusTransition", message)
+def invalid_transition(message: str, info: dict[str, Any] | None = None) -> Invalid:
+    return Invalid("InvalidAccountStatusTransition", message, info)
+
+
+def outside_valid_period(user: User, now: datetime) -> bool:
+    """Before `account_valid_from` or at/after `account_valid_until`: Authgear then counts the user
+    as disabled (isDisabled, sign-in refused with UserOutsideValidPeriod) without storing it."""
+    if user.account_valid_from is not None and now < user.account_valid_from:
+        return True
+    return user.account_valid_until is not None and now >= user.account_valid_until
+
+
+def check_valid_period(valid_from: datetime | None, valid_until: datetime | None) -> None:
+    """Authgear's rule for a valid period: the start strictly before the end (either may be unset)."""
+    if valid_from is not None and valid_until is not None and not valid_from < valid_until:
+        raise invalid_transition(
+            "the start timestamp of account valid period must be less than the end timestamp of the account valid "
+            "period",
+            {"cause": {"kind": "AccountValidFromShouldBeBeforeAccountValidUntil"}},
+        )
 
 
 def _field_error(location: str, kind: str, message: str, **details: Any) -> ValidationFailed:
@@ -173,8 +191,11 @@ class AccountService:
     def set_valid_period(
         self, user: User, valid_from: datetime | None, valid_until: datetime | None, ctx: RequestContext | None = None
     ) -> User:
-        if valid_from is not None and valid_until is not None and valid_from >= valid_until:
-            raise _field_error("/accountValidUntil", "minimum", "accountValidUntil must be after accountValidFrom")
+        check_valid_period(valid_from, valid_until)
+        if user.is_anonymized:
+            # Authgear names the status types of the transition; an anonymized user stays anonymized.
+            message = "invalid account status transition: anonymized -> anonymized"
+            raise invalid_transition(message, {"from": "anonymized", "to": "anonymized"})
         user.account_valid_from = valid_from
         user.account_valid_until = valid_until
         self._touch(user)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import ID, new_id, utcnow
@@ -29,6 +29,10 @@ class User(db.Model):
     anonymize_at: Mapped[datetime | None]
     account_valid_from: Mapped[datetime | None]
     account_valid_until: Mapped[datetime | None]
+    # Until then a user without a second factor may enrol one during login (Admin API setMFAGracePeriod).
+    mfa_grace_period_end_at: Mapped[datetime | None]
+    # The user asked not to be offered a passkey at login again (ui.passkey_upselling_opt_out_enabled).
+    opt_out_passkey_upsell: Mapped[bool] = mapped_column(default=False, server_default=false())
     standard_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     custom_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
@@ -57,6 +61,9 @@ class Identity(db.Model):
     provider_alias: Mapped[str | None] = mapped_column(String(64))
     provider_subject_id: Mapped[str | None] = mapped_column(String(400))
     claims: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # OAuth: the provider's raw profile (ID token claims, or its user API's answer); `claims` holds
+    # the standard claims taken from it.
+    provider_profile: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship(back_populates="identities")
 

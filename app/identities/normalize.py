@@ -8,7 +8,13 @@
   (zero-width space/joiners U+200B-U+200D, U+2060, U+FEFF and every other format or default-ignorable
   code point), which Authgear's PRECIS case folding refuses. So `a\u200b@example.com` and
   `a@example.com.` can neither sign up beside `a@example.com` nor sign in as someone else;
-- phone: E.164 (`+` and country code required), valid numbers only;
+- phone: E.164 (`+` and country code required), checked as Authgear's `ui.phone_input` says:
+  `validation.libphonenumber.validation_method` `isValidNumber` (the default) or `isPossibleNumber`
+  (a number of a possible length, which needs not be assigned), and `allowlist` (country codes, ISO
+  3166 alpha-2: a number none of whose regions is listed is refused, kind `blocked`,
+  `{"reason": "PhoneNumberCountryCodeAllowlist"}`). Refusals say "invalid login ID" as Authgear's
+  login ID checker does. `pinned_list` and `preselect_by_ip_disabled` only order and preselect
+  the country picker of Authgear's phone field; Gatehouse's pages take a typed `+` number;
 - username: NFKC, case-folded unless `case_sensitive`, ASCII letters, digits, `_-.` with `ascii_only`,
   reserved names refused with `block_reserved_usernames`.
 """
@@ -93,21 +99,51 @@ def normalize_email(raw: str, rules: dict[str, Any]) -> NormalizedLoginID:
     return NormalizedLoginID("email", stored, f"{unique_local}@{ascii_domain}")
 
 
+def phone_validation_method(phone_input: dict[str, Any] | None) -> str:
+    """`ui.phone_input.validation.libphonenumber.validation_method`, Authgear's default when unset."""
+    validation = (phone_input or {}).get("validation") or {}
+    return (validation.get("libphonenumber") or {}).get("validation_method") or "isValidNumber"
+
+
 def normalize_phone(raw: str, rules: dict[str, Any] | None = None) -> NormalizedLoginID:
+    """`rules` is `ui.phone_input` (validation method and country allowlist); none: the strictest check."""
     value = raw.strip()
     if not value.startswith("+"):
-        raise _invalid("phone", "phone number must be in E.164 format")
+        raise _invalid("phone", "invalid login ID")
     if not _PHONE_CHARS.match(value):
         # libphonenumber would drop letters and extensions ("x123") silently; refuse them instead.
-        raise _invalid("phone", "invalid phone number")
+        raise _invalid("phone", "invalid login ID")
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise _invalid("phone", "invalid phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise _invalid("phone", "invalid phone number")
+        raise _invalid("phone", "invalid login ID") from None
+    if not phonenumbers.is_possible_number(number):
+        raise _invalid("phone", "invalid login ID")
+    if phone_validation_method(rules) == "isValidNumber" and not phonenumbers.is_valid_number(number):
+        raise _invalid("phone", "invalid login ID")
+    allowlist = (rules or {}).get("allowlist")
+    if allowlist and not set(_regions(number)) & set(allowlist):
+        raise ValidationFailed(
+            [
+                {
+                    "location": "/login_id",
+                    "kind": "blocked",
+                    "details": {"reason": "PhoneNumberCountryCodeAllowlist"},
+                }
+            ],
+            "invalid login ID",
+        )
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return NormalizedLoginID("phone", e164, e164)
+
+
+def _regions(number: phonenumbers.PhoneNumber) -> list[str]:
+    """The number's region, or, for a number no region claims (possible but not valid), every
+    region of its country calling code: +1 is the US, Canada and the Caribbean (as Authgear)."""
+    region = phonenumbers.region_code_for_number(number)
+    if region:
+        return [region]
+    return list(phonenumbers.region_codes_for_country_code(number.country_code))
 
 
 def normalize_username(raw: str, rules: dict[str, Any]) -> NormalizedLoginID:

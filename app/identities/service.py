@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from app.audit import AuditLogWriter
 from app.context import RequestContext
 from app.db import Clock, utcnow
-from app.errors import NotFound, ValidationFailed, duplicated_identity
+from app.errors import Invalid, NotFound, ValidationFailed, duplicated_identity
 from app.extensions import db
 from app.identities.models import Identity, User, VerifiedClaim
 from app.identities.normalize import NormalizedLoginID, normalize
@@ -54,8 +54,16 @@ def unique_guard() -> Iterator[None]:
 
 
 class UserService:
-    def __init__(self, identity_config: dict[str, Any], audit: AuditLogWriter, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        identity_config: dict[str, Any],
+        audit: AuditLogWriter,
+        clock: Clock = utcnow,
+        phone_input: dict[str, Any] | None = None,
+    ) -> None:
         self.login_id_config = identity_config["login_id"]
+        # `ui.phone_input`: Authgear checks phone login IDs with its validation method and allowlist.
+        self.phone_input = phone_input or {}
         self.audit = audit
         self.clock = clock
 
@@ -74,7 +82,7 @@ class UserService:
 
     def normalize(self, key_or_type: str, raw: Any) -> tuple[LoginIDSpec, NormalizedLoginID]:
         spec = self.spec_for(key_or_type)
-        rules = self.login_id_config["types"].get(spec.type, {})
+        rules = self.phone_input if spec.type == "phone" else self.login_id_config["types"].get(spec.type, {})
         return spec, normalize(spec.type, raw, rules, spec.max_length)
 
     # -- queries --------------------------------------------------------------------------------
@@ -89,6 +97,22 @@ class UserService:
         dedup = f"login_id:{spec.key}:{norm.unique_key}"
         return db.session.scalar(select(Identity).where(Identity.dedup_key == dedup))
 
+    def find_by_any_login_id(self, raw: Any) -> Identity | None:
+        """The login ID `raw` names under any configured key, as Authgear's lookup by value does
+        (signup_login): a key whose type refuses the value is skipped, and only exactly one
+        identity found is a match, so a username typed in the email box finds its account."""
+        found: dict[str, Identity] = {}
+        for spec in self.login_id_specs():
+            try:
+                _, norm = self.normalize(spec.key, raw)
+            except Invalid:
+                continue
+            dedup = f"login_id:{spec.key}:{norm.unique_key}"
+            identity = db.session.scalar(select(Identity).where(Identity.dedup_key == dedup))
+            if identity is not None:
+                found[identity.id] = identity
+        return next(iter(found.values())) if len(found) == 1 else None
+
     def identities_of(self, user_id: str, type_: str | None = None) -> list[Identity]:
         stmt = select(Identity).where(Identity.user_id == user_id).order_by(Identity.created_at)
         if type_:
@@ -101,10 +125,14 @@ class UserService:
         login_ids: list[tuple[str, str]],
         ctx: RequestContext | None = None,
         standard_attributes: dict[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> User:
-        """A user with one identity per `(key or type, value)`; flushed, not committed."""
+        """A user with one identity per `(key or type, value)`; flushed, not committed. `user_id`:
+        an ID chosen earlier (a signup's passkey names its user before the user is written)."""
         now = self.clock()
         user = User(created_at=now, updated_at=now, standard_attributes=dict(standard_attributes or {}))
+        if user_id:
+            user.id = user_id
         normalized = [self.normalize(k, v) for k, v in login_ids]
         with unique_guard():
             db.session.add(user)

@@ -20,6 +20,7 @@ from flask import Flask
 from sqlalchemy import delete, or_, select
 
 from app.extensions import db
+from app.hooks import delivery as hook_delivery
 from app.jobs import user_export, user_import
 from app.jobs.runner import JobRunner, get_runner
 from app.jobs.storage import ExportStorage, export_storage
@@ -86,6 +87,7 @@ def recover_orphans(runner: JobRunner, now: datetime) -> list[str]:
                 timeout = user_import.TASK_TIMEOUT_SECONDS
                 runner.enqueue(user_import.QUEUE, user_import.run_import_task, task_id, timeout)
                 recovered.append(task_id)
+    recovered += hook_delivery.recover(runner, now, ENQUEUE_GRACE)  # hook events lost or due for a retry
     db.session.rollback()
     if recovered:
         log.warning("re-enqueued %d orphaned task(s): %s", len(recovered), ", ".join(recovered))

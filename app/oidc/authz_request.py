@@ -14,7 +14,9 @@ The pending request is stored as JSON in the key-value store under `oauth_sessio
     "enforce"} | null), id_token_hint, id_token_hint_sub (the verified hint's subject),
     x_page ("login" | "signup" | null), x_state, x_color_scheme, code_challenge, code_challenge_method,
     requested_at (unix seconds, float), x_settings_action, x_settings_action_query and settings_user_id
-    (settings-action requests, contract 1.8)
+    (settings-action requests, contract 1.8), x_authentication_flow_group (the `ui.authentication_flow`
+    group whose flows the hosted pages run), x_sso_enabled and x_suppress_idp_session_cookie (the raw
+    values; see `suppresses_idp_session`)
 """
 
 from __future__ import annotations
@@ -100,6 +102,16 @@ class PendingRequest:
     x_settings_action: str | None = None
     x_settings_action_query: str | None = None
     settings_user_id: str | None = None  # set at consent: the user the settings action is for
+    x_authentication_flow_group: str | None = None
+    x_sso_enabled: str | None = None
+    x_suppress_idp_session_cookie: str | None = None
+
+    def suppresses_idp_session(self) -> bool:
+        """Authgear's rule: `x_sso_enabled` decides when sent (anything but "true" keeps the browser's
+        IdP session out of this request); else `x_suppress_idp_session_cookie=true`, its older name."""
+        if self.x_sso_enabled:
+            return self.x_sso_enabled != "true"
+        return self.x_suppress_idp_session_cookie == "true"
 
     def error(self, error: str, description: str) -> AuthorizeError:
         return AuthorizeError(error, description, self.redirect_uri, self.response_mode, self.state)
@@ -256,6 +268,9 @@ def parse_authorization_request(params: MultiDict, clients: ClientRegistry, now:
         x_settings_action_query=values.get("x_settings_action_query")
         if response_type == SETTINGS_ACTION_RESPONSE_TYPE
         else None,
+        x_authentication_flow_group=values.get("x_authentication_flow_group"),
+        x_sso_enabled=values.get("x_sso_enabled"),
+        x_suppress_idp_session_cookie=values.get("x_suppress_idp_session_cookie"),
     )
 
 
@@ -321,5 +336,9 @@ def custom_ui_url(client: OAuthClient, request: PendingRequest, x_ref: str) -> s
         "ui_locales": request.ui_locales,
         "x_state": request.x_state,
         "x_color_scheme": request.x_color_scheme,
+        # A custom UI cannot read the pending request before its first API call, so it gets the
+        # hints in its own URL (Authgear does the same) to decide what to offer.
+        "login_hint": request.login_hint,
+        "id_token_hint": request.id_token_hint,
     }
     return add_query(client.custom_ui_uri, {k: v for k, v in params.items() if v})

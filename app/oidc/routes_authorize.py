@@ -1,11 +1,13 @@
 """`/oauth2/authorize` and `/oauth2/consent` (RFC 6749 section 4.1, OIDC Core 3.1.2, contract 1.3).
 
 authorize validates the request, keeps it as a pending request (`x_ref`) and sends the browser on:
-straight to consent when the IdP session cookie can be used as it is, back to the client with
-`login_required` for `prompt=none` without one, otherwise to the hosted login (or signup) page or
-the client's own `x_custom_ui_uri`. The flow engine sends the browser to consent when the login
-finishes. consent issues the code (and records the authorization), asking third-party clients'
-users first; the `x_ref` is used once.
+straight to consent for `prompt=none`, a settings action or an `id_token_hint` of the signed-in
+user when the IdP session cookie can be used as it is; back to the client with `login_required` for
+`prompt=none` without one; to the hosted "continue as" page (`/authflow/v2/select_account`) for
+any other request with a usable IdP session; otherwise to the hosted login (or signup) page. A
+client with its own `x_custom_ui_uri` gets its UI instead of the hosted pages. The flow engine
+sends the browser to consent when the login finishes. consent issues the code (and records the
+authorization), asking third-party clients' users first; the `x_ref` is used once.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ def _login_redirect(client: OAuthClient, pending: PendingRequest, x_ref: str) ->
         return redirect(custom_ui_url(client, pending, x_ref), 302)
     page = "/signup" if pending.x_page == "signup" else "/login"
     return redirect(f"{page}?{urlencode({'x_ref': x_ref})}", 302)
+
+
+def _select_account_redirect(x_ref: str) -> Response:
+    return redirect(f"/authflow/v2/select_account?{urlencode({'x_ref': x_ref})}", 302)
 
 
 def _consent_redirect(x_ref: str) -> Response:
@@ -62,10 +68,15 @@ def authorize() -> Response:
         if "none" in pending.prompt and not usable:
             raise pending.error("login_required", "authentication required")
         x_ref = provider.pending.save(pending)
-        if live is not None and usable and not needs_login(pending, live[0], provider.clock()):
-            return _consent_redirect(x_ref)
         client = provider.clients.get(pending.client_id)
         assert client is not None
+        if live is not None and usable and not needs_login(pending, live[0], provider.clock()):
+            # As Authgear: prompt=none and settings actions use the session as it is, and so does an
+            # id_token_hint naming the signed-in user (the "continue as" page would not ask anything).
+            if "none" in pending.prompt or pending.x_settings_action or pending.id_token_hint_sub == live[1].id:
+                return _consent_redirect(x_ref)
+            if not client.custom_ui_uri and not pending.suppresses_idp_session():
+                return _select_account_redirect(x_ref)
         return _login_redirect(client, pending, x_ref)
     except AuthorizeError as error:
         return error_response(error)

@@ -5,7 +5,8 @@ change tokens in the key-value store on every use, so a revocation anywhere take
   deadline, and the change tokens of that user and of everything (`GLOBAL`) as they were *before*
   the database was read. A use costs one key-value round trip (MGET of the two change tokens).
 - Every committed write that can change a resolution replaces the change token of the users it
-  touched, or the global one for writes that are not about one user (app/resolver/invalidation.py);
+  touched, or the global one for writes that are not about one user (app/resolver/invalidation.py):
+  before its COMMIT, which does not happen when the store cannot be reached, and again after it;
   a replaced or evicted token never matches again, so the next use reads the database.
 - The first resolution of a credential only learns its user: the change tokens must be read before
   the database, and until then it is not known whose to read. The second one is cached.
@@ -105,7 +106,8 @@ class ResolutionCache:
                 self._entries.popitem(last=False)
 
     def invalidate(self, user_ids: Iterable[str]) -> None:
-        """Replace the change tokens of these users (`GLOBAL`: of everything)."""
+        """Replace the change tokens of these users (`GLOBAL`: of everything). The store's errors
+        (Redis unreachable) reach the caller, which decides whether the change may go on."""
         for user_id in user_ids:
             self.store.set(_change_key(user_id), secrets.token_hex(8), ttl=CHANGE_TOKEN_TTL)
 

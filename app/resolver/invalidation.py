@@ -5,8 +5,17 @@ Listens on every ORM session: a flush of a row of `RESOLUTION_TABLES` marks its 
 such a row with no user (a role, a group) marks everything, and so
 does a bulk INSERT, UPDATE or DELETE statement on one of those tables run through the session
 (`db.session.execute(delete(...))`) unless its `changes_users` execution option says whose
-resolutions it changes (app/db.py). After the commit
-the marked users' change tokens are replaced; a rollback forgets the marks.
+resolutions it changes (app/db.py). A rollback forgets the marks.
+
+The marked users' change tokens are replaced twice:
+- just before the COMMIT (after the last flush). When the store cannot be reached the commit does
+  not happen and the request answers 503 (`ServiceUnavailable`): a revocation is never committed
+  while other nodes go on trusting the credential for up to a minute, and never reported as failed
+  after it took effect.
+- again after the COMMIT, because a node may have read the first new token and the database as it
+  was before the commit, and cached that. This one is best effort: a failure is logged, never
+  raised, as the change is committed. What it leaves is that narrow race, at most a minute long
+  (the entry's deadline), and only when the store fails between the two replacements.
 
 The rule this relies on: writes go through `db.session` (unit of work or `db.session.execute`).
 A write on a raw connection is not seen.
@@ -14,15 +23,20 @@ A write on a raw connection is not seen.
 
 from __future__ import annotations
 
+import logging
 from itertools import chain
 from typing import Any
 
+import redis
 from flask import current_app, has_app_context
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from app.db import CHANGES_USERS
+from app.errors import ServiceUnavailable
 from app.resolver.cache import GLOBAL, ResolutionCache
+
+log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "gatehouse.resolutions"
 # Everything the resolver reads: the credential, its session or grant, the user and the user facts.
@@ -85,12 +99,34 @@ def _on_statement(state: ORMExecuteState) -> None:
         _marks(state.session).update(state.execution_options.get(CHANGES_USERS, [GLOBAL]))
 
 
+def _cache() -> ResolutionCache | None:
+    return current_app.extensions.get(EXTENSION_KEY) if has_app_context() else None
+
+
+def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT's release: the outer COMMIT comes later
+    session.flush()  # what the commit would flush, so that its marks are known now
+    marks = session.info.get(_MARKS)
+    cache = _cache()
+    if not marks or cache is None:
+        return
+    try:
+        cache.invalidate(marks)
+    except redis.RedisError as exc:
+        log.warning("commit refused: resolver change tokens not replaced (%s: %s)", type(exc).__name__, exc)
+        message = "a service this request needs is unavailable, try again later"
+        raise ServiceUnavailable("DependencyUnavailable", message) from exc
+
+
 def _after_commit(session: Session) -> None:
     marks = session.info.pop(_MARKS, None)
-    if marks and has_app_context():
-        cache: ResolutionCache | None = current_app.extensions.get(EXTENSION_KEY)
-        if cache is not None:
+    cache = _cache()
+    if marks and cache is not None:
+        try:
             cache.invalidate(marks)
+        except Exception as exc:  # noqa: BLE001 (committed: the client must hear that it worked)
+            log.warning("resolver change tokens not replaced after a commit (%s: %s)", type(exc).__name__, exc)
 
 
 def _after_rollback(session: Session) -> None:
@@ -103,5 +139,6 @@ def install() -> None:
         return
     event.listen(Session, "after_flush", _after_flush)
     event.listen(Session, "do_orm_execute", _on_statement)
+    event.listen(Session, "before_commit", _before_commit)
     event.listen(Session, "after_commit", _after_commit)
     event.listen(Session, "after_rollback", _after_rollback)

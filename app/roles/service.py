@@ -65,17 +65,27 @@ def _text(value: str | None, field: str, limit: int) -> str | None:
     return value
 
 
+def unknown_keys(reason: str, message: str, detail: str, missing: list[str]) -> NotFound:
+    """Authgear's `RoleUnknownKeys` / `GroupUnknownKeys` / `UserUnknownKeys`: a bulk link names keys
+    (or user IDs, `info.ids`) that do not exist, listed in the order given; nothing is linked."""
+    return NotFound(reason, message, {detail: missing})
+
+
 class _Kind:
     """What differs between roles and groups."""
 
-    def __init__(self, model: type[Role] | type[Group], not_found: type[NotFound], duplicate_reason: str) -> None:
+    def __init__(
+        self, model: type[Role] | type[Group], not_found: type[NotFound], duplicate_reason: str, unknown: str
+    ) -> None:
         self.model = model
         self.not_found = not_found
         self.duplicate_reason = duplicate_reason
+        self.unknown = unknown  # the reason for unknown keys in a bulk link
+        self.noun = "role" if model is Role else "group"
 
 
-ROLE = _Kind(Role, RoleNotFound, "RoleDuplicateKey")
-GROUP = _Kind(Group, GroupNotFound, "GroupDuplicateKey")
+ROLE = _Kind(Role, RoleNotFound, "RoleDuplicateKey", "RoleUnknownKeys")
+GROUP = _Kind(Group, GroupNotFound, "GroupDuplicateKey", "GroupUnknownKeys")
 
 
 class RoleService:
@@ -171,12 +181,14 @@ class RoleService:
 
     def add_group_to_roles(self, group_key: str, role_keys: Iterable[str]) -> Group:
         group = self.group_by_key(group_key)
-        self._link(group_roles, "group_id", "role_id", [(group.id, r.id) for r in self._many(ROLE, role_keys)])
+        roles = self._many(ROLE, role_keys, unknown="GroupUnknownKeys")
+        self._link(group_roles, "group_id", "role_id", [(group.id, r.id) for r in roles])
         return group
 
     def remove_group_from_roles(self, group_key: str, role_keys: Iterable[str]) -> Group:
         group = self.group_by_key(group_key)
-        self._unlink(group_roles, "group_id", "role_id", [(group.id, r.id) for r in self._many(ROLE, role_keys)])
+        roles = self._many(ROLE, role_keys, unknown="GroupUnknownKeys")
+        self._unlink(group_roles, "group_id", "role_id", [(group.id, r.id) for r in roles])
         return group
 
     # -- batched reads (one query for any number of users) --------------------------------------
@@ -277,13 +289,19 @@ class RoleService:
             raise kind.not_found()
         return row
 
-    def _many(self, kind: _Kind, keys: Iterable[str] | None) -> list[Role | Group]:
-        wanted = list(dict.fromkeys(keys or []))
+    def _many(self, kind: _Kind, keys: Iterable[str] | None, unknown: str | None = None) -> list[Role | Group]:
+        """The rows of these keys, or the kind's UnknownKeys error listing the missing ones.
+        `unknown` overrides the reason: Authgear answers unknown role keys of addGroupToRoles and
+        removeGroupFromRoles with GroupUnknownKeys (its store_group_role.go), and clients see that."""
+        given = list(keys or [])
+        wanted = list(dict.fromkeys(given))
         if not wanted:
             return []
         rows = list(db.session.scalars(select(kind.model).where(kind.model.key.in_(wanted))))
         if len(rows) != len(wanted):
-            raise kind.not_found()
+            found = {row.key for row in rows}
+            missing = [key for key in given if key not in found]
+            raise unknown_keys(unknown or kind.unknown, f"unknown {kind.noun} keys", "keys", missing)
         return rows
 
     def _user(self, user_id: str) -> User:
@@ -293,12 +311,14 @@ class RoleService:
         return user
 
     def _users(self, user_ids: Iterable[str] | None) -> list[str]:
-        wanted = list(dict.fromkeys(user_ids or []))
+        given = list(user_ids or [])
+        wanted = list(dict.fromkeys(given))
         if not wanted:
             return []
         found = set(db.session.scalars(select(User.id).where(User.id.in_(wanted))))
         if len(found) != len(wanted):
-            raise UserNotFound()
+            missing = [user_id for user_id in given if user_id not in found]
+            raise unknown_keys("UserUnknownKeys", "unknown user ids", "ids", missing)
         return wanted
 
     def _link(self, table: Any, left: str, right: str, pairs: list[tuple[str, str]]) -> None:

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, g, request, session, url_for
 
 from app.flows.engine import FlowEngine
 from app.flows.run import FlowContext
-from app.i18n import LOCALE_COOKIE, babel_locale_name, current_language
+from app.i18n import LOCALE_COOKIE, babel_locale_name, current_language, text_direction
 from app.services import services
 from app.transport import flow_context
 from app.web.steps import WebSteps, new_browser_id, valid_browser_id
@@ -145,6 +145,14 @@ NATIVE_NAMES = {
     "it": "Italiano",
     "id": "Bahasa Indonesia",
     "th": "ไทย",
+    "vi": "Tiếng Việt",
+    "nl": "Nederlands",
+    "pl": "Polski",
+    "ms": "Bahasa Melayu",
+    "fil": "Filipino",
+    "el": "Ελληνικά",
+    "ar": "العربية",
+    "he": "עברית",
 }
 
 
@@ -165,12 +173,13 @@ def _chrome() -> dict[str, Any]:
         return {}
     localization = services().config.project["localization"]
     languages = [
-        {"tag": tag, "name": _language_name(tag), "url": url_with(ui_locales=tag)}
+        {"tag": tag, "name": _language_name(tag), "url": url_with(ui_locales=tag), "dir": text_direction(tag)}
         for tag in localization["supported_languages"]
     ]
     return {
         "theme": theme(),
         "html_lang": current_language(),
+        "html_dir": text_direction(current_language()),  # `rtl` for Arabic and Hebrew
         "color_scheme": current_scheme(),
         "languages": languages if len(languages) > 1 else [],
         "scheme_links": [{"value": v, "url": url_with(x_color_scheme=v)} for v in ("auto", "light", "dark")]

@@ -20,14 +20,17 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.errors import AppError
 from app.flows.engine import FlowResult
+from app.flows.errors import MISCONFIGURATION_REASONS
 from app.flows.state import AuthenticationFlowNotFound
+from app.flows.steps.select_account import hints_allow
 from app.services import services
 from app.transport import apply_flow_cookies
 from app.web import views
 from app.web.blueprint import bp, engine, pending_request, web_flow_context, web_steps
+from app.web.forms import ConfirmForm
 from app.web.inputs import FormInvalid, build_input, form_class, form_data, kept_values
 from app.web.messages import ACCOUNT_STATUS, error_text
-from app.web.pages import ENTRY_PAGES, auto_select, pages_for, path_of
+from app.web.pages import ENTRY_PAGES, auto_select, pages_for, path_of, select_account_option
 from app.web.steps import WebStep
 
 SIGNED_UP_COOKIE = "signed_up"  # contract 0.5: `/` then prefers the login page
@@ -76,6 +79,11 @@ def engine_query(query: str) -> str:
         pairs = [(k, v) for k, v in pairs if k != "client_id"] + [("client_id", pending.client_id)]
         if pending.ui_locales and not any(k == "ui_locales" for k, _ in pairs):
             pairs.append(("ui_locales", pending.ui_locales))
+        # Sent to /oauth2/authorize, the flow group holds for the pages of that request (Authgear
+        # reads it from the OAuth session), unless the page's own query names one.
+        group = getattr(pending, "x_authentication_flow_group", None)
+        if group and not any(k == "x_authentication_flow_group" for k, _ in pairs):
+            pairs.append(("x_authentication_flow_group", group))
     return urlencode(pairs)
 
 
@@ -104,7 +112,8 @@ def flow_name(flow_type: str, query: str) -> str:
 def start(page: str) -> Response:
     flow_type = login_flow_type() if page == "login" else ENTRY_FLOW[page]
     query = entry_query()
-    body = {"type": flow_type, "name": flow_name(flow_type, query), "url_query": engine_query(query)}
+    url_query = engine_query(query)
+    body = {"type": flow_type, "name": flow_name(flow_type, url_query), "url_query": url_query}
     try:
         result = engine().create(body, web_flow_context())
     except AppError as exc:
@@ -127,6 +136,8 @@ def advance(result: FlowResult, previous: WebStep, from_page: str, status: int =
         try:
             chosen = engine().input(result.state_token, choice, web_flow_context())
         except AppError as exc:
+            if exc.reason in MISCONFIGURATION_REASONS:
+                return views.error_page(exc.to_dict(), from_page)
             # The choice stays on screen with the reason it could not be made (e.g. a resend cooldown).
             chooser.error = _stored_error(exc, {}, "", resend=True)
             store.put(x_chooser, chooser)
@@ -245,6 +256,10 @@ def fail(
 ) -> Response:
     if isinstance(exc, AuthenticationFlowNotFound):
         return _expired(page, step)
+    if exc.reason in MISCONFIGURATION_REASONS:
+        # Nothing the user types changes a misconfigured flow: the error page says so (Authgear's
+        # fatal error page), rather than the form again.
+        return views.error_page(exc.to_dict(), page)
     step.error = _stored_error(exc, values, identification, resend)
     web_steps().put(x_step, step)
     if exc.reason in ACCOUNT_STATUS:
@@ -275,6 +290,74 @@ def step_page(page: str) -> Response:
     if page not in STEP_PAGES:
         abort(404)
     return flow_page(page)
+
+
+# -- "continue as" (Authgear's /authflow/v2/select_account) --------------------------------------
+@bp.route("/authflow/v2/select_account", methods=["GET", "POST"])
+def select_account() -> Response:
+    """Where /oauth2/authorize sends a browser holding a usable IdP session: continue as that user
+    (a login flow's `select_account` input, the session kept as it is) or use another account."""
+    x_step = request.args.get("x_step")
+    step = web_steps().load(x_step) if x_step else None
+    if step is None or x_step is None:
+        return _start_select_account() if request.method == "GET" else views.expired_page("select_account", None)
+    try:
+        result = engine().get({"state_token": step.state_token}, web_flow_context())
+    except AuthenticationFlowNotFound:
+        return _expired("login", step)
+    option, index = select_account_option(result.action)
+    if engine().states.is_finished(result.state.flow_id) or option is None:
+        return _expired("login", step)
+    form = ConfirmForm()
+    if request.method == "GET":
+        return views.render_simple("select_account", step=step, form=form, account=option.get("display_name"))
+    if not form.validate():
+        raise CSRFError()
+    if request.form.get("x_action") != "continue":
+        return redirect(_another_account_url(step.query), 303)
+    try:
+        new = engine().input(step.state_token, {"identification": "select_account", "index": index}, web_flow_context())
+    except AppError as exc:
+        if exc.reason == "SelectAccountSessionChanged":
+            # Signed out (or in as someone else) meanwhile: nothing to continue, so sign in.
+            return redirect(_another_account_url(step.query), 303)
+        return fail("login", x_step, step, exc, {}, "select_account", False)
+    return advance(new, step, "select_account")
+
+
+def _start_select_account() -> Response:
+    """Starts the login flow and shows its "continue as" option, or goes on to the login page when the
+    flow offers none (a custom flow without it, no usable session) or a hint names another user."""
+    query = entry_query()
+    pending = pending_request()
+    if pending is None:
+        return redirect(entry_url("login", query), 302)
+    url_query = engine_query(query)
+    body = {"type": "login", "name": flow_name("login", url_query), "url_query": url_query}
+    try:
+        result = engine().create(body, web_flow_context())
+    except AppError as exc:
+        return views.error_page(exc.to_dict(), "login")
+    option, _ = select_account_option(result.action)
+    if option is None or not hints_allow(services(), pending, str(option.get("user_id"))):
+        return redirect(_another_account_url(query), 302)
+    x_step = web_steps().save(WebStep(state_token=result.state_token, flow_type="login", query=query))
+    return redirect(page_url("select_account", x_step), 302)
+
+
+def _another_account_url(query: str) -> str:
+    """The page of "use another account": the sign-up page when the request asked for it (x_page),
+    else the login page, with the authorization request's query."""
+    x_ref = dict(parse_qsl(query)).get("x_ref")
+    pending = None
+    if x_ref and "gatehouse_oidc" in current_app.extensions:
+        from app.oidc.provider import oidc_provider  # the provider is optional for the pages
+
+        pending = oidc_provider().pending.load(x_ref)
+    page = "signup" if getattr(pending, "x_page", None) == "signup" else "login"
+    if page == "signup" and services().config.project["authentication"]["public_signup_disabled"]:
+        page = "login"
+    return entry_url(page, query)
 
 
 @bp.route("/authflow/v2/finish")

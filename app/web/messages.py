@@ -10,6 +10,8 @@ from typing import Any
 
 from flask_babel import gettext, lazy_gettext, ngettext
 
+from app.flows.errors import MISCONFIGURATION_REASONS
+
 # Errors the user answers by leaving: the account cannot sign in. Shown on the account_status page.
 ACCOUNT_STATUS = {
     "DisabledUser": lazy_gettext("This account has been disabled."),
@@ -27,12 +29,21 @@ BY_REASON = {
     "InvalidVerificationCode": lazy_gettext("That code is incorrect or has expired."),
     "InvalidTOTPCode": lazy_gettext("That code doesn't match. Check your authenticator app and try again."),
     "AccountLockout": lazy_gettext("Too many failed attempts. Your account is locked for a while; try again later."),
+    "AuthenticationFlowNoPublicSignup": lazy_gettext(
+        "New accounts cannot be created here. Ask the administrator for an invitation."
+    ),
+    # Authgear's older interaction API name for the same refusal.
     "NoPublicSignup": lazy_gettext("New accounts cannot be created here. Ask the administrator for an invitation."),
     "AuthenticationFlowNotAllowed": lazy_gettext("This way of signing in is not available for this application."),
     "AuthenticationFlowNotFound": lazy_gettext("This page has expired. Please start again."),
     "AuthenticationFlowDifferentUserID": lazy_gettext("You are signed in as a different user."),
     "AuthenticationFlowUnsupported": lazy_gettext("This way of signing in is not available."),
     "InvalidIDToken": lazy_gettext("Please sign in again."),
+    # A declared authentication_flow that cannot work (app/flows/errors.py): only the operator can fix it.
+    **dict.fromkeys(
+        MISCONFIGURATION_REASONS,
+        lazy_gettext("This project is misconfigured, so you cannot continue. Please contact the administrator."),
+    ),
     "NewPasswordTypo": lazy_gettext("The passwords don't match."),
     "FormInvalid": lazy_gettext("Please check the highlighted field."),
     "CSRFError": lazy_gettext(
@@ -140,6 +151,9 @@ def _validation_text(info: dict[str, Any], page: str, identification: Any) -> st
     for cause in causes:
         if not isinstance(cause, dict):
             continue
+        if cause.get("location") == "/login_id" and cause.get("kind") == "blocked":
+            # ui.phone_input.allowlist refused the number's country (Authgear's PhoneNumberCountryCodeAllowlist).
+            return gettext("Phone numbers from this country or region are not accepted.")
         if cause.get("location") == "/login_id" and cause.get("kind") == "format":
             if identification == "phone":
                 return gettext("Enter a phone number with its country code, for example +85298765432.")

@@ -74,9 +74,10 @@ def pages_for(flow_type: str, action: dict[str, Any]) -> list[str]:
         return ["enter_oob_otp"]
     if data_type == "create_totp_data":
         return ["setup_totp"]
-    if kind == "authenticate":
+    if kind == "authenticate" and data_type != "create_authenticator_data":
         table = AUTHENTICATE_PAGE
-    elif kind == "create_authenticator":
+    elif kind in ("create_authenticator", "authenticate"):
+        # (an authenticate step enrolling a second factor in an MFA grace period shows its options)
         table = CREATE_PAGE
     else:
         page = STEP_PAGE.get(str(kind))
@@ -89,9 +90,21 @@ def pages_for(flow_type: str, action: dict[str, Any]) -> list[str]:
     return pages
 
 
+def select_account_option(action: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
+    """The identify action's "continue as" option and its index (the input names it by index; a
+    custom flow may declare it anywhere, not only first), or (None, 0)."""
+    if action.get("type") != "identify":
+        return None, 0
+    for i, option in enumerate(options_of(action)):
+        if option.get("identification") == "select_account":
+            return option, i
+    return None, 0
+
+
 def option_index(action: dict[str, Any], page: str) -> int | None:
     """The first option of an authenticate / create_authenticator action that `page` shows."""
-    table = AUTHENTICATE_PAGE if action.get("type") == "authenticate" else CREATE_PAGE
+    enrolling = data_of(action).get("type") == "create_authenticator_data"
+    table = AUTHENTICATE_PAGE if action.get("type") == "authenticate" and not enrolling else CREATE_PAGE
     for i, option in enumerate(options_of(action)):
         if table.get(option.get("authentication", "")) == page:
             return i
@@ -108,6 +121,9 @@ def auto_select(action: dict[str, Any]) -> dict[str, Any] | None:
     options = options_of(action)
     if kind == "select_destination" and len(options) == 1:
         return {"index": 0}
+    if kind == "prompt_create_passkey":
+        # The hosted pages have no passkey page yet: they decline, as the step did before passkeys.
+        return {"skip": True}
     if not options:
         return None
     first = options[0]
@@ -115,7 +131,7 @@ def auto_select(action: dict[str, Any]) -> dict[str, Any] | None:
     if kind == "authenticate" and data.get("type") == "authentication_data" and authentication in OOB:
         if authentication.startswith("primary_") or not data.get("device_token_enabled"):
             return _oob_choice(first, 0)
-    if kind == "create_authenticator" and data.get("type") == "create_authenticator_data":
+    if kind in ("create_authenticator", "authenticate") and data.get("type") == "create_authenticator_data":
         if authentication == "secondary_totp":
             return {"authentication": authentication}
         if authentication in OOB and isinstance(first.get("target"), dict):
@@ -127,7 +143,8 @@ def _oob_choice(option: dict[str, Any], index: int) -> dict[str, Any]:
     inp: dict[str, Any] = {"authentication": option["authentication"], "index": index}
     channels = option.get("channels") or []
     if len(channels) > 1:
-        inp["channel"] = channels[0]
+        # WhatsApp is offered first but cannot deliver yet (NoAvailableWhatsappClient): SMS it is.
+        inp["channel"] = "sms" if "sms" in channels else channels[0]
     return inp
 
 

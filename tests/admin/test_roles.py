@@ -130,11 +130,12 @@ def test_role_and_user_links(gql, svc):
     assert error_of(call(gql, "addRoleToUsers", sel, roleKey="nope", userIDs=users))["reason"] == "RoleNotFound"
     missing_user = gid("User", "00000000-0000-4000-8000-000000000000")
     assert (
-        error_of(call(gql, "addRoleToUsers", sel, roleKey="viewer", userIDs=[missing_user]))["reason"] == "UserNotFound"
+        error_of(call(gql, "addRoleToUsers", sel, roleKey="viewer", userIDs=[missing_user]))["reason"]
+        == "UserUnknownKeys"
     )
     assert (
         error_of(call(gql, "addUserToRoles", usel, userID=gid("User", c.id), roleKeys=["viewer", "nope"]))["reason"]
-        == "RoleNotFound"
+        == "RoleUnknownKeys"
     )
     db.session.remove()
     assert db.session.query(user_roles).count() == 2  # b-viewer, c-editor: failed calls changed nothing
@@ -218,3 +219,66 @@ def test_role_users_pages_are_batched_per_role(gql, svc):
         )
     )
     assert last["roles"]["edges"][0]["node"]["users"]["edges"][0]["node"]["endUserAccountID"] == "user-004@example.com"
+
+
+MISSING_USER_ID = "00000000-0000-4000-8000-000000000000"
+
+
+@pytest.mark.embedded
+def test_bulk_links_name_the_unknown_keys_as_authgear(gql, svc):
+    """Authgear's rolesgroups store: NotFound with RoleUnknownKeys / GroupUnknownKeys (`info.keys`)
+    or UserUnknownKeys (`info.ids`, raw user IDs), missing ones in the order given; nothing changes.
+    The role keys of addGroupToRoles/removeGroupFromRoles are reported as GroupUnknownKeys, as
+    Authgear does."""
+    (a,) = make_users(svc, 1)
+    svc.roles.create_role("viewer")
+    svc.roles.create_group("team")
+    db.session.commit()
+    uid = gid("User", a.id)
+    rsel, gsel, usel = "{ role { key } }", "{ group { key } }", "{ user { id } }"
+    cases = [
+        (
+            call(gql, "addRoleToUsers", rsel, roleKey="viewer", userIDs=[gid("User", MISSING_USER_ID), uid]),
+            "UserUnknownKeys",
+            {"ids": [MISSING_USER_ID]},
+            "unknown user ids",
+        ),
+        (
+            call(gql, "removeGroupFromUsers", gsel, groupKey="team", userIDs=[gid("User", MISSING_USER_ID)]),
+            "UserUnknownKeys",
+            {"ids": [MISSING_USER_ID]},
+            "unknown user ids",
+        ),
+        (
+            call(gql, "addUserToRoles", usel, userID=uid, roleKeys=["zeta", "viewer", "alpha"]),
+            "RoleUnknownKeys",
+            {"keys": ["zeta", "alpha"]},
+            "unknown role keys",
+        ),
+        (
+            call(gql, "removeUserFromGroups", usel, userID=uid, groupKeys=["nope"]),
+            "GroupUnknownKeys",
+            {"keys": ["nope"]},
+            "unknown group keys",
+        ),
+        (
+            call(gql, "addRoleToGroups", rsel, roleKey="viewer", groupKeys=["team", "nope"]),
+            "GroupUnknownKeys",
+            {"keys": ["nope"]},
+            "unknown group keys",
+        ),
+        (
+            call(gql, "addGroupToRoles", gsel, groupKey="team", roleKeys=["nope", "viewer"]),
+            "GroupUnknownKeys",
+            {"keys": ["nope"]},
+            "unknown role keys",
+        ),
+    ]
+    for body, reason, info, message in cases:
+        assert body["errors"][0]["message"] == message, body
+        assert error_of(body) == {"errorName": "NotFound", "reason": reason, "info": info}
+    # The key or user the mutation is about is looked up first: its own NotFound wins.
+    missing_role = call(gql, "addRoleToUsers", rsel, roleKey="nope", userIDs=[gid("User", MISSING_USER_ID)])
+    assert error_of(missing_role) == {"errorName": "NotFound", "reason": "RoleNotFound"}
+    db.session.remove()
+    assert db.session.query(user_roles).count() == 0

@@ -231,7 +231,7 @@ def test_set_account_valid_from_until_and_period(gql, svc):
         f'accountValidUntil: "2020-01-01T00:00:00Z"}}) {{ {USER} }} }}',
         id=uid,
     )
-    assert error_of(backwards)["reason"] == "ValidationFailed"
+    assert error_of(backwards)["reason"] == "InvalidAccountStatusTransition"
     naive = call(gql, "setAccountValidFrom", userID=uid, accountValidFrom="2030-01-01T00:00:00")
     assert error_of(naive)["errorName"] == "BadRequest"
     for name in ("set_account_valid_from", "set_account_valid_until", "set_account_valid_period"):

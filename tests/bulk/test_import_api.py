@@ -168,7 +168,7 @@ def test_hostile_records_fail_alone(bulk, bulk_app):
     reasons = [(d["outcome"], d.get("errors", [{}])[0].get("reason")) for d in details]
     assert reasons == [("failed", "InvalidBcryptHash")] * 2 + [("failed", "InvalidTOTPSecret")] * 2 + [
         ("failed", "ValidationFailed")
-    ] * 10 + [("failed", "RoleNotFound")] + [("failed", "ValidationFailed")] * 4 + [
+    ] * 10 + [("failed", "RoleUnknownKeys")] + [("failed", "ValidationFailed")] * 4 + [
         ("failed", "InvariantViolated"),
         ("failed", "ValidationFailed"),
         ("failed", "InvalidPasswordHash"),

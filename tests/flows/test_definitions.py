@@ -72,8 +72,13 @@ def test_default_login_flow_follows_the_config():
     flow = catalog({"authentication": {"primary_authenticators": ["password", "oob_otp_email"]}}).get(
         "login", "default"
     )
-    identify, primary, secondary = flow["steps"][:3]
-    assert [b["identification"] for b in identify["one_of"]] == ["email", "phone", "username"]
+    identify = flow["steps"][0]
+    # As Authgear: "continue as" first, with no steps; the authentication nested in each login ID.
+    assert [b["identification"] for b in identify["one_of"]] == ["select_account", "email", "phone", "username"]
+    assert "steps" not in identify["one_of"][0]
+    primary, secondary, change_password = identify["one_of"][1]["steps"]
+    assert change_password == {"type": "change_password", "target_step": "authenticate_primary"}
+    assert [s["type"] for s in flow["steps"][1:]] == ["check_account_status", "terminate_other_sessions"]
     assert [b["authentication"] for b in primary["one_of"]] == ["primary_password", "primary_oob_otp_email"]
     assert secondary["optional"] is True
     assert [b["authentication"] for b in secondary["one_of"]] == [

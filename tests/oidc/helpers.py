@@ -6,7 +6,7 @@ import base64
 import hashlib
 import secrets
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -155,10 +155,20 @@ def get_code(
     verifier, challenge = pkce_pair()
     params = authorize_params(client_id, redirect_uri, scope=scope, pkce=challenge if pkce else None, **extra)
     location = client.get("/oauth2/authorize", query_string=params).headers["Location"]
+    location = continued(location)
     assert location.startswith("/oauth2/consent?"), location
     done = client.get(location)
     assert done.status_code == 302, done.get_data(as_text=True)
     return query_of(done.headers["Location"])["code"], verifier
+
+
+def continued(location: str) -> str:
+    """Where "continue as" (/authflow/v2/select_account, the page /oauth2/authorize shows a browser
+    with an IdP session) ends: consent with the same x_ref. Other locations are returned as they are.
+    tests/oidc/test_select_account.py drives the page itself."""
+    if location.startswith("/authflow/v2/select_account?"):
+        return "/oauth2/consent?" + urlencode({"x_ref": x_ref_of(location)})
+    return location
 
 
 def exchange(
@@ -173,3 +183,19 @@ def exchange(
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def register_resource(app: Any, uri: str, client_ids: list[str], scopes: list[str] | None = None) -> None:
+    """A committed resource with scopes, linked to the clients with all its scopes (what the Admin
+    API's createResource, createScope, addResourceToClientID and addScopesToClientID do)."""
+    from app.resources.service import ResourceService
+
+    with app.app_context():
+        service = ResourceService(lambda _: True)
+        service.create_resource(uri)
+        for scope in scopes or []:
+            service.create_scope(uri, scope)
+        for client_id in client_ids:
+            service.add_resource_to_client(uri, client_id)
+            service.add_scopes_to_client(uri, client_id, scopes or [])
+        db.session.commit()

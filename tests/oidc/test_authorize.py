@@ -24,6 +24,7 @@ from tests.oidc.helpers import (
     WEB,
     WEB_CB,
     authorize_params,
+    continued,
     fragment_of,
     pkce_pair,
     query_of,
@@ -83,8 +84,9 @@ def test_custom_ui_client_is_sent_to_its_own_ui_with_the_query(oidc_client):
 def test_with_a_session_the_code_is_issued_and_the_x_ref_is_used_once(oidc_client, login, oidc_app):
     user = login(oidc_client)
     resp = oidc_client.get("/oauth2/authorize", query_string=authorize_params(pkce=_challenge(), state="xyz"))
-    assert resp.headers["Location"].startswith("/oauth2/consent?x_ref=")
-    done = oidc_client.get(resp.headers["Location"])
+    assert resp.headers["Location"].startswith("/authflow/v2/select_account?x_ref=")  # "continue as"
+    consent = continued(resp.headers["Location"])
+    done = oidc_client.get(consent)
     assert done.status_code == 302
     target = urlsplit(done.headers["Location"])
     assert f"{target.scheme}://{target.netloc}{target.path}" == SPA_CB
@@ -93,7 +95,7 @@ def test_with_a_session_the_code_is_issued_and_the_x_ref_is_used_once(oidc_clien
     with oidc_app.app_context():
         row = db.session.scalar(select(OAuthCode))
         assert row.user_id == user.id and row.code_hash != query["code"]  # stored hashed
-    again = oidc_client.get(resp.headers["Location"])
+    again = oidc_client.get(consent)
     assert again.status_code == 400 and "text/html" in again.content_type
 
 
@@ -104,10 +106,10 @@ def test_session_is_shared_between_clients(oidc_client, login):
         oidc_client.get("/oauth2/authorize", query_string=authorize_params(pkce=_challenge())).headers["Location"],
     )
     assert "code" in query_of(first.headers["Location"])
-    # A second client in the same browser signs in without a login page (SSO).
+    # A second client in the same browser signs in without a login page (SSO): "continue as".
     second = oidc_client.get("/oauth2/authorize", query_string=authorize_params(WEB, WEB_CB))
-    assert second.headers["Location"].startswith("/oauth2/consent?")
-    assert "code" in query_of(oidc_client.get(second.headers["Location"]).headers["Location"])
+    assert second.headers["Location"].startswith("/authflow/v2/select_account?")
+    assert "code" in query_of(oidc_client.get(continued(second.headers["Location"])).headers["Location"])
 
 
 def test_consent_without_a_session_sends_the_browser_back_to_login_and_keeps_the_request(oidc_client, oidc_app):
@@ -168,7 +170,7 @@ def test_max_age_older_than_the_login_forces_a_new_login(oidc_client, login, oid
     short = oidc_client.get("/oauth2/authorize", query_string=authorize_params(pkce=_challenge(), max_age="60"))
     assert short.headers["Location"].startswith("/login?")
     long = oidc_client.get("/oauth2/authorize", query_string=authorize_params(pkce=_challenge(), max_age="10000"))
-    assert long.headers["Location"].startswith("/oauth2/consent?")
+    assert long.headers["Location"].startswith("/authflow/v2/select_account?")  # no new login
 
 
 @pytest.mark.parametrize(
@@ -191,7 +193,7 @@ def test_invalid_prompt_and_max_age_are_sent_to_the_client(oidc_client, extra, d
 def test_fragment_response_mode(oidc_client, login):
     login(oidc_client)
     params = authorize_params(pkce=_challenge(), response_mode="fragment", state="f")
-    done = oidc_client.get(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
+    done = oidc_client.get(continued(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"]))
     location = done.headers["Location"]
     assert location.startswith(SPA_CB + "#")
     assert fragment_of(location)["state"] == "f" and fragment_of(location)["code"]
@@ -201,7 +203,7 @@ def test_fragment_response_mode(oidc_client, login):
 def test_form_post_response_mode_posts_the_code_to_the_client(oidc_client, login):
     login(oidc_client)
     params = authorize_params(pkce=_challenge(), response_mode="form_post", state="p<'\">")
-    done = oidc_client.get(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
+    done = oidc_client.get(continued(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"]))
     assert done.status_code == 200 and done.mimetype == "text/html"
     html = done.get_data(as_text=True)
     assert f'action="{SPA_CB}"' in html
@@ -225,7 +227,7 @@ def test_response_type_none_sets_nothing_but_state(oidc_client, login, oidc_app)
     login(oidc_client)
     params = authorize_params(WEB, WEB_CB, state="n")
     params["response_type"] = "none"
-    done = oidc_client.get(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
+    done = oidc_client.get(continued(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"]))
     assert done.headers["Location"] == WEB_CB + "?state=n"
     with oidc_app.app_context():
         assert db.session.scalar(select(OAuthCode)) is None
@@ -305,7 +307,7 @@ def test_other_login_hints_are_invalid_requests(oidc_client, hint):
 def test_third_party_client_asks_for_consent_once(oidc_client, login, oidc_app):
     user = login(oidc_client)
     params = authorize_params(THIRD, THIRD_CB, scope="openid email", state="t")
-    page = oidc_client.get(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
+    page = oidc_client.get(continued(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"]))
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     assert "Partner App" in html and "email" in html
@@ -321,21 +323,24 @@ def test_third_party_client_asks_for_consent_once(oidc_client, login, oidc_app):
         authz = db.session.scalar(select(OAuthAuthorization).where(OAuthAuthorization.client_id == THIRD))
         assert authz.user_id == user.id and set(authz.scopes) == {"openid", "email"}
     # Remembered: the next request for the same scopes skips the page.
-    again = oidc_client.get(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
+    again = oidc_client.get(continued(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"]))
     assert again.status_code == 302 and "code" in query_of(again.headers["Location"])
     # A new scope asks again.
     wider = authorize_params(THIRD, THIRD_CB, scope="openid email profile")
     assert (
-        oidc_client.get(oidc_client.get("/oauth2/authorize", query_string=wider).headers["Location"]).status_code == 200
+        oidc_client.get(
+            continued(oidc_client.get("/oauth2/authorize", query_string=wider).headers["Location"])
+        ).status_code
+        == 200
     )
 
 
 def test_third_party_consent_denied(oidc_client, login):
     login(oidc_client)
     params = authorize_params(THIRD, THIRD_CB, state="d")
-    html = oidc_client.get(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"]).get_data(
-        as_text=True
-    )
+    html = oidc_client.get(
+        continued(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
+    ).get_data(as_text=True)
     csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     x_ref = re.search(r'name="x_ref" value="([^"]+)"', html).group(1)
     denied = oidc_client.post("/oauth2/consent", data={"x_ref": x_ref, "action": "deny", "csrf_token": csrf_token})
@@ -349,14 +354,14 @@ def test_third_party_consent_denied(oidc_client, login):
 def test_third_party_prompt_none_without_consent_is_denied(oidc_client, login):
     login(oidc_client)
     params = authorize_params(THIRD, THIRD_CB, prompt="none")
-    done = oidc_client.get(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
+    done = oidc_client.get(continued(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"]))
     assert query_of(done.headers["Location"])["error"] == "access_denied"
 
 
 def test_authorize_by_post_form(oidc_client, login):
     login(oidc_client)
     resp = oidc_client.post("/oauth2/authorize", data=authorize_params(pkce=_challenge()))
-    assert resp.headers["Location"].startswith("/oauth2/consent?")
+    assert resp.headers["Location"].startswith("/authflow/v2/select_account?")
 
 
 @pytest.mark.parametrize(
@@ -373,7 +378,7 @@ def test_request_objects_are_rejected_as_unsupported(oidc_client, param, error):
 def test_redirect_uri_keeps_its_own_query(oidc_client, login):
     login(oidc_client)
     params = authorize_params(WEB, "http://localhost:4000/cb?tenant=a", state="k")
-    done = oidc_client.get(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
+    done = oidc_client.get(continued(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"]))
     location = done.headers["Location"]
     assert location.startswith("http://localhost:4000/cb?tenant=a&")
     assert query_of(location)["tenant"] == "a" and query_of(location)["state"] == "k"

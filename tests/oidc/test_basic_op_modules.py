@@ -322,7 +322,7 @@ def test_oidcc_max_age_10000(op):
     rp = op.rp()
     url, _ = op.url(rp, nonce="n-0", max_age="10000")
     resp = op.browser.start(url)
-    assert resp.headers["Location"].startswith("/oauth2/consent?")  # no new login
+    assert resp.headers["Location"].startswith("/authflow/v2/select_account?")  # no new login: "continue as"
     token = op.token(rp, op.browser.consent(resp.headers["Location"]).headers["Location"])
     assert _claims(op, token)["auth_time"] == _claims(op, first)["auth_time"]
 

@@ -10,7 +10,7 @@ import yaml
 from app.config import load_config
 from app.oidc.keys import rotate
 from app.project_files import new_rsa_jwk
-from tests.oidc.helpers import SPA, SPA_CB, decode_jwt, new_session, oidc_overrides, pkce_pair, query_of
+from tests.oidc.helpers import SPA, SPA_CB, continued, decode_jwt, new_session, oidc_overrides, pkce_pair, query_of
 
 CONTRACT_KEYS = {
     "issuer",
@@ -143,7 +143,7 @@ def test_rotate_cli_makes_a_new_signing_key_and_keeps_the_old_one_published(
             "code_challenge_method": "S256",
         },
     ).headers["Location"]
-    code = query_of(client.get(loc).headers["Location"])["code"]
+    code = query_of(client.get(continued(loc)).headers["Location"])["code"]
     body = client.post(
         "/oauth2/token",
         data={

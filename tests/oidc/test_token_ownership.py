@@ -21,6 +21,7 @@ from tests.oidc.helpers import (
     WEB_CB,
     basic,
     client_secret,
+    continued,
     exchange,
     get_code,
     query_of,
@@ -42,7 +43,9 @@ def _web_tokens(client, app):
 def _third_party_tokens(client, scope="openid offline_access"):
     """A third-party app's tokens: the user consents on the page, the app exchanges with its secret."""
     params = {"client_id": THIRD, "redirect_uri": THIRD_CB, "response_type": "code", "scope": scope}
-    page = client.get(client.get("/oauth2/authorize", query_string=params).headers["Location"]).get_data(as_text=True)
+    page = client.get(continued(client.get("/oauth2/authorize", query_string=params).headers["Location"])).get_data(
+        as_text=True
+    )
     form = {
         "x_ref": re.search(r'name="x_ref" value="([^"]+)"', page).group(1),
         "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),

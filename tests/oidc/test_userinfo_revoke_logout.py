@@ -19,6 +19,7 @@ from tests.oidc.helpers import (
     THIRD_CB,
     THIRD_SECRET,
     basic,
+    continued,
     exchange,
     get_code,
     query_of,
@@ -35,7 +36,9 @@ def _tokens(client, scope="openid offline_access", client_id=SPA, redirect_uri=S
 def _third_party_tokens(client, scope):
     """Consent once on the page, then exchange with the client secret."""
     params = {"client_id": THIRD, "redirect_uri": THIRD_CB, "response_type": "code", "scope": scope}
-    page = client.get(client.get("/oauth2/authorize", query_string=params).headers["Location"]).get_data(as_text=True)
+    page = client.get(continued(client.get("/oauth2/authorize", query_string=params).headers["Location"])).get_data(
+        as_text=True
+    )
     form = {
         "x_ref": re.search(r'name="x_ref" value="([^"]+)"', page).group(1),
         "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),

@@ -86,7 +86,10 @@ def test_third_party_consent_page_is_themed_and_localized(web, page, shots, in_a
         "ui_locales": "ja",
     }
     page.goto(server.url("/oauth2/authorize?" + urlencode(query)))
-    assert urlsplit(page.url).path == "/oauth2/consent"
+    # A signed-in browser is asked first whether to continue as this user (Authgear's select_account).
+    assert urlsplit(page.url).path == "/authflow/v2/select_account"
+    page.locator("main form button[value=continue]").click()
+    page.wait_for_url(server.url("/oauth2/consent") + "?*")  # through the flow's finish page
     shots.visit(page, "consent")
     assert page.locator("html").get_attribute("lang") == "ja"
     assert page.locator("h1").inner_text() == "Partner Reports があなたのアカウントへのアクセスを求めています"

@@ -36,7 +36,12 @@ ENTRY = {
 V2 = "/authflow/v2/"
 TYPE_PAGES = {
     "identify": {"/login", "/signup", "/reauth", V2 + "forgot_password"},
-    "authenticate": {V2 + p for p in ("enter_password", "enter_totp", "enter_recovery_code", "enter_oob_otp")},
+    # (an authenticate step enrolling a second factor in an MFA grace period shows the setup pages)
+    "authenticate": {
+        V2 + p
+        for p in ("enter_password", "enter_totp", "enter_recovery_code", "enter_oob_otp", "setup_totp", "setup_oob_otp")
+    }
+    | {V2 + "create_password"},
     "create_authenticator": {V2 + p for p in ("create_password", "setup_totp", "setup_oob_otp", "enter_oob_otp")},
     "verify": {V2 + "enter_oob_otp"},
     "view_recovery_code": {V2 + "view_recovery_code"},

@@ -15,6 +15,7 @@ from app.authenticators.models import Authenticator
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.identities.account import AuthenticatorNotFound
+from app.passkeys.service import passkeys
 
 authenticator_type = ObjectType("Authenticator")
 for _field, _attr in {
@@ -99,6 +100,8 @@ def delete_authenticator(ctx: AdminContext, input: dict[str, Any]) -> tuple[Any,
     if auth is None:
         raise AuthenticatorNotFound()
     user = ctx.services.accounts.delete_authenticator(auth, ctx.request)
+    if auth.type == "passkey":
+        passkeys(ctx.services).remove_orphans(user.id)  # its identity goes with it
     return {"user": user}, user.id
 
 

@@ -15,6 +15,7 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.identities.models import Identity
 from app.identities.service import IdentityNotFound
+from app.passkeys.service import passkeys
 
 identity_type = ObjectType("Identity")
 identity_type.set_alias("createdAt", "created_at")
@@ -53,6 +54,7 @@ def identity_claims(identity: Identity) -> dict[str, Any]:
         )
     elif identity.type == "passkey" and identity.dedup_key:
         claims[CLAIM_PREFIX + "passkey/credential_id"] = identity.dedup_key.partition(":")[2]
+        claims[CLAIM_PREFIX + "passkey/display_name"] = stored.get("display_name", "")
     return claims
 
 
@@ -105,6 +107,8 @@ def update_identity(ctx: AdminContext, input: dict[str, Any]) -> tuple[Any, str]
 def delete_identity(ctx: AdminContext, input: dict[str, Any]) -> tuple[Any, str]:  # noqa: A002
     identity = get_identity(decode_id(input["identityID"], "Identity"))
     user = ctx.services.accounts.delete_identity(identity, ctx.request)
+    if identity.type == "passkey":
+        passkeys(ctx.services).remove_orphans(user.id)  # its authenticator goes with it
     return {"user": user}, user.id
 
 

@@ -15,6 +15,7 @@ from app.admin.pagination import Connection, PageArgs, list_connection
 from app.admin.resolvers.common import context, related_connection, selects_field
 from app.errors import ValidationFailed
 from app.extensions import db
+from app.identities.account import outside_valid_period
 from app.identities.models import Identity, User
 from app.roles.models import Group, Role, user_groups, user_roles
 from app.roles.service import escape_like
@@ -144,7 +145,6 @@ for _field, _attr in {
     "createdAt": "created_at",
     "updatedAt": "updated_at",
     "lastLoginAt": "last_login_at",
-    "isDisabled": "is_disabled",
     "disableReason": "disable_reason",
     "isDeactivated": "is_deactivated",
     "isAnonymized": "is_anonymized",
@@ -163,6 +163,13 @@ def resolve_id(user: User, _: GraphQLResolveInfo) -> str:
     return to_global_id("User", user.id)
 
 
+@user_type.field("isDisabled")
+def resolve_is_disabled(user: User, info: GraphQLResolveInfo) -> bool:
+    # Authgear's isDisabled is "may not sign in now": a valid period that has not begun or has
+    # ended disables the user without a stored change, and anonymized users count as disabled.
+    return bool(user.is_disabled or user.is_anonymized or outside_valid_period(user, context(info).services.clock()))
+
+
 @user_type.field("deleteReason")
 def resolve_delete_reason(user: User, _: GraphQLResolveInfo) -> str | None:
     # Scheduling a deletion disables the account with the reason given (one column holds both).
@@ -171,7 +178,6 @@ def resolve_delete_reason(user: User, _: GraphQLResolveInfo) -> str | None:
 
 @user_type.field("temporarilyDisabledFrom")
 @user_type.field("temporarilyDisabledUntil")
-@user_type.field("mfaGracePeriodEndAt")
 def resolve_unsupported_time(*_: Any) -> None:
     return None
 

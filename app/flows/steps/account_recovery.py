@@ -14,6 +14,7 @@ from typing import Any
 
 from app.authenticators.otp import mask
 from app.errors import Forbidden, TooManyRequest
+from app.flows.errors import AuthenticationFlowInvalidFlowConfig
 from app.flows.inputs import CODE, INDEX, PASSWORD, TRUE, obj, validate
 from app.flows.run import WAIT, Done, FlowRun, Outcome, register
 from app.flows.steps.common import iso
@@ -22,8 +23,68 @@ from app.messaging.service import MessageDeliveryFailed
 PURPOSE = "account_recovery"
 
 
-def _recovery(run: FlowRun) -> dict[str, Any]:
-    return run.data["recovery"]
+# Where a username's code may go when the step declares no `allowed_channels`: Gatehouse sends codes
+# (never links) by email or SMS.
+DEFAULT_CHANNELS = [{"channel": "email", "otp_form": "code"}, {"channel": "sms", "otp_form": "code"}]
+# The standard attribute holding a username's destination for each channel.
+ATTRIBUTE = {"email": "email", "sms": "phone_number"}
+
+
+def _recovery(run: FlowRun, destination: bool = True) -> dict[str, Any]:
+    """What identify found and, once chosen, the destination; a flow whose steps come before what
+    they depend on is misconfigured, as Authgear says."""
+    r = run.data.get("recovery")
+    if r is None:
+        raise AuthenticationFlowInvalidFlowConfig(f"{run.step['type']} depends on an identify step before it")
+    if destination and not r.get("target"):
+        raise AuthenticationFlowInvalidFlowConfig(f"{run.step['type']} depends on select_destination before it")
+    return r
+
+
+def _display(r: dict[str, Any]) -> str:
+    return r.get("display") or mask(r["target"])
+
+
+def _destinations(run: FlowRun, r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The options of select_destination, each with its `_target` (None: nothing is sent)."""
+    allowed = [
+        {"channel": c.get("channel"), "otp_form": "code"}
+        for c in run.step.get("allowed_channels") or DEFAULT_CHANNELS
+        if isinstance(c, dict) and c.get("channel") in ATTRIBUTE
+    ]
+    if run.step.get("enumerate_destinations") and r["user_id"]:
+        # Authgear lists the account's own addresses (the flow chose to reveal them).
+        kinds = {"email": "email", "sms": "phone"}
+        return [
+            {"masked_display_name": mask(i.login_id), **c, "_target": i.login_id}
+            for c in allowed
+            for i in run.svc.users.identities_of(r["user_id"], "login_id")
+            if i.login_id and i.login_id_type == kinds[c["channel"]]
+        ]
+    if r.get("username") is None:
+        # An email address or phone number is its own destination, when its channel is allowed.
+        if r["identified_channel"] not in [c["channel"] for c in allowed]:
+            return []
+        target = r["identified_target"]
+        return [
+            {
+                "masked_display_name": mask(target),
+                "channel": r["identified_channel"],
+                "otp_form": "code",
+                "_target": target,
+            }
+        ]
+    # A username, with enumerate_destinations false (Authgear's default): one option per allowed
+    # channel, shown as the username itself, whether or not the account exists or has an address
+    # for that channel; the code goes to the account's standard attribute, if any.
+    attributes: dict[str, Any] = {}
+    if r["user_id"]:
+        attributes = run.svc.users.get(r["user_id"]).standard_attributes or {}
+    out = []
+    for c in allowed:
+        target = attributes.get(ATTRIBUTE[c["channel"]])
+        out.append({"masked_display_name": r["username"], **c, "_target": target if isinstance(target, str) else None})
+    return out
 
 
 def _send(run: FlowRun, first: bool = False) -> None:
@@ -45,15 +106,28 @@ def _send(run: FlowRun, first: bool = False) -> None:
 @register("select_destination")
 class SelectDestination:
     def enter(self, run: FlowRun) -> Outcome:
+        run.local["options"] = _destinations(run, _recovery(run, destination=False))
         return WAIT
 
     def action(self, run: FlowRun) -> dict[str, Any]:
-        r = _recovery(run)
-        option = {"masked_display_name": mask(r["target"]), "channel": r["channel"], "otp_form": "code"}
-        return {"data": {"type": "account_recovery_select_destination_data", "options": [option]}}
+        options = [{k: v for k, v in o.items() if not k.startswith("_")} for o in run.local["options"]]
+        return {"data": {"type": "account_recovery_select_destination_data", "options": options}}
 
     def input(self, run: FlowRun, inp: dict[str, Any]) -> Outcome:
-        validate(inp, obj({"index": {**INDEX, "maximum": 0}}, ["index"]))
+        options = run.local["options"]
+        validate(inp, obj({"index": {**INDEX, "maximum": len(options) - 1}}, ["index"]))
+        option = options[inp["index"]]
+        r = _recovery(run, destination=False)
+        r.update(channel=option["channel"], display=option["masked_display_name"])
+        if option["_target"]:
+            r["target"] = option["_target"]
+        else:
+            # Nothing to send to (an unknown username, or no address for this channel): the code is
+            # stored under a name of the username that no address can have, so limits and cooldown
+            # are charged as for a real one and the answer reads the same; it is never sent.
+            r["user_id"] = None
+            username = r["username"]
+            r["target"] = f"{username}@no-send.invalid" if option["channel"] == "email" else f"no-send:{username}"
         _send(run, first=True)
         return Done()
 
@@ -61,6 +135,7 @@ class SelectDestination:
 @register("verify_account_recovery_code")
 class VerifyAccountRecoveryCode:
     def enter(self, run: FlowRun) -> Outcome:
+        _recovery(run)
         if "recovery_sent" not in run.data:
             run.data["recovery_sent"] = True
         return WAIT
@@ -71,7 +146,7 @@ class VerifyAccountRecoveryCode:
         return {
             "data": {
                 "type": "account_recovery_verify_code_data",
-                "masked_display_name": mask(r["target"]),
+                "masked_display_name": _display(r),
                 "channel": r["channel"],
                 "otp_form": "code",
                 "code_length": status["code_length"],
@@ -106,6 +181,9 @@ class VerifyAccountRecoveryCode:
 @register("reset_password")
 class ResetPassword:
     def enter(self, run: FlowRun) -> Outcome:
+        _recovery(run)
+        if not run.user_id:
+            raise AuthenticationFlowInvalidFlowConfig("reset_password depends on verify_account_recovery_code")
         return WAIT
 
     def action(self, run: FlowRun) -> dict[str, Any]:
@@ -113,7 +191,7 @@ class ResetPassword:
             "data": {
                 "type": "new_password_data",
                 "password_policy": run.svc.passwords.policy.to_api(),
-                "masked_target": mask(_recovery(run)["target"]),
+                "masked_target": _display(_recovery(run)),
             }
         }
 

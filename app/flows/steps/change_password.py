@@ -13,7 +13,9 @@ from app.flows.run import WAIT, Done, FlowRun, Outcome, register
 @register("change_password")
 class ChangePassword:
     def enter(self, run: FlowRun) -> Outcome:
-        used = run.output(run.step.get("target_step"))
+        name = run.step.get("target_step")
+        # The password to change is the one an authenticate step used (Authgear's change_password target).
+        used = run.target(name, ("authenticate",)) if name else {}
         return WAIT if used.get("must_change") and used.get("authenticator_id") else Done()
 
     def action(self, run: FlowRun) -> dict[str, Any]:

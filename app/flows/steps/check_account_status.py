@@ -7,12 +7,16 @@ from typing import Any
 
 from app.errors import Forbidden
 from app.flows.run import Done, FlowRun, Outcome, register
+from app.identities.account import outside_valid_period
 from app.identities.models import User
 
 
 def account_status_error(user: User, now: Any) -> Forbidden | None:
+    # Authgear's order: anonymized, then outside the valid period, then the stored status.
     if user.is_anonymized:
         return Forbidden("AnonymizedUser", "the account is anonymized")
+    if outside_valid_period(user, now):
+        return Forbidden("UserOutsideValidPeriod", "user is outside valid period")
     if user.is_deactivated:
         return Forbidden("DeactivatedUser", "the account is deactivated")
     if user.delete_at is not None:
@@ -26,10 +30,6 @@ def account_status_error(user: User, now: Any) -> Forbidden | None:
         return Forbidden(
             "DisabledUser", "the account is disabled", {"reason": user.disable_reason} if user.disable_reason else None
         )
-    if (user.account_valid_from and now < user.account_valid_from) or (
-        user.account_valid_until and now >= user.account_valid_until
-    ):
-        return Forbidden("UserOutsideValidPeriod", "the account is outside its valid period")
     return None
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from app.authenticators.failures import authentication_failed
 from app.authenticators.otp import mask
-from app.errors import ValidationFailed
+from app.errors import BadRequest, ValidationFailed
 from app.flows.failures import note_mismatch
 from app.flows.inputs import CODE, TRUE, obj, validate
 from app.flows.run import FlowRun
@@ -76,6 +76,72 @@ def _send_otp(run: FlowRun, purpose: str, channel: str, target: str) -> None:
         run.svc.otp.send(purpose, channel, target, locale=run.locale, ip=run.ip)
     except MessageDeliveryFailed:
         run.svc.otp.allow_resend(purpose, channel, target)
+
+
+# The channels a phone number's code may take, by `authenticator.oob_otp.sms.phone_otp_mode`, in
+# Authgear's order (getChannels): WhatsApp first when both are offered.
+PHONE_CHANNELS = {"sms": ["sms"], "whatsapp": ["whatsapp"], "whatsapp_sms": ["whatsapp", "sms"]}
+
+
+def oob_channels(run: FlowRun, base: str) -> list[str]:
+    """The channels offered for an OOB OTP whose target is an email address (`base` "email") or a
+    phone number ("sms")."""
+    if base == "email":
+        return ["email"]
+    mode = run.project["authenticator"]["oob_otp"]["sms"].get("phone_otp_mode", "sms")
+    return list(PHONE_CHANNELS.get(mode, ["sms"]))
+
+
+def no_whatsapp() -> BadRequest:
+    """Authgear's answer when a code should go by WhatsApp and no WhatsApp client is configured
+    (Gatehouse has none yet); nothing is sent and the state stays usable, so SMS may be chosen."""
+    return BadRequest("NoAvailableWhatsappClient", "no available whatsapp client")
+
+
+def channel_of_input(inp: dict[str, Any], channels: list[str]) -> str | None:
+    """The channel to send on: the only one offered, or the offered one `inp` names; None when the
+    step must first ask (Authgear's select_oob_otp_channels_data)."""
+    if len(channels) == 1:
+        return channels[0]
+    given = inp.get("channel")
+    if given is None:
+        return None
+    if given not in channels:
+        raise ValidationFailed(
+            [{"location": "/channel", "kind": "enum", "details": {"expected": channels}}],
+            "channel must be one of the offered channels",
+        )
+    return given
+
+
+def channel_select_start(run: FlowRun, channels: list[str], target: str, **extra: Any) -> None:
+    """Wait for `{"channel"}` before anything is sent."""
+    run.local["select_channel"] = {"channels": channels, "target": target}
+    run.local.update(extra)
+
+
+def channel_select_data(run: FlowRun) -> dict[str, Any]:
+    sel = run.local["select_channel"]
+    return {
+        "type": "select_oob_otp_channels_data",
+        "channels": sel["channels"],
+        "masked_claim_value": mask(sel["target"]),
+    }
+
+
+def channel_select_input(run: FlowRun, inp: dict[str, Any]) -> str:
+    """The channel chosen by `{"channel"}`; the sub-state ends once a code is on its way."""
+    channels = run.local["select_channel"]["channels"]
+    validate(inp, obj({"channel": {"enum": channels}}, ["channel"]))
+    return inp["channel"]
+
+
+def otp_start_on(run: FlowRun, purpose: str, channel: str, target: str, **extra: Any) -> None:
+    """`otp_start` on a chosen channel: a WhatsApp code is refused until WhatsApp delivery exists."""
+    if channel == "whatsapp":
+        raise no_whatsapp()
+    run.local.pop("select_channel", None)
+    otp_start(run, purpose, channel, target, **extra)
 
 
 def otp_data(run: FlowRun) -> dict[str, Any]:

@@ -8,9 +8,21 @@ from app.authenticators import totp
 from app.authenticators.otp import mask
 from app.authenticators.password import hash_password
 from app.errors import Invalid
+from app.flows.errors import AuthenticationFlowInvalidTargetStep
 from app.flows.inputs import CODE, PASSWORD, STRING, obj, validate
 from app.flows.run import WAIT, Done, FlowRun, Outcome, register
-from app.flows.steps.common import branches, choose, otp_data, otp_input, otp_start
+from app.flows.steps.common import (
+    branches,
+    channel_of_input,
+    channel_select_data,
+    channel_select_input,
+    channel_select_start,
+    choose,
+    oob_channels,
+    otp_data,
+    otp_input,
+    otp_start_on,
+)
 from app.identities.normalize import normalize_email, normalize_phone
 
 OOB_CHANNEL = {
@@ -33,19 +45,24 @@ def _verified_in_flow(run: FlowRun, claim: str, value: str) -> bool:
 @register("create_authenticator")
 class CreateAuthenticator:
     def enter(self, run: FlowRun) -> Outcome:
-        run.local["options"] = self._options(run)
+        run.local["options"] = self.options_for(run, branches(run))
         return WAIT
 
-    def _options(self, run: FlowRun) -> list[dict[str, Any]]:
+    def options_for(self, run: FlowRun, declared: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The options of `declared` branches (also used by `authenticate` to enrol a second factor)."""
         out: list[dict[str, Any]] = []
-        for b in branches(run):
+        for b in declared:
             a = b["authentication"]
             if a in ("primary_password", "secondary_password"):
                 out.append({"authentication": a, "password_policy": run.svc.passwords.policy.to_api()})
             elif a in OOB_CHANNEL:
                 channel = OOB_CHANNEL[a]
-                option: dict[str, Any] = {"authentication": a, "otp_form": "code", "channels": [channel]}
-                target = run.output(b.get("target_step")).get("value") if b.get("target_step") else None
+                option: dict[str, Any] = {
+                    "authentication": a,
+                    "otp_form": "code",
+                    "channels": oob_channels(run, channel),
+                }
+                target = self._target_of(run, b.get("target_step")) if b.get("target_step") else None
                 if target:
                     option["target"] = {
                         "masked_display_name": mask(target),
@@ -57,7 +74,17 @@ class CreateAuthenticator:
                 out.append({"authentication": a})
         return out
 
+    def _target_of(self, run: FlowRun, name: str) -> str | None:
+        """The address a `target_step` identified (Authgear: only an identify step can be one)."""
+        identified = run.target(name, ("identify",))
+        value = identified.get("value")
+        if value and identified.get("claim") not in CLAIM.values():
+            raise AuthenticationFlowInvalidTargetStep(name, "target_step contains unsupported claim for OOB-OTP")
+        return value
+
     def action(self, run: FlowRun) -> dict[str, Any]:
+        if "select_channel" in run.local:
+            return {"authentication": run.local["chosen"], "data": channel_select_data(run)}
         if "otp" in run.local:
             return {"authentication": run.local["chosen"], "data": otp_data(run)}
         if "totp" in run.local:
@@ -70,6 +97,10 @@ class CreateAuthenticator:
         return {"data": {"type": "create_authenticator_data", "options": options}}
 
     def input(self, run: FlowRun, inp: dict[str, Any]) -> Outcome:
+        if "select_channel" in run.local:
+            channel = channel_select_input(run, inp)
+            otp_start_on(run, "setup", channel, run.local["select_channel"]["target"])
+            return WAIT
         if "otp" in run.local:
             if not otp_input(run, inp):
                 return WAIT
@@ -123,7 +154,14 @@ class CreateAuthenticator:
         pending = {"type": f"oob_otp_{channel}", "kind": _kind(authentication), "channel": channel, "target": target}
         if _verified_in_flow(run, CLAIM[channel], target):
             return self._created(run, pending)
-        otp_start(run, "setup", channel, target, chosen=authentication, pending_oob=pending)
+        extra = {"chosen": authentication, "pending_oob": pending}
+        channels = oob_channels(run, channel)
+        chosen_channel = channel_of_input(inp, channels)
+        if chosen_channel is None:
+            # Several channels (phone_otp_mode whatsapp_sms): nothing is sent before one is chosen.
+            channel_select_start(run, channels, target, **extra)
+            return WAIT
+        otp_start_on(run, "setup", chosen_channel, target, **extra)
         return WAIT
 
     def _account_name(self, run: FlowRun) -> str:

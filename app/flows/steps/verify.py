@@ -14,7 +14,9 @@ CONFIG_CLAIM = {"email": "email", "phone_number": "phone_number"}
 @register("verify")
 class Verify:
     def enter(self, run: FlowRun) -> Outcome:
-        target = run.output(run.step.get("target_step"))
+        name = run.step.get("target_step")
+        # Only an identify step can name what to verify (Authgear's IntentSignupFlowStepVerifyTarget).
+        target = run.target(name, ("identify",)) if name else {}
         claim, value = target.get("claim"), target.get("value")
         if claim not in CHANNEL or not value:
             return Done()  # usernames have nothing to verify
