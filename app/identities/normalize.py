@@ -79,7 +79,9 @@ def _bad_dots(part: str) -> bool:
 
 def normalize_email(raw: str, rules: dict[str, Any]) -> NormalizedLoginID:
     value = unicodedata.normalize("NFKC", raw).strip()
-    if not _EMAIL.match(value) or any(_invisible(c) for c in value):
+    # Printable ASCII holds no invisible character: the per-character check is for the rest only.
+    visible = value.isascii() and value.isprintable()
+    if not _EMAIL.match(value) or (not visible and any(_invisible(c) for c in value)):
         raise _invalid("email", "invalid email address")
     local, domain = value.rsplit("@", 1)
     if _bad_dots(local) or _bad_dots(domain):

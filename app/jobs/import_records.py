@@ -471,8 +471,8 @@ class RecordImporter:
                         db.session.execute(statement, rows[key])
         except (OperationalError, InterfaceError):
             raise  # the database is gone: the whole step is retried
-        except Exception:  # noqa: BLE001 (each record then gets the outcome `run` gives it)
-            log.warning("user import: a batch failed; applying its records one by one", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 (each record then gets the outcome `run` gives it)
+            log.info("user import: a batch failed (%s); applying its records one by one", type(exc).__name__)
             return False
         return True
 
