@@ -11,6 +11,8 @@ TEST_WORKERS ?= 2
 
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 AXE := tests/web/node_modules/axe-core/axe.min.js
+# The OpenID Provider the social/enterprise login tests sign in at (tests/sso).
+OIDC_UPSTREAM := tests/sso/upstream/node_modules/oidc-provider/package.json
 
 .PHONY: run test test-pg test-embedded lint translations catalogs bench clean
 
@@ -38,12 +40,17 @@ $(AXE): tests/web/package.json tests/web/package-lock.json
 	cd tests/web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# panva/node-oidc-provider for tests/sso, pinned by its lock file.
+$(OIDC_UPSTREAM): tests/sso/upstream/package.json tests/sso/upstream/package-lock.json
+	cd tests/sso/upstream && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The demo project follows PORT (a project of your own is never rewritten); served by granian.
 run: $(STAMP) catalogs
 	$(BIN)/flask --app app gatehouse init --public-origin http://localhost:$(PORT)
 	$(BIN)/flask --app app gatehouse serve --host $(HOST) --port $(PORT)$(if $(RELOAD), --reload)
 
-test: $(STAMP) catalogs $(AXE) lint test-pg test-embedded
+test: $(STAMP) catalogs $(AXE) $(OIDC_UPSTREAM) lint test-pg test-embedded
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench worker.py

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import html
 import json
 import secrets
 import select
@@ -167,6 +168,8 @@ class Standins:
         handler = type("Handler", (_Handler,), {"standins": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
+        # A client that gave up (the timeout tests) is not the stand-in's error.
+        self.httpd.handle_error = lambda *_: None  # type: ignore[method-assign]
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.proxy = ConnectProxy(self.httpd.server_address[1])
         for target in (self.httpd.serve_forever, self.proxy.serve_forever):
@@ -274,12 +277,12 @@ class _Handler(BaseHTTPRequestHandler):
         if state:
             answer["state"] = state
         if form_post:
-            inputs = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in answer.items())
+            inputs = "".join(f'<input type="hidden" name="{k}" value="{html.escape(v)}">' for k, v in answer.items())
             page = (
                 f'<html><body onload="document.forms[0].submit()"><form method="post" action="{redirect_uri}">'
                 f"{inputs}</form></body></html>"
             )
-            return self._send(200, raw=page.replace("'", "&#39;"))
+            return self._send(200, raw=page)
         return self._redirect(f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(answer)}")
 
     def _token_grant(self, provider: str, form: dict[str, str]) -> dict[str, Any] | None:

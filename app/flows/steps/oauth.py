@@ -231,10 +231,10 @@ def _signup_login(run: FlowRun, branch: dict[str, Any], spec: IncomingOAuth, ide
     return Done(steps)
 
 
-def identify_options(run: FlowRun, options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def identify_options(run: FlowRun, offered: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The identify options with the `oauth` one replaced by one option per provider."""
     out: list[dict[str, Any]] = []
-    for o in options:
+    for o in offered:
         if o.get("identification") == "oauth":
             out += options(run)
         else:
