@@ -86,16 +86,17 @@ def test_every_section_of_an_authgear_project_starts_the_app(started, caplog):
 
     warnings = [r.getMessage() for r in caplog.records if "not implemented" in r.getMessage()]
     expected = {
-        "authgear.yaml": ["usage", "saml", "hook", "external_jwt", "test_mode.whatsapp", "fraud_protection"],
-        "authgear.secrets.yaml": ["saml.service_providers.signing", "sms.twilio", "webhook"],
-        "authgear.features.yaml": ["usage", "rate_limits", "identity"],
+        "authgear.yaml": ["usage", "saml", "external_jwt", "test_mode.whatsapp", "fraud_protection"],
+        "authgear.secrets.yaml": ["saml.service_providers.signing"],
+        # identity.oauth is implemented (maximum_providers, providers.<type>.disabled); login_id is not.
+        "authgear.features.yaml": ["usage", "rate_limits", "identity.login_id"],
     }
     for file, keys in expected.items():
         for key in keys:
             hits = [w for w in warnings if w.startswith(f"{file}: {key!r} ")]
             assert len(hits) == 1, (file, key, warnings)
     # Implemented sections are not reported.
-    for key in ("oauth", "authentication", "test_mode", "authentication_flow"):
+    for key in ("oauth", "authentication", "test_mode", "authentication_flow", "hook"):
         assert not [w for w in warnings if w.startswith(f"authgear.yaml: {key!r} ")]
 
 

@@ -254,13 +254,12 @@ def test_durations_in_go_syntax():
 def test_unimplemented_authgear_keys_are_accepted_and_logged_once(make_app, caplog):
     caplog.set_level(logging.WARNING, logger="gatehouse")
     overrides = {
-        "hook": {"blocking_handlers": [{"event": "user.pre_create", "url": "https://hook.example/"}]},
         "saml": {"service_providers": []},
-        "bot_protection": {"enabled": True},
+        "google_tag_manager": {"container_id": "GTM-ABC123"},
     }
     app = make_app(overrides)
-    assert app.extensions["gatehouse"].config.unimplemented_keys == ["bot_protection", "hook", "saml"]
-    for key in ("hook", "saml", "bot_protection"):
+    assert app.extensions["gatehouse"].config.unimplemented_keys == ["google_tag_manager", "saml"]
+    for key in ("saml", "google_tag_manager"):
         hits = [r for r in caplog.records if r.name == "gatehouse" and repr(key) in r.getMessage()]
         assert len(hits) == 1, key
         assert hits[0].levelno == logging.WARNING
@@ -294,7 +293,7 @@ def test_load_config_reads_project_and_secrets(tmp_path):
     assert cfg.redis_url == "redis://cache:6379/2"
     assert cfg.secret_key == "csrf-secret"
     assert cfg.secure_cookies is True
-    assert cfg.unimplemented_keys == ["hook"]
+    assert cfg.unimplemented_keys == []  # `hook` is implemented (app/hooks)
 
 
 def test_environment_overrides_secrets(tmp_path):
@@ -488,7 +487,7 @@ def test_features_file_is_read_with_authgear_defaults(tmp_path):
     assert cfg.features["identity"]["oauth"]["maximum_providers"] == 2
     assert cfg.features["test_mode"]["fixed_oob_otp"] == {"enabled": True, "code": "111111"}
     assert cfg.features["test_mode"]["email"] == {"suppressed": False}
-    assert cfg.unimplemented_features == ["identity"]
+    assert cfg.unimplemented_features == []  # identity.oauth is implemented (app/sso/config.py)
     (tmp_path / "authgear.features.yaml").write_text("test_mode: {fixed_oob_otp: {enabled: true}}\n")
     with pytest.raises(ConfigError, match=r"authgear.features.yaml /test_mode/fixed_oob_otp: 'code'"):
         load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)})

@@ -71,17 +71,27 @@ def emit(
     payload: dict[str, Any] | None = None,
     identity_id: str | None = None,
     snapshot: Any = None,
+    removed_identity: Any = None,
 ) -> None:
     """Notes a non-blocking event of the current transaction. `snapshot`: a user about to be
-    deleted, read now; `payload`: parts known now (a removed identity, a reason)."""
+    deleted, and `removed_identity`, read now; `payload`: parts known now (a reason)."""
     sink = current_sink()
     if sink is None or not sink.non_blocking_urls(event_type):
         return
     known = dict(payload or {})
     if snapshot is not None:
         known["user"] = payloads.user(snapshot, sink.project)
+    if removed_identity is not None:
+        known["identity"] = payloads.identity(removed_identity)
     refs = {"identity_id": identity_id} if identity_id else {}
     sink.note(PendingEvent(event_type, ctx, user_id, known, refs), db.session())
+
+
+def identity_event(identity: Any, change: str) -> str:
+    """identity.{email,phone,username}.<change>, or identity.oauth.connected/disconnected."""
+    if identity.type == "oauth":
+        return "identity.oauth." + ("connected" if change == "added" else "disconnected")
+    return f"identity.{identity.login_id_type or identity.type}.{change}"
 
 
 def audited(activity_type: str, ctx: RequestContext | None, user_id: str | None, data: dict[str, Any]) -> None:

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from app.context import RequestContext
 from app.hooks import blocking, payloads, will_deliver
 from app.hooks.sink import BlockingResult, current_sink
 
 
-def apply_user_mutations(svc: Any, user: Any, result: BlockingResult) -> None:
+def apply_user_mutations(user: Any, result: BlockingResult) -> None:
     if not result.mutated:
         return
+    svc = current_app.extensions["gatehouse"]
     mutated = result.payload["user"]
     standard = mutated["standard_attributes"]
     if standard != (user.standard_attributes or {}):
@@ -31,7 +34,7 @@ def apply_user_mutations(svc: Any, user: Any, result: BlockingResult) -> None:
         svc.roles.add_user_to_groups(user.id, sorted(set(mutated["groups"]) - set(groups)))
 
 
-def user_event(svc: Any, event_type: str, user: Any, ctx: RequestContext | None, identities: bool = False) -> None:
+def user_event(event_type: str, user: Any, ctx: RequestContext | None, identities: bool = False) -> None:
     """user.pre_create (with identities), user.profile.pre_update, user.pre_schedule_deletion and
     user.pre_schedule_anonymization: the user as the operation leaves it, mutations applied."""
     sink = current_sink()
@@ -40,7 +43,7 @@ def user_event(svc: Any, event_type: str, user: Any, ctx: RequestContext | None,
     payload: dict[str, Any] = {"user": payloads.user(user, sink.project)}
     if identities:
         payload["identities"] = payloads.identities(user.id)
-    apply_user_mutations(svc, user, blocking(event_type, payload, ctx, user.id))
+    apply_user_mutations(user, blocking(event_type, payload, ctx, user.id))
 
 
 def authentication_context(flow_type: str, flow_name: str, user: Any, amr: list[str]) -> dict[str, Any]:

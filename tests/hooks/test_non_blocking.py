@@ -73,9 +73,7 @@ def test_no_event_for_a_rolled_back_change(hook_app, receiver):
 
 
 @pytest.mark.skipif(BACKEND == "embedded", reason="needs Redis and a worker process")
-def test_events_wait_for_a_worker_and_are_delivered_once(
-    hook_app, receiver, hook_secrets, database_url, tmp_path
-):
+def test_events_wait_for_a_worker_and_are_delivered_once(hook_app, receiver, hook_secrets, database_url, tmp_path):
     prefix = f"hooks-{uuid.uuid4().hex[:8]}:"
     hook = _hook(receiver, ["user.created", "user.authenticated"])
     app = hook_app(hook, queue_prefix=prefix)
