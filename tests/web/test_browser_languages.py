@@ -16,11 +16,12 @@ from tests.settings.conftest import SETTINGS_PROJECT
 
 pytestmark = pytest.mark.usefixtures("_catalogs")
 
-LANGUAGES = ["zh-CN", "es-ES", "es-419", "pt", "pt-PT", "id", "th"]
+LANGUAGES = ["zh-CN", "es-ES", "es-419", "pt", "pt-PT", "id", "th", "vi", "nl", "pl", "ms", "fil", "el", "ar", "he"]
 # Words a language writes exactly as English does (loanwords and cognates), per language tag.
 SAME_AS_ENGLISH: dict[str, set[str]] = {
     "id": {"Status"},
     "pt": {"Status"},
+    "fil": {"Password", "Profile", "Authenticator app"},  # Filipino's usual words for them
 }
 # Not text to translate: the app name, brand and sample values.
 NEVER_TRANSLATED = {"Gatehouse", "Google", "Apple", "+85298765432"}

@@ -17,7 +17,7 @@ from app.messaging.templates import MessageRenderer
 ROOT = Path(__file__).resolve().parents[2]
 LOCALES = [
     "en", "zh_HK", "zh_TW", "zh_CN", "ja", "ko", "es", "es_ES", "es_419", "fr", "de", "pt", "pt_BR", "pt_PT",
-    "it", "id", "th",
+    "it", "id", "th", "vi", "nl", "pl", "ms", "fil", "el", "ar", "he",
 ]  # fmt: skip
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
 _PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]")
@@ -131,7 +131,18 @@ ALL = [loc.replace("_", "-") for loc in LOCALES]
         (["id-ID"], ALL, "id"),
         (["in"], ALL, "id"),  # the deprecated code
         (["th-TH"], ALL, "th"),
-        (["ms", "id"], ALL, "id"),
+        (["ms", "id"], ["en", "id", "th"], "id"),  # a language that is not supported is skipped
+        (["ms-MY", "id"], ALL, "ms"),
+        (["vi-VN"], ALL, "vi"),
+        (["nl-BE"], ALL, "nl"),
+        (["pl-PL"], ALL, "pl"),
+        (["el-CY"], ALL, "el"),
+        (["tl"], ALL, "fil"),  # the deprecated code
+        (["fil-PH"], ALL, "fil"),
+        (["ar-EG"], ALL, "ar"),
+        (["ar-SA", "en"], ALL, "ar"),
+        (["iw"], ALL, "he"),  # the deprecated code
+        (["he-IL"], ALL, "he"),
         ([], ["en"], None),
     ],
 )
