@@ -58,7 +58,7 @@ def test_renderer_uses_the_catalog_of_the_locale_and_falls_back_to_english(trans
     assert fr.subject == "Gatehouse Demo : votre code de connexion"
     assert "Votre code de connexion Gatehouse Demo :" in fr.text
     assert "Le code expire dans 5 minutes." in fr.text
-    assert '<html lang="fr">' in fr.html and "Le code expire dans 5 minutes." in fr.html
+    assert '<html lang="fr" dir="ltr">' in fr.html and "Le code expire dans 5 minutes." in fr.html
     # A message without a translation stays in the English source text.
     assert "If you did not try to log in" in fr.text
     assert renderer.render_sms("otp_login", PARAMS, "fr") == "493817 est votre code de connexion Gatehouse Demo."
@@ -134,7 +134,7 @@ def test_email_arrives_over_smtp_with_subject_bodies_and_sender(smtp_server, tra
     assert msg["Content-Language"] == "fr"
     assert msg["Message-ID"].endswith("@localhost>")
     assert msg.get_body(("plain",)).get_content().startswith("Votre code de connexion Gatehouse Demo :")
-    assert '<html lang="fr">' in msg.get_body(("html",)).get_content()
+    assert '<html lang="fr" dir="ltr">' in msg.get_body(("html",)).get_content()
     assert smtp_server.last_code("alice@example.com") == "493817"
 
     sender.send_email("bob@example.com", "account_recovery", {**PARAMS, "code": "111222"}, "de")

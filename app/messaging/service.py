@@ -1,8 +1,9 @@
 """MessageSender: renders a localized message and hands it to the configured provider.
 
-Email goes over SMTP when the secret `mail.smtp` is set, SMS to the webhook of `sms.custom`;
-without them (the embedded default) both land in the outbox folder and the log gets one line
-naming the file, never the code. Log lines mask the recipient. A message that test mode suppresses
+Email goes over SMTP when the secret `mail.smtp` is set, SMS to the gateway Authgear's configuration
+chooses (app/messaging/sms.py: Twilio, Vonage or the `sms.custom` webhook); without them (the
+embedded default) both land in the outbox folder and the log gets one line naming the file, never
+the code. Log lines mask the recipient. A message that test mode suppresses
 (app/testmode.py) goes nowhere; the log says so.
 """
 
@@ -18,7 +19,8 @@ from app.db import Clock, utcnow
 from app.errors import ServiceUnavailable
 from app.messaging.email import DeliveryError, OutboxTransport, SMTPTransport, build_email
 from app.messaging.outbox import Outbox
-from app.messaging.sms import OutboxSMSTransport, WebhookSMSTransport
+from app.messaging.providers import ProviderError
+from app.messaging.sms import OutboxSMSTransport, resolve_sms_transport
 from app.messaging.templates import MessageRenderer, normalize_locale
 from app.testmode import TestMode
 
@@ -28,8 +30,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class MessageDeliveryFailed(ServiceUnavailable):
-    def __init__(self) -> None:
+    """The message was not delivered. `cause`, when a provider refused it, is the API error Authgear
+    reports for that refusal (e.g. `SMSGatewayInvalidPhoneNumber`); it is what `to_dict` gives."""
+
+    def __init__(self, cause: ProviderError | None = None) -> None:
         super().__init__("MessageDeliveryFailed", "the message could not be delivered; try again later")
+        self.cause = cause
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.cause.to_dict() if self.cause is not None else super().to_dict()
 
 
 def mask_address(target: str) -> str:
@@ -58,8 +67,11 @@ class MessageSender:
         smtp = config.secrets.get("mail.smtp")
         self.smtp = SMTPTransport(smtp) if smtp is not None else None
         self.email_outbox = OutboxTransport(outbox)
-        sms = config.secrets.get("sms.custom")
-        self.sms_webhook = WebhookSMSTransport(sms) if sms is not None else None
+        self.sms_webhook = resolve_sms_transport(config)
+        if ((config.project.get("messaging") or {}).get("sms_gateway") or {}).get(
+            "use_config_from"
+        ) == "environment_variable":
+            log.warning("messaging.sms_gateway use_config_from environment_variable is not implemented: no SMS is sent")
         self.sms_outbox = OutboxSMSTransport(outbox)
         self.test_mode = TestMode(config.project, config.features)
 
@@ -110,7 +122,7 @@ class MessageSender:
             self.sms_webhook.send(to, body, template, used)
         except DeliveryError as exc:
             log.error("sms %s to %s not delivered: %s", template, mask_address(to), exc)
-            raise MessageDeliveryFailed() from None
+            raise MessageDeliveryFailed(exc if isinstance(exc, ProviderError) else None) from None
         log.info("sms %s sent to %s", template, mask_address(to))
 
 
