@@ -49,7 +49,18 @@ EMAIL_OTP = {"authentication": "secondary_oob_otp_email", "otp_form": "code", "c
         ("account_recovery", {"type": "verify_account_recovery_code"}, ["forgot_password/otp"]),
         ("account_recovery", {"type": "reset_password"}, ["reset_password"]),
         ("login", {"type": "finished", "data": {}}, ["finish"]),
-        ("login", {"type": "prompt_create_passkey"}, []),
+        ("login", {"type": "prompt_create_passkey"}, ["prompt_create_passkey"]),
+        (
+            "reauth",
+            {
+                "type": "authenticate",
+                "data": {
+                    "type": "authentication_data",
+                    "options": [{"authentication": "primary_passkey"}, {"authentication": "primary_password"}],
+                },
+            },
+            ["use_passkey", "enter_password"],
+        ),
         ("login", {"type": "authenticate", "data": {"type": "authentication_data", "options": "junk"}}, []),
     ],
 )
