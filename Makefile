@@ -45,6 +45,12 @@ $(OIDC_UPSTREAM): tests/sso/upstream/package.json tests/sso/upstream/package-loc
 	cd tests/sso/upstream && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Authgear's Web SDK (@authgear/web, pinned) for the SDK browser tests (tests/sdk).
+SDK := tests/sdk/node_modules/@authgear/web/dist/authgear-web.iife.js
+$(SDK): tests/sdk/package.json tests/sdk/package-lock.json
+	cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The demo project follows PORT (a project of your own is never rewritten); served by granian.
 run: $(STAMP) catalogs
 	$(BIN)/flask --app app gatehouse init --public-origin http://localhost:$(PORT)

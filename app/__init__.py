@@ -116,6 +116,7 @@ def _sqlite_begin(conn: Connection) -> None:
 def _register_blueprints(app: Flask) -> None:
     from app import admin_bulk, demo, health, oidc, web
     from app.admin import graphql_api as admin_graphql
+    from app.api import anonymous_user as anonymous_user_api
     from app.api import flows as flows_api
     from app.resolver import routes as resolver
     from app.web import settings as web_settings
@@ -125,6 +126,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint, csrf_exempt in (
         (health.bp, True),
         (flows_api.bp, True),
+        (anonymous_user_api.bp, True),
         (admin_graphql.bp, True),
         (admin_bulk.bp, True),
         (resolver.bp, True),

@@ -112,7 +112,8 @@ def rotate_oidc_key(retire_after: int | None) -> None:
 @click.option("--reload", is_flag=True, help="restart when the code, templates or catalogs change")
 def serve(host: str, port: int, reload: bool) -> None:
     """Serve the embedded default on granian, the server the README recommends for production (one
-    worker here), with Gatehouse's INFO lines shown: where one-time codes go, each message's file."""
+    worker here; the RSGI interface, so that the flow websocket is served too), with Gatehouse's INFO
+    lines shown: where one-time codes go, each message's file."""
     from granian import Granian
     from granian.constants import Interfaces
     from granian.log import LOGGING_CONFIG
@@ -127,15 +128,17 @@ def serve(host: str, port: int, reload: bool) -> None:
     logging_config = copy.deepcopy(LOGGING_CONFIG)
     logging_config["loggers"]["gatehouse"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
     root = Path(__file__).resolve().parent.parent
+    logging_config["loggers"]["gatehouse.realtime"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+    # RSGI, not WSGI: granian's WSGI interface has no websockets, and the flow websocket
+    # (/api/v1/authentication_flows/ws) must share the port and, without Redis, the process of the
+    # pages that raise its events. The Flask app runs unchanged on 16 threads (app/realtime/server.py).
     Granian(
-        "app:create_app",
+        "app.realtime.server:create_server_app",
         factory=True,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
         address=host,
         port=port,
         log_dictconfig=logging_config,
-        # Threads for blocking WSGI calls: plenty for one person and the demo app's own calls.
-        blocking_threads=16,
         reload=reload,
         reload_paths=[root / "app", root / "templates", root / "translations", root / "static"],
     ).serve()

@@ -20,6 +20,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from app.botprotection.schema import CONFIG_SCHEMA as BOT_PROTECTION_SCHEMA
+from app.botprotection.schema import SECRET_SCHEMA as BOT_PROTECTION_SECRET_SCHEMA
+
 log = logging.getLogger("gatehouse")
 
 # Every top-level key of Authgear's authgear.yaml (contract section 8).
@@ -31,7 +34,8 @@ AUTHGEAR_TOP_LEVEL_KEYS = frozenset(
 )
 IMPLEMENTED_TOP_LEVEL_KEYS = frozenset(
     "id http ui localization messaging authentication session oauth identity authenticator user_profile "
-    "account_deletion account_anonymization forgot_password verification authentication_flow test_mode hook".split()
+    "account_deletion account_anonymization forgot_password verification authentication_flow test_mode hook "
+    "bot_protection account_linking".split()
 )
 # Valid Authgear values inside implemented sections that Gatehouse does not act on; each one present
 # is reported once at start (dotted path and value) and otherwise has no effect.
@@ -47,8 +51,8 @@ AUTHGEAR_SECRET_KEYS = frozenset(
     "whatsapp.cloud-api ldap saml.idp.signing saml.service_providers.signing".split()
 )
 IMPLEMENTED_SECRET_KEYS = frozenset(
-    "db redis admin-api.auth mail.smtp sms.custom oauth csrf oauth.client_secrets sso.oauth.client "
-    "sso.oauth.demo_credentials webhook".split()
+    "db redis admin-api.auth mail.smtp sms.custom sms.twilio sms.nexmo oauth csrf oauth.client_secrets "
+    "sso.oauth.client sso.oauth.demo_credentials webhook bot_protection.provider".split()
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -260,6 +264,7 @@ USAGE_SCHEMA = _closed(
     }
 )
 
+
 # Authgear's HookConfig (pkg/lib/config/hook.go); the event lists are app/hooks/events.py's. A URL
 # is http(s), or `authgeardeno:///<path>` (no host: a script of the project directory).
 def _hook_schema() -> dict[str, Any]:
@@ -464,7 +469,27 @@ SCHEMA: dict[str, Any] = {
             "properties": {"fallback_language": {"type": "string"}, "supported_languages": _STR_LIST},
         },
         "ui": {"type": "object"},
+        # Authgear's MessagingConfig keys that choose the SMS gateway (app/messaging/sms.py).
+        "messaging": {
+            "type": "object",
+            "properties": {
+                "sms_provider": {"enum": ["nexmo", "twilio", "custom"]},
+                "sms_gateway": {
+                    **_closed(
+                        {
+                            "use_config_from": {"enum": ["environment_variable", "authgear.secrets.yaml"]},
+                            "provider": {"enum": ["nexmo", "twilio", "custom"]},
+                        },
+                        ["use_config_from"],
+                    ),
+                    "if": {"properties": {"use_config_from": {"const": "authgear.secrets.yaml"}}},
+                    "then": {"required": ["provider"]},
+                    "type": ["object", "null"],
+                },
+            },
+        },
         "test_mode": TEST_MODE_SCHEMA,
+        "bot_protection": BOT_PROTECTION_SCHEMA,  # app/botprotection/schema.py
         "hook": _hook_schema(),
         "usage": {**USAGE_SCHEMA, "type": ["object", "null"]},  # Authgear: nullable
         "authentication_flow": {
@@ -519,6 +544,14 @@ class AppConfig:
     sso_http_proxy: str | None = None
     sso_tls_ca_cert_file: str | None = None
     sso_http_timeout: float = 10.0
+    # Bot protection (app/botprotection): Authgear's E2E_BOT_PROTECTION_CLOUDFLARE_ENDPOINT and
+    # E2E_BOT_PROTECTION_RECAPTCHAV2_ENDPOINT point siteverify elsewhere (a stand-in in tests);
+    # GATEHOUSE_BOT_PROTECTION_SCRIPT_URL serves the widget's script from elsewhere (Gatehouse's:
+    # Authgear has none), and GATEHOUSE_BOT_PROTECTION_TIMEOUT bounds each siteverify call.
+    bot_protection_cloudflare_endpoint: str | None = None
+    bot_protection_recaptchav2_endpoint: str | None = None
+    bot_protection_script_url: str | None = None
+    bot_protection_timeout: float = 10.0
 
     @property
     def public_origin(self) -> str:
@@ -759,6 +792,7 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
     from app.sso.config import check_against_features_and_secrets
 
     check_against_features_and_secrets(project, features, secrets)
+    _check_bot_protection_secret(project, secrets)
     database_url = (
         env.get("DATABASE_URL")
         or secrets.get("db", {}).get("database_url")
@@ -787,7 +821,32 @@ def load_config(env: dict[str, str] | None = None) -> AppConfig:
         sso_http_proxy=env.get("E2E_HTTP_PROXY") or None,
         sso_tls_ca_cert_file=env.get("E2E_TLS_CA_CERT_FILE") or None,
         sso_http_timeout=_env_seconds(env, "GATEHOUSE_SSO_HTTP_TIMEOUT", 10.0) or 10.0,
+        bot_protection_cloudflare_endpoint=env.get("E2E_BOT_PROTECTION_CLOUDFLARE_ENDPOINT") or None,
+        bot_protection_recaptchav2_endpoint=env.get("E2E_BOT_PROTECTION_RECAPTCHAV2_ENDPOINT") or None,
+        bot_protection_script_url=env.get("GATEHOUSE_BOT_PROTECTION_SCRIPT_URL") or None,
+        bot_protection_timeout=_env_seconds(env, "GATEHOUSE_BOT_PROTECTION_TIMEOUT", 10.0) or 10.0,
     )
+
+
+def _check_bot_protection_secret(project: dict[str, Any], secrets: dict[str, Any]) -> None:
+    """Authgear's secret validation: enabled bot protection with a provider needs that provider's
+    `bot_protection.provider` secret."""
+    data = secrets.get("bot_protection.provider")
+    if data is not None:
+        errors = sorted(jsonschema.Draft202012Validator(BOT_PROTECTION_SECRET_SCHEMA).iter_errors(data), key=str)
+        if errors:
+            where = _pointer(errors[0].absolute_path)
+            raise ConfigError(f"authgear.secrets.yaml bot_protection.provider {where}: {errors[0].message}")
+    section = project.get("bot_protection") or {}
+    provider = section.get("provider")
+    if not section.get("enabled") or not provider:
+        return
+    if data is None:
+        raise ConfigError("authgear.secrets.yaml: bot protection key materials (bot_protection.provider) is required")
+    if data.get("type") != provider.get("type"):
+        raise ConfigError(
+            f"authgear.secrets.yaml: bot protection provider credentials for '{provider.get('type')}' is required"
+        )
 
 
 def _env_seconds(env: dict[str, str], name: str, default: float) -> float:

@@ -8,6 +8,7 @@ import os
 import secrets
 import stat
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,12 @@ def complete_secrets(items: list[dict[str, Any]], client_ids: list[str]) -> tupl
     if "csrf" not in by_key:
         by_key["csrf"] = {"key": "csrf", "data": {"keys": [{"kty": "oct", "k": secrets.token_urlsafe(32)}]}}
         added.append("csrf")
+    if "webhook" not in by_key:
+        # Authgear's generated `webhook` secret: an octet JWK for HS256 signatures (the body signature
+        # of webhooks; hooks need it before any handler is configured).
+        key = {"kid": str(uuid.uuid4()), "kty": "oct", "k": secrets.token_urlsafe(32), "use": "sig", "alg": "HS256"}
+        by_key["webhook"] = {"key": "webhook", "data": {"keys": [{**key, "created_at": int(time.time())}]}}
+        added.append("webhook")
     client_secrets = by_key.setdefault("oauth.client_secrets", {"key": "oauth.client_secrets", "data": {"items": []}})
     have = {i["client_id"] for i in client_secrets["data"].setdefault("items", [])}
     for client_id in client_ids:

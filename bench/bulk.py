@@ -7,10 +7,13 @@ prefix of its own, then:
      and the wall time from the first request to the last completed job, next to its limit: a
      COPY of the same rows (users, identities, authenticators, audit entries) into the same
      database, timed just before and just after the import;
-  2. tops the database up by SQL to `--export-users` users (email and username login IDs, names,
-     roles, verified emails) and exports them to NDJSON and then to CSV, each with one fresh
-     worker, printing users per second, the file size and the worker's peak RSS (VmHWM) next to
-     its RSS before the export.
+  2. tops the database up by SQL to `--small-export` users (email and username login IDs, names,
+     roles, verified emails) and exports them to NDJSON, then to `--export-users` users and exports
+     them to NDJSON and then to CSV, each with one fresh worker, printing users per second, the
+     file size and the worker's peak RSS (VmHWM) next to its RSS before the export (so the peak
+     at both sizes shows whether memory stays flat), and each export's ratio to its limit: one
+     server-side cursor over the same join writing JSON lines (`cursor_anchor`), timed before,
+     between and after the exports.
 The database, the workers and the files are removed at the end (unless --keep).
 
     .venv/bin/python bench/bulk.py                                  # 100,000 imported, 1,000,000 exported
@@ -51,24 +54,25 @@ CREATE TEMP TABLE seeds AS
 INSERT INTO users (id, created_at, updated_at, is_disabled, is_deactivated, is_anonymized,
                    standard_attributes, custom_attributes)
   SELECT id, at, at, n % 50 = 0, false, false,
-         jsonb_build_object('email', 'seed-' || n || '@example.com', 'name', 'Seed User ' || n,
+         jsonb_build_object('email', 'seed-{tag}-' || n || '@example.com', 'name', 'Seed User ' || n,
                             'given_name', 'Seed', 'family_name', 'User ' || n,
-                            'preferred_username', 'seed_' || n),
+                            'preferred_username', 'seed_{tag}_' || n),
          '{{}}'::jsonb
   FROM seeds;
 INSERT INTO identities (id, user_id, type, created_at, updated_at, dedup_key, login_id_key, login_id_type,
                         login_id, original_login_id, claims)
-  SELECT gen_random_uuid()::text, id, 'login_id', at, at, 'login_id:email:seed-' || n || '@example.com',
-         'email', 'email', 'seed-' || n || '@example.com', 'seed-' || n || '@example.com',
-         jsonb_build_object('email', 'seed-' || n || '@example.com')
+  SELECT gen_random_uuid()::text, id, 'login_id', at, at, 'login_id:email:seed-{tag}-' || n || '@example.com',
+         'email', 'email', 'seed-{tag}-' || n || '@example.com', 'seed-{tag}-' || n || '@example.com',
+         jsonb_build_object('email', 'seed-{tag}-' || n || '@example.com')
   FROM seeds;
 INSERT INTO identities (id, user_id, type, created_at, updated_at, dedup_key, login_id_key, login_id_type,
                         login_id, original_login_id, claims)
-  SELECT gen_random_uuid()::text, id, 'login_id', at, at, 'login_id:username:seed_' || n,
-         'username', 'username', 'seed_' || n, 'seed_' || n, jsonb_build_object('preferred_username', 'seed_' || n)
+  SELECT gen_random_uuid()::text, id, 'login_id', at, at, 'login_id:username:seed_{tag}_' || n,
+         'username', 'username', 'seed_{tag}_' || n, 'seed_{tag}_' || n,
+         jsonb_build_object('preferred_username', 'seed_{tag}_' || n)
   FROM seeds;
 INSERT INTO verified_claims (id, user_id, name, value, created_at)
-  SELECT gen_random_uuid()::text, id, 'email', 'seed-' || n || '@example.com', at FROM seeds WHERE n % 2 = 0;
+  SELECT gen_random_uuid()::text, id, 'email', 'seed-{tag}-' || n || '@example.com', at FROM seeds WHERE n % 2 = 0;
 INSERT INTO roles (id, key, name, created_at, updated_at)
   SELECT gen_random_uuid()::text, 'seed_role_' || r, 'Role ' || r, now(), now() FROM generate_series(0, 4) AS r
   ON CONFLICT DO NOTHING;
@@ -221,7 +225,30 @@ def bench_import(client, headers: dict[str, str], users: int, per_request: int, 
     print(f"import: inserted {inserted:,}, failed {failed:,}; wall time {wall:.1f} s; {users / wall:,.0f} users/s")
 
 
-def bench_export(client, headers: dict[str, str], env: dict[str, str], log: Path, fmt: str, users: int) -> None:
+def cursor_anchor(database_url: str, out_dir: Path) -> tuple[int, float]:
+    """(users, seconds) of the export's limit: one server-side cursor over the same join as the
+    export's statement (users with their identities, secondary authenticators, roles, groups and
+    verified claims aggregated per user, in the export's order) writing each row as a JSON line to
+    a file, in one process, nothing else."""
+    from app.jobs.export_records import _PG_FIRST
+
+    path = out_dir / "anchor.ndjson"
+    started = time.perf_counter()
+    users = 0
+    with psycopg.connect(database_url) as conn, conn.cursor(name="anchor") as cursor, open(path, "w") as out:
+        cursor.itersize = 2000
+        cursor.execute(_PG_FIRST.replace("LIMIT %(limit)s", ""))
+        for row in cursor:
+            out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
+            users += 1
+    seconds = time.perf_counter() - started
+    path.unlink()
+    return users, seconds
+
+
+def bench_export(
+    client, headers: dict[str, str], env: dict[str, str], log: Path, fmt: str, users: int, anchor: float | None = None
+) -> None:
     worker = start_worker(env, log)
     try:
         wait_registered(env, 1)
@@ -240,16 +267,37 @@ def bench_export(client, headers: dict[str, str], env: dict[str, str], log: Path
     download = client.get(result["download_url"])
     size = len(download.get_data())
     download.close()
+    ratio = f"; {users / wall / anchor:.2f} x the cursor anchor (target >= 0.45)" if anchor else ""
     print(
         f"export {fmt:<6}: {users:,} users in {wall:.1f} s; {users / wall:,.0f} users/s; file {size / 1e6:,.1f} MB; "
-        f"worker RSS {before / 1024:,.0f} MiB before, peak {peak / 1024:,.0f} MiB"
+        f"worker RSS {before / 1024:,.0f} MiB before, peak {peak / 1024:,.0f} MiB (target < 150){ratio}"
     )
+
+
+def top_up(database_url: str, size: int) -> int:
+    """Adds seed users by SQL until the database holds `size` users; the count."""
+    started = time.perf_counter()
+    with psycopg.connect(database_url) as conn:
+        missing = max(0, size - conn.execute("SELECT count(*) FROM users").fetchone()[0])
+        for statement in TOP_UP_SQL.format(count=int(missing), tag=uuid.uuid4().hex[:6]).split(";\n"):
+            if statement.strip() and missing:
+                conn.execute(statement)
+        conn.commit()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        total = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+    seconds = time.perf_counter() - started
+    print(f"export: {total:,} users in the database ({missing:,} added by SQL in {seconds:.1f} s)")
+    return total
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=100_000, help="users to import")
     parser.add_argument("--export-users", type=int, default=1_000_000, help="users in the database to export")
+    parser.add_argument(
+        "--small-export", type=int, default=10_000, help="users of the first export (worker RSS at a small size)"
+    )
     parser.add_argument("--per-request", type=int, default=3000, help="records per import request (<= 500 KB)")
     parser.add_argument("--workers", type=int, default=2, help="RQ workers for the import")
     parser.add_argument(
@@ -300,22 +348,24 @@ def main() -> None:
                     stop(worker)
 
             if args.export_users:
-                missing = max(0, args.export_users - args.users)
-                started = time.perf_counter()
-                with psycopg.connect(database_url) as conn:
-                    for statement in TOP_UP_SQL.format(count=int(missing)).split(";\n"):
-                        if statement.strip() and missing:
-                            conn.execute(statement)
-                    conn.commit()
-                with psycopg.connect(database_url, autocommit=True) as conn:
-                    conn.execute("VACUUM ANALYZE")
-                    total = conn.execute("SELECT count(*) FROM users").fetchone()[0]
-                print(
-                    f"export: {total:,} users in the database ({missing:,} added by SQL in "
-                    f"{time.perf_counter() - started:.1f} s)"
-                )
-                for fmt in ("ndjson", "csv"):
-                    bench_export(client, headers, env, log, fmt, total)
+                # The worker's memory at --small-export users, then at --export-users: it stays flat.
+                sizes = sorted({min(args.small_export, args.export_users), args.export_users})
+                for size in sizes:
+                    total = top_up(database_url, size)
+                    if size != sizes[-1]:
+                        bench_export(client, headers, env, log, "ndjson", total)
+                        continue
+                    anchors = [cursor_anchor(database_url, Path(tmp))]
+                    for fmt in ("ndjson", "csv"):
+                        mean = sum(n / t for n, t in anchors) / len(anchors)
+                        bench_export(client, headers, env, log, fmt, total, mean)
+                        anchors.append(cursor_anchor(database_url, Path(tmp)))
+                    print(
+                        "export: anchor (one server-side cursor over the same join, JSON lines) "
+                        + ", ".join(f"{n / t:,.0f}" for n, t in anchors)
+                        + " users/s (before, between and after the exports; each ratio is to the mean of the two "
+                        "around it)"
+                    )
     finally:
         for worker in workers:
             stop(worker)

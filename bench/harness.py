@@ -117,8 +117,8 @@ class Stack:
         rq_worker: bool = False,
         keep: bool = False,
     ) -> None:
-        if server not in SERVERS:
-            raise SystemExit(f"unknown server {server!r}; one of {SERVERS}")
+        if server not in (*SERVERS, "granian-rsgi"):
+            raise SystemExit(f"unknown server {server!r}; one of {SERVERS} or granian-rsgi")
         self.project = project
         self.server = server
         self.workers = workers
@@ -197,11 +197,20 @@ class Stack:
                 str(BIN / "gunicorn"), "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
                 "--log-level", "warning", "--backlog", "2048", "app:create_app()",
             ]  # fmt: skip
-        else:
+        elif server == "granian":
             cmd = [
                 str(BIN / "granian"), "--interface", "wsgi", "--factory", "--workers", str(self.workers),
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-ws",
                 "app:create_app",
+            ]  # fmt: skip
+        else:
+            # granian-rsgi: what `gatehouse serve` runs, the flow websocket in asyncio and the Flask
+            # app on threads (app/realtime/server.py); not in the default set, compare with --servers
+            # granian,granian-rsgi
+            cmd = [
+                str(BIN / "granian"), "--interface", "rsgi", "--factory", "--workers", str(self.workers),
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+                "app.realtime.server:create_server_app",
             ]  # fmt: skip
         self._server = subprocess.Popen(cmd, cwd=ROOT, env=self.env, start_new_session=True)
         self._wait_ready()

@@ -116,7 +116,7 @@ def execute() -> Response:
     audit_context = claims.get("audit_context")
     ctx = AdminContext(
         services=services(),
-        request=request_context(),
+        request=request_context(triggered_by="admin_api"),  # event context of hooks
         audit_context=audit_context if isinstance(audit_context, dict) else None,
     )
     try:

@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 from app.config import parse_duration
 from app.crypto import equal, sha256_hex
 from app.errors import Forbidden
+from app.realtime import events
 
 if TYPE_CHECKING:
     from app.authenticators.otp import OTPService
@@ -152,8 +153,10 @@ def _event_key(channel: str) -> str:
 
 
 def publish_refresh(store: Any, channel: str) -> None:
-    """Mark the channel as changed: its watchers (the websocket, the waiting page) send a refresh."""
+    """The flow changed: `{"kind": "refresh"}` to the channel's websockets (app/realtime/events.py),
+    and a new version for the waiting page's polling fallback."""
     store.set(_event_key(channel), secrets.token_hex(8), ttl=EVENT_TTL_SECONDS)
+    events.publish(store, channel)
 
 
 def event_version(store: Any, channel: str) -> str | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from app.authenticators import login_links
 from app.config import parse_duration
 from app.crypto import equal, random_alnum, random_digits, sha256_hex
 from app.db import Clock, utcnow
@@ -98,7 +99,11 @@ class OTPService:
         self.app_name = project.get("id", "")
 
     # -- configuration ------------------------------------------------------------------------
-    def _policy(self, purpose: str, channel: str) -> _Policy:
+    def _policy(self, purpose: str, channel: str, form: str = "code") -> _Policy:
+        if form == "link":
+            # Login links (app/authenticators/login_links.py): the same limits, the link's validity
+            # period and message.
+            return login_links.link_policy(self._policy(purpose, channel), self.project, purpose, channel)
         if purpose not in PURPOSES:
             raise ValueError(f"unknown OTP purpose {purpose!r}")
         if channel not in CHANNELS:
@@ -186,12 +191,14 @@ class OTPService:
         ip: str = "",
         link: str | None = None,
         deliver: bool = True,
+        form: str = "code",
+        ws_channel: str | None = None,
     ) -> datetime:
         """Send a fresh code to `target`; returns `can_resend_at` (aware UTC).
 
         `deliver=False` does everything but the delivery (cooldown, limits, a stored code): account
         recovery's answer for an unknown address, as Authgear's dummy OTP, so both read the same."""
-        policy = self._policy(purpose, channel)
+        policy = self._policy(purpose, channel, form)
         if channel_of(target) != channel:
             raise ValueError("target does not match the channel")
         target_key = self._target_key(target)
@@ -208,7 +215,9 @@ class OTPService:
                 limiter.check(group, f"Messaging{kind}PerIP", ip, self._messaging_rule(f"{channel}_per_ip"))
             limiter.check(group, f"Messaging{kind}PerTarget", target_key, self._messaging_rule(f"{channel}_per_target"))
 
-        code = self.issue(purpose, channel, target)
+        code = self.issue(purpose, channel, target, form=form, ws_channel=ws_channel)
+        if form == "link":
+            link = login_links.link_url(self.project, purpose, code)
         if not deliver:
             return can_resend_at
         params = {
@@ -240,21 +249,28 @@ class OTPService:
         policy = self._policy(purpose, channel)
         self.rate_limiter.end_cooldown(policy.cooldown_bucket, self._target_key(target))
 
-    def issue(self, purpose: str, channel: str, target: str) -> str:
+    def issue(self, purpose: str, channel: str, target: str, form: str = "code", ws_channel: str | None = None) -> str:
         """Store a fresh code for `target` and return it, without sending it (the Admin API's
         generateOOBOTPCode hands it to the administrator; `send` mails or texts it)."""
-        policy = self._policy(purpose, channel)
-        code = self.test_mode.fixed_oob_otp(target) or random_digits(CODE_LENGTH)
+        policy = self._policy(purpose, channel, form)
+        if form == "link":
+            code = login_links.new_link_code()
+        else:
+            code = self.test_mode.fixed_oob_otp(target) or random_digits(CODE_LENGTH)
         record = {
             "id": random_alnum(16),
             "hash": sha256_hex(code),
             "channel": channel,
             "expire_at": self.clock().timestamp() + policy.valid_seconds,
         }
+        if form == "link":
+            record.update({"form": "link", "ws_channel": ws_channel, "submitted": False})
         key = self._code_key(purpose, target)
         # The store's TTL only cleans up; expiry is decided by `expire_at` against the clock.
         self.store.set(key, json.dumps(record), ttl=policy.valid_seconds + 60)
         self.store.delete(key + ":failed")
+        if form == "link":
+            login_links.index(self, purpose, target, code, policy.valid_seconds + 60)
         return code
 
     def is_cooldown(self, error: TooManyRequest, purpose: str, channel: str) -> bool:
@@ -296,7 +312,8 @@ class OTPService:
         "delivery_error"}` for the OTP views."""
         record = self._load(purpose, target)
         channel = record["channel"] if record else channel_of(target)
-        policy = self._policy(purpose, channel)
+        form = (record or {}).get("form", "code")
+        policy = self._policy(purpose, channel, form)
         until = self.rate_limiter.cooldown_until(policy.cooldown_bucket, self._target_key(target))
         key = self._code_key(purpose, target)
         failed = int(self.store.get(key + ":failed") or 0)
@@ -307,7 +324,10 @@ class OTPService:
         return {
             "can_resend_at": until or self.clock().astimezone(UTC),
             "failed_attempt_rate_limit_exceeded": exceeded,
-            "code_length": CODE_LENGTH,
+            "code_length": login_links.LINK_CODE_LENGTH if form == "link" else CODE_LENGTH,
+            "otp_form": form,
+            # Whether the link was opened and approved (Authgear's CanCheckSubmittedCode).
+            "can_check": bool((record or {}).get("submitted")),
             # Sent synchronously: a code is either delivered or its failure recorded.
             "delivery_status": "failed" if delivery_error else "sent",
             "delivery_error": delivery_error,

@@ -13,6 +13,8 @@ from typing import Any
 
 import jsonschema
 
+from app.botprotection import requirements as bot_protection
+from app.botprotection.schema import FLOW_BRANCH_SCHEMA as BOT_PROTECTION_BRANCH
 from app.config import ConfigError
 
 FLOW_TYPES = ("signup", "promote", "login", "signup_login", "reauth", "account_recovery")
@@ -77,6 +79,7 @@ def _step_schema(flow_type: str, depth: int = 0) -> dict[str, Any]:
             "login_flow": {"type": "string"},
             "channel": {"enum": ["email", "sms", "whatsapp"]},
             "otp_form": {"enum": ["code", "link"]},
+            "bot_protection": BOT_PROTECTION_BRANCH,
         },
     }
     if depth < 3:
@@ -218,7 +221,8 @@ class DefaultFlows:
             "reauth": self.reauth,
             "account_recovery": self.account_recovery,
         }[flow_type]()
-        return {"name": "default", "steps": steps}
+        # `bot_protection.requirements` on the branches, as Authgear generates them.
+        return {"name": "default", "steps": bot_protection.apply(self.project, flow_type, steps)}
 
     def _primary_oob(self, login_id_type: str) -> str | None:
         wanted = {"email": "oob_otp_email", "phone": "oob_otp_sms"}.get(login_id_type)

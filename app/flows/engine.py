@@ -16,13 +16,14 @@ from urllib.parse import urlencode
 from app.crypto import random_alnum, sha256_hex
 from app.errors import AppError, BadRequest, Forbidden, InputSchemaInvalid, ValidationFailed
 from app.extensions import db
+from app.flows import promote
 from app.flows import steps as _steps  # noqa: F401  (registers the step types)
 from app.flows.definitions import FLOW_TYPES, FlowCatalog
 from app.flows.failures import record_refused_input
 from app.flows.inputs import STRING, obj, validate
 from app.flows.run import MAX_URL_QUERY_FIELDS, REGISTRY, Done, FlowContext, FlowRun, Wait, parse_url_query
 from app.flows.state import AuthenticationFlowNotFound, FlowState, FlowStateStore, new_flow_id
-from app.flows.steps import prompt_create_passkey
+from app.flows.steps import account_linking, prompt_create_passkey
 from app.hooks import effects as hook_effects
 from app.services import Services
 from app.sso.service import IncomingOAuth
@@ -107,7 +108,9 @@ class FlowEngine:
             # Authgear refuses it while the new flow reacts, so the error names the flow type.
             raise Forbidden("AuthenticationFlowNoPublicSignup", "public signup is disabled", {"FlowType": flow_type})
         state.queue = flow["steps"]
-        return self._feed(run, body.get("batch_input", []), self._apply(run, lambda: None))
+        # authentication.pre_initialize: a refusal is the creation's error
+        started = self._apply(run, lambda: hook_effects.pre_initialize(run))
+        return self._feed(run, body.get("batch_input", []), started)
 
     def input(self, state_token: Any, inp: Any, ctx: FlowContext) -> FlowResult:
         return self._feed(self._resume(state_token, ctx), [inp])
@@ -168,13 +171,15 @@ class FlowEngine:
         return finish
 
     def _complete_current(self, run: FlowRun, outcome: Done) -> None:
+        hook_effects.step_completed(run)  # authentication.post_identified after an identify step
         run.state.queue[0:0] = outcome.insert
         run.state.current = None
         run.state.local = {}
 
     def _advance(self, run: FlowRun) -> dict[str, Any]:
         while run.state.current is None:
-            if not run.state.queue:
+            # authentication.pre_authenticated, then a step per unmet AMR constraint of the hooks
+            if not run.state.queue and not hook_effects.before_finish(run):
                 return self._finish(run)
             run.state.current = run.state.queue.pop(0)
             run.state.local = {}
@@ -212,8 +217,9 @@ class FlowEngine:
         flow_type = run.flow_type
         if flow_type in ("signup", "promote"):
             run.data["user_id"] = self._create_signed_up_user(run)
+        if flow_type == "login":
+            account_linking.link_pending(run)  # an incoming identity that chose to log in and link
         if flow_type in ("signup", "promote", "login"):
-            hook_effects.pre_authenticated(run)  # a refusal raises HookDisallowed
             token = self._sign_in(run)
             if token is not None:
                 out["session_token"] = token
@@ -228,12 +234,20 @@ class FlowEngine:
 
     def _create_signed_up_user(self, run: FlowRun) -> str:
         svc, pending = self.svc, run.pending
-        user = svc.users.create_user(
-            [(i["key"], i["value"]) for i in pending["identities"]],
-            run.ctx.request,
-            standard_attributes=pending["attributes"],
-            user_id=pending.get("user_id"),
-        )
+        anonymous = None
+        if run.flow_type == "promote":
+            # The anonymous user becomes this signup's user: same ID, new identities (app/flows/promote.py).
+            user, anonymous = promote.take_anonymous_user(run)
+            for i in pending["identities"]:
+                svc.users.add_login_id(user, i["key"], i["value"], run.ctx.request)
+            user.standard_attributes = {**(user.standard_attributes or {}), **pending["attributes"]}
+        else:
+            user = svc.users.create_user(
+                [(i["key"], i["value"]) for i in pending["identities"]],
+                run.ctx.request,
+                standard_attributes=pending["attributes"],
+                user_id=pending.get("user_id"),
+            )
         for spec in pending.get("oauth_identities", []):
             # A provider account that signed up (app/flows/steps/oauth.py); it fills the profile.
             svc.oauth_identities.create(user, IncomingOAuth.from_dict(spec), run.ctx.request, populate=True)
@@ -249,7 +263,10 @@ class FlowEngine:
         if pending["recovery_codes"]:
             svc.recovery_codes.replace(user.id, pending["recovery_codes"])
         prompt_create_passkey.create_pending(run, user.id)
-        hook_effects.user_event(svc, "user.pre_create", user, run.ctx.request, identities=True)
+        if anonymous is not None:
+            promote.finish(run, anonymous)
+            return user.id
+        hook_effects.user_event("user.pre_create", user, run.ctx.request, identities=True)
         svc.audit.write("user.signed_up", run.ctx.request, user.id)
         return user.id
 

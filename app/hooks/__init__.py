@@ -37,6 +37,8 @@ _AUDITED = {
     "user.anonymization.scheduled": ("user.anonymization_scheduled", {}),
     "user.anonymization.unscheduled": ("user.anonymization_unscheduled", {}),
     "user.anonymized": ("user.anonymized", {}),
+    # The promoted user keeps the anonymous user's ID: `anonymous_user` is that user as anonymous.
+    "user.anonymous.promoted": ("user.anonymous.promoted", {"identities": True, "anonymous_user": True}),
 }
 # The IdP session of this transaction's sign-in (its `session.created` audit row comes first).
 _LAST_SESSION = "gatehouse.hooks.last_session"
@@ -94,6 +96,14 @@ def identity_event(identity: Any, change: str) -> str:
     return f"identity.{identity.login_id_type or identity.type}.{change}"
 
 
+def identity_snapshot(identity: Any, change: str) -> dict[str, Any] | None:
+    """`{"old_identity": ...}` of an identity about to change, read only when someone listens."""
+    sink = current_sink()
+    if sink is None or not sink.non_blocking_urls(identity_event(identity, change)):
+        return None
+    return {"old_identity": payloads.identity(identity)}
+
+
 def audited(activity_type: str, ctx: RequestContext | None, user_id: str | None, data: dict[str, Any]) -> None:
     """Called for every audit row: the rows that are Authgear user events become hook events."""
     if activity_type == "session.created":
@@ -111,6 +121,8 @@ def audited(activity_type: str, ctx: RequestContext | None, user_id: str | None,
     known: dict[str, Any] = {}
     if wants.get("identities"):
         refs["identities"] = True
+    if wants.get("anonymous_user"):
+        refs["anonymous_user"] = True
     if wants.get("session"):
         continued = (data.get("continue_from_session") or {}).get("id")
         refs["session_id"] = continued or session.info.pop(_LAST_SESSION, None) or (ctx.session_id if ctx else None)

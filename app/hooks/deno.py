@@ -6,14 +6,15 @@ Each run is a fresh `deno run` (about 50 ms) of a small wrapper that imports the
 `{input, marker}` from stdin and writes the result after the marker, so whatever the script
 prints stays its stdout. The sandbox: no file system, environment, subprocess or FFI access
 (Deno's permissions: none granted but the network); network to public addresses only (loopback,
-private, link-local and metadata ranges denied, so a script cannot reach Gatehouse's database,
-Redis or the machine's other services); a V8 heap limit; and a wall-clock limit after which the
-process group is killed. Scripts are type-checked (`deno check`) when the app starts.
+private, link-local and metadata ranges and the machine's own addresses denied, so a script
+cannot reach Gatehouse's database, Redis or the machine's other services); a V8 heap limit; and a
+wall-clock limit after which the process group is killed. Scripts are type-checked (`deno check`) when the app starts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -34,11 +35,16 @@ SCHEME = "authgeardeno"
 SCRIPT_PATH = re.compile(r"^deno/[.0-9a-zA-Z]+\.ts$")
 MAX_SCRIPT_BYTES = 100 * 1024  # contract section 10
 HEAP_LIMIT_MB = 128
-# What a script may not connect to, as `--deny-net` takes it (IPv4 ranges; Deno takes IPv6
-# addresses but no IPv6 ranges, so private IPv6 networks are not covered).
+# What a script may not connect to, as `--deny-net` takes it. Deno checks the address a host name
+# resolves to when it connects, so a name of a private address is refused like the address, and it
+# reads IPv4-mapped IPv6 addresses as IPv4. Deno takes IPv6 addresses but no IPv6 ranges: the
+# well-known single ones are listed (loopback, unspecified, the cloud metadata endpoints), and the
+# machine's own addresses are added at start (`host_addresses`), so services listening on this
+# machine, IPv6 unique-local or not, cannot be reached; other hosts of a private IPv6 network can.
 DENIED_NET = (
     "localhost,127.0.0.0/8,0.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,"
-    "100.64.0.0/10,[::1],[::],metadata.google.internal"
+    "100.64.0.0/10,192.0.0.0/24,198.18.0.0/15,224.0.0.0/4,240.0.0.0/4,"
+    "[::1],[::],[fd00:ec2::254],[fd20:ce::254],metadata.google.internal,metadata.goog"
 )
 # Captured stdout/stderr kept in DenoRunError (Authgear's Stream: string + truncated).
 MAX_STREAM_CHARS = 1000
@@ -53,6 +59,29 @@ try {{
 }}
 await Deno.stdout.write(new TextEncoder().encode("\\n" + request.marker + JSON.stringify(result) + "\\n"));
 """
+
+
+def host_addresses() -> list[str]:
+    """This machine's own IPv4 and IPv6 addresses (Linux: /proc), as `--deny-net` entries."""
+    out: list[str] = []
+    try:
+        for line in Path("/proc/net/if_inet6").read_text().splitlines():
+            raw = line.split()[0]
+            out.append("[" + str(ipaddress.IPv6Address(bytes.fromhex(raw))) + "]")
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+        for previous, line in zip(lines, lines[1:], strict=False):
+            if line.strip() == "/32 host LOCAL":
+                out.append(str(ipaddress.IPv4Address(previous.split()[-1])))
+    except (OSError, ValueError, IndexError):
+        pass
+    return sorted(set(out))
+
+
+def denied_net() -> str:
+    return ",".join([DENIED_NET, *host_addresses()])
 
 
 def deno_binary() -> str:
@@ -89,6 +118,7 @@ class DenoRunner:
         # Wrappers and Deno's module cache live outside the project, readable by this user only.
         self.work_dir = Path(tempfile.mkdtemp(prefix="gatehouse-deno-"))
         self._wrappers: dict[str, Path] = {}
+        self.denied_net = denied_net()
         self._lock = threading.Lock()
 
     def script_path(self, url: str) -> Path:
@@ -155,7 +185,7 @@ class DenoRunner:
             "--no-config",
             "--no-lock",
             "--allow-net",
-            f"--deny-net={DENIED_NET}",
+            f"--deny-net={self.denied_net}",
             f"--v8-flags=--max-old-space-size={self.heap_limit_mb}",
             str(wrapper),
         ]

@@ -46,3 +46,11 @@ class DenoRunError(BadRequest):
 class DenoCheckError(Invalid):
     def __init__(self, message: str) -> None:
         super().__init__("DenoCheckError", message)
+
+
+class InvalidJWTMutations(Invalid):
+    """A token hook removed or changed a claim Gatehouse set (Authgear's jwtutil.ApplyMutations):
+    handlers may only add claims."""
+
+    def __init__(self, removed: list[str], changed: list[str]) -> None:
+        super().__init__("InvalidJWTMutations", "invalid JWT mutations", {"removed": removed, "changed": changed})

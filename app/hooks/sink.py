@@ -178,6 +178,8 @@ class HookSink:
         refs = pending.refs
         if refs.get("identities"):
             out["identities"] = payloads.identities(pending.user_id or "")
+        if refs.get("anonymous_user") and "user" in out:
+            out["anonymous_user"] = {**out["user"], "is_anonymous": True}
         if refs.get("identity_id"):
             identity = session.get(Identity, refs["identity_id"])
             if identity is not None:

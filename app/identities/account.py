@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from app import hooks
 from app.audit import AuditLogWriter
 from app.authenticators.models import Authenticator, PasswordHistory, RecoveryCode
 from app.authenticators.service import PasswordService
@@ -24,6 +25,7 @@ from app.context import RequestContext
 from app.db import Clock, utcnow
 from app.errors import Invalid, InvariantViolated, NotFound, ValidationFailed
 from app.extensions import db
+from app.hooks import effects as hook_effects
 from app.identities.models import Identity, User, VerifiedClaim
 from app.identities.normalize import normalize_email, normalize_phone
 from app.identities.service import CLAIM_BY_TYPE, UserService, unique_guard
@@ -153,6 +155,7 @@ class AccountService:
         user.is_disabled = True
         user.disable_reason = reason or None
         self._touch(user)
+        hook_effects.user_event("user.pre_schedule_deletion", user, ctx)
         data = {"delete_at": user.delete_at.isoformat(), "scheduled_by": scheduled_by}
         self.audit.write("user.deletion.scheduled", ctx, user.id, data)
         return user
@@ -174,6 +177,7 @@ class AccountService:
         user.anonymize_at = self.clock() + self.anonymization_grace
         user.is_disabled = True
         self._touch(user)
+        hook_effects.user_event("user.pre_schedule_anonymization", user, ctx)
         self.audit.write("user.anonymization.scheduled", ctx, user.id, {"anonymize_at": user.anonymize_at.isoformat()})
         return user
 
@@ -215,6 +219,7 @@ class AccountService:
         if custom is not None:
             user.custom_attributes = self.validate_custom(custom)
         self._touch(user)
+        hook_effects.user_event("user.profile.pre_update", user, ctx)
         self.audit.write("user.profile.updated", ctx, user.id)
         return user
 
@@ -302,6 +307,7 @@ class AccountService:
         if spec.key != identity.login_id_key:
             raise _field_error("/definition/loginID/key", "const", "the login ID key cannot change")
         old_value = identity.login_id
+        old_identity = hooks.identity_snapshot(identity, "updated")  # identity.<type>.updated's old_identity
         claim = CLAIM_BY_TYPE[spec.type]
         with unique_guard():
             identity.dedup_key = f"login_id:{spec.key}:{norm.unique_key}"
@@ -316,6 +322,7 @@ class AccountService:
             user.standard_attributes = attrs
         self._touch(user)
         self.audit.write(f"identity.{spec.type}.updated", ctx, user.id, {"login_id_key": spec.key})
+        hooks.emit(f"identity.{spec.type}.updated", ctx, user.id, payload=old_identity, identity_id=identity.id)
         return identity
 
     def delete_identity(self, identity: Identity, ctx: RequestContext | None = None) -> User:
@@ -465,6 +472,7 @@ class AccountService:
         """Deletes the user and (by cascade) everything it owns; the audit log keeps its ID."""
         user_id = user.id
         db.session.flush()
+        hooks.emit("user.deleted", ctx, user_id, snapshot=user, payload={"reason": reason} if reason else None)
         db.session.execute(delete(User).where(User.id == user_id).execution_options(changes_users=[user_id]))
         # The database cascaded the delete; forget the rows this session still holds for the user.
         for obj in list(db.session.identity_map.values()):

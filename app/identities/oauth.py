@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app import hooks
 from app.audit import AuditLogWriter
 from app.context import RequestContext
 from app.db import Clock, utcnow
@@ -96,6 +97,8 @@ class OAuthIdentityService:
             user.id,
             {"provider_type": spec.provider_type, "alias": spec.provider_alias},
         )
+        if not populate:  # as Authgear, a signup's identities are in user.created, not their own events
+            hooks.emit("identity.oauth.connected", ctx, user.id, identity_id=identity.id)
         return identity
 
     def refresh(self, identity: Identity, spec: IncomingOAuth) -> None:

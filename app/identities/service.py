@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app import hooks
 from app.audit import AuditLogWriter
 from app.context import RequestContext
 from app.db import Clock, utcnow
@@ -147,10 +148,12 @@ class UserService:
         with unique_guard():
             identity = self._add_login_id(user, spec, norm, raw)
         self.audit.write("identity.login_id.added", ctx, user.id, {"login_id_key": spec.key})
+        hooks.emit(f"identity.{spec.type}.added", ctx, user.id, identity_id=identity.id)
         return identity
 
     def remove_identity(self, identity: Identity, ctx: RequestContext | None = None) -> None:
         user_id = identity.user_id
+        hooks.emit(hooks.identity_event(identity, "removed"), ctx, user_id, removed_identity=identity)
         db.session.delete(identity)
         db.session.flush()
         self.audit.write("identity.removed", ctx, user_id, {"identity_type": identity.type})

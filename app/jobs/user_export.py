@@ -24,12 +24,11 @@ from app.identities.models import User
 from app.jobs.export_records import (
     DEFAULT_CSV_POINTERS,
     build_records,
-    cell,
     csv_line,
+    csv_writer,
     default_field_name,
     ndjson_line,
     parse_pointer,
-    resolve,
     user_batches,
 )
 from app.jobs.runner import JobRunner, Lease, LeaseLost, get_runner
@@ -174,6 +173,10 @@ def run_export(task_id: str) -> None:
 
 def _set_progress(task_id: str, progress: dict[str, Any]) -> None:
     db.session.commit()  # ends the reads of the batch: the update starts a transaction of its own
+    if db.session.get_bind().dialect.name == "postgresql":
+        # A progress figure lost in a crash is rewritten by the next batch or by the task's rerun:
+        # its COMMIT need not wait for the WAL flush (a thousand flushes per million users).
+        db.session.execute(text("SET LOCAL synchronous_commit = off"))
     db.session.execute(update(BackgroundTask).where(BackgroundTask.id == task_id).values(progress=progress))
     db.session.commit()
 
@@ -193,12 +196,13 @@ def _export(svc: Services, lease: Lease, storage: ExportStorage, task_id: str) -
         out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         if fmt == "csv":
             out.write(csv_line([name for _, name in columns]))
+            line = csv_writer([tokens for tokens, _ in columns])
         for users in user_batches():
-            for record in build_records(users, svc.config.public_origin):
-                if fmt == "csv":
-                    out.write(csv_line([cell(resolve(record, tokens)) for tokens, _ in columns]))
-                else:
-                    out.write(ndjson_line(record))
+            records = build_records(users, svc.config.public_origin)
+            if fmt == "csv":
+                out.write("".join([line(r) for r in records]))
+            else:
+                out.write("".join([ndjson_line(r) for r in records]))
             lease.check()
             progress["processed"] += len(users)
             _set_progress(task_id, progress)

@@ -41,6 +41,7 @@ from sqlalchemy import delete, select
 from app.crypto import random_alnum, sha256_hex
 from app.db import Clock, new_id
 from app.extensions import db
+from app.hooks.effects import token_claims
 from app.oidc.clients import OAuthClient
 from app.oidc.keys import SigningKeys
 from app.sessions.models import AccessToken
@@ -103,6 +104,7 @@ class AccessTokenService:
         if amr:
             claims["amr"] = list(amr)
         claims.update(user_claims or {})
+        claims = token_claims("jwt", user_id, claims, None)  # oidc.jwt.pre_create may add claims
         return IssuedAccessToken(self.keys.sign(claims, typ=JWT_TYP), token_id, client.access_token_lifetime)
 
     def issue_for_client(self, client: OAuthClient, resource: str, scopes: list[str]) -> IssuedAccessToken:

@@ -103,6 +103,7 @@ class PendingRequest:
     x_settings_action_query: str | None = None
     settings_user_id: str | None = None  # set at consent: the user the settings action is for
     x_authentication_flow_group: str | None = None
+    x_oauth_provider_alias: str | None = None  # the login page goes straight to this provider
     x_sso_enabled: str | None = None
     x_suppress_idp_session_cookie: str | None = None
 
@@ -142,8 +143,23 @@ def _single(params: MultiDict, name: str) -> str | None:
     return values[0]
 
 
-def parse_authorization_request(params: MultiDict, clients: ClientRegistry, now: float) -> PendingRequest:
-    """Validates an authorization request; raises `AuthorizeError`."""
+def redirect_allowed(client: OAuthClient, redirect_uri: str, own_origin: str | None = None) -> bool:
+    """A registered URI (exact match), or a page of Gatehouse itself (`own_origin`): the SDKs open
+    `<origin>/settings` through authorize to sign the browser in first (Authgear allows every URI
+    of its own origin for this)."""
+    if client.check_redirect_uri(redirect_uri):
+        return True
+    if own_origin is None or not client.is_first_party:
+        return False
+    parts = urlsplit(redirect_uri)
+    return f"{parts.scheme}://{parts.netloc}" == own_origin and not parts.fragment
+
+
+def parse_authorization_request(
+    params: MultiDict, clients: ClientRegistry, now: float, own_origin: str | None = None
+) -> PendingRequest:
+    """Validates an authorization request; raises `AuthorizeError`. `own_origin`: the public
+    origin, whose pages are redirect URIs of `response_type=none` for first-party clients."""
     oversized = next((n for n in params if any(len(v) > MAX_PARAM_LENGTH for v in params.getlist(n))), None)
     if oversized in ("client_id", "redirect_uri"):
         raise AuthorizeError("invalid_request", f"{oversized} is too long")
@@ -158,7 +174,7 @@ def parse_authorization_request(params: MultiDict, clients: ClientRegistry, now:
         raise AuthorizeError("unauthorized_client", "invalid client ID")
     if redirect_uri is None:
         raise AuthorizeError("invalid_request", "redirect URI is required")
-    if not client.check_redirect_uri(redirect_uri):
+    if not redirect_allowed(client, redirect_uri, own_origin):
         raise AuthorizeError("invalid_request", "redirect URI is not allowed")
 
     # From here on, errors go back to the client.
@@ -191,9 +207,14 @@ def parse_authorization_request(params: MultiDict, clients: ClientRegistry, now:
     response_type = " ".join(sorted((values.get("response_type") or "").split()))
     if not response_type:
         raise fail("invalid_request", "response_type is required")
+    if response_type != "none" and not client.check_redirect_uri(redirect_uri):
+        # Only opening a page of Gatehouse itself may use an unregistered URI; no code goes there.
+        raise AuthorizeError("invalid_request", "redirect URI is not allowed")
     if response_type not in ("code", "none", SETTINGS_ACTION_RESPONSE_TYPE):
         raise fail("unsupported_response_type", "only 'code', 'none' and settings-action response types are supported")
-    if not client.check_response_type(response_type):
+    # `none` (the Web SDK's cookie sessions) is always allowed for first-party clients, as Authgear
+    # allows it for every client; third-party clients still need it configured.
+    if not client.check_response_type(response_type) and not (response_type == "none" and client.is_first_party):
         raise fail("unauthorized_client", "response type is not allowed for this client")
     settings_action = values.get("x_settings_action")
     if response_type == SETTINGS_ACTION_RESPONSE_TYPE and settings_action not in SETTINGS_ACTIONS:
@@ -234,7 +255,7 @@ def parse_authorization_request(params: MultiDict, clients: ClientRegistry, now:
 
     login_hint = values.get("login_hint")
     login_hint_login_id = parse_login_hint(login_hint) if login_hint else None
-    if login_hint and login_hint_login_id is None:
+    if login_hint and login_hint_login_id is None and sdk_login_hint(login_hint) is None:
         raise fail("invalid_request", "invalid login_hint")
 
     x_page = values.get("x_page")
@@ -269,6 +290,7 @@ def parse_authorization_request(params: MultiDict, clients: ClientRegistry, now:
         if response_type == SETTINGS_ACTION_RESPONSE_TYPE
         else None,
         x_authentication_flow_group=values.get("x_authentication_flow_group"),
+        x_oauth_provider_alias=(values.get("x_oauth_provider_alias") or None),
         x_sso_enabled=values.get("x_sso_enabled"),
         x_suppress_idp_session_cookie=values.get("x_suppress_idp_session_cookie"),
     )
@@ -288,6 +310,20 @@ def parse_login_hint(raw: str) -> dict[str, Any] | None:
     if enforce not in (["true"], ["false"]):
         return None
     return {"key": keys[0], "value": query[keys[0]][0], "enforce": enforce == ["true"]}
+
+
+def sdk_login_hint(raw: str) -> dict[str, str] | None:
+    """The login hints of Authgear's SDKs (`oauth.ParseLoginHint`): `type=app_session_token` with its
+    `app_session_token`, or `type=anonymous` with `promotion_code` or `jwt`; None otherwise."""
+    if not raw.startswith(LOGIN_HINT_PREFIX):
+        return None
+    query = {k: v[0] for k, v in parse_qs(urlsplit(raw).query).items() if len(v) == 1}
+    kind = query.get("type")
+    if kind == "app_session_token" and query.get("app_session_token"):
+        return {"type": kind, "app_session_token": query["app_session_token"]}
+    if kind == "anonymous" and (query.get("promotion_code") or query.get("jwt")):
+        return {"type": kind, "promotion_code": query.get("promotion_code", ""), "jwt": query.get("jwt", "")}
+    return None
 
 
 class PendingStore:

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.crypto import b64url, b64url_decode
 from app.db import Clock
+from app.hooks.effects import token_claims
 from app.identities.models import User
 from app.oidc.claims import ClaimsService, UserFacts
 from app.oidc.clients import OAuthClient
@@ -85,6 +86,7 @@ class IdTokenIssuer:
             payload["nonce"] = nonce
         for key, value in self.claims.id_token_claims(user, client, scopes, facts).items():
             payload.setdefault(key, value)
+        payload = token_claims("id_token", user, payload, None)  # oidc.id_token.pre_create may add claims
         return self.keys.sign(payload)
 
     def verify_hint(self, token: str) -> IdTokenHint | None:

@@ -18,7 +18,15 @@ from flask import Response, g, redirect, render_template, request
 
 from app.extensions import csrf, db
 from app.identities.models import User
-from app.oidc.authz_request import AuthorizeError, PendingRequest, custom_ui_url, parse_authorization_request
+from app.oidc.app_session_tokens import AppSessionTokenInvalid, AppSessionTokens
+from app.oidc.authz_request import (
+    AuthorizeError,
+    PendingRequest,
+    custom_ui_url,
+    parse_authorization_request,
+    redirect_allowed,
+    sdk_login_hint,
+)
 from app.oidc.blueprint import bp
 from app.oidc.clients import OAuthClient
 from app.oidc.login_state import hint_mismatch, needs_login
@@ -26,13 +34,15 @@ from app.oidc.provider import OIDCProvider, oidc_provider
 from app.oidc.responses import authorization_response, error_response, form_page_csp
 from app.oidc.settings_action import is_settings_action, settings_page_url
 from app.sessions.models import IdPSession
-from app.transport import request_context, session_cookie_name
+from app.transport import request_context, session_cookie_name, set_session_cookie
 
 
 def _login_redirect(client: OAuthClient, pending: PendingRequest, x_ref: str) -> Response:
     if client.custom_ui_uri:
         return redirect(custom_ui_url(client, pending, x_ref), 302)
-    page = "/signup" if pending.x_page == "signup" else "/login"
+    # An anonymous user's promotion is a signup (the `promote` flow), as Authgear's UI sends it.
+    promoting = (sdk_login_hint(pending.login_hint or "") or {}).get("type") == "anonymous"
+    page = "/signup" if pending.x_page == "signup" or promoting else "/login"
     return redirect(f"{page}?{urlencode({'x_ref': x_ref})}", 302)
 
 
@@ -54,7 +64,7 @@ def authorize() -> Response:
     provider = oidc_provider()
     params = request.form if request.method == "POST" else request.args
     try:
-        pending = parse_authorization_request(params, provider.clients, provider.clock().timestamp())
+        pending = parse_authorization_request(params, provider.clients, provider.clock().timestamp(), provider.issuer)
         if pending.id_token_hint:
             hint = provider.id_tokens.verify_hint(pending.id_token_hint)
             if hint is None:
@@ -63,6 +73,9 @@ def authorize() -> Response:
         deletion = provider.config.project["account_deletion"]["scheduled_by_end_user_enabled"]
         if pending.x_settings_action == "delete_account" and not deletion:
             raise pending.error("invalid_request", "account deletion by the end user is disabled")
+        sdk_hint = sdk_login_hint(pending.login_hint or "")
+        if sdk_hint is not None and sdk_hint["type"] == "app_session_token":
+            return _sign_in_with_app_session_token(provider, pending, sdk_hint["app_session_token"])
         live = _current_session(provider)
         usable = live is not None and not hint_mismatch(pending, live[1].id)
         if "none" in pending.prompt and not usable:
@@ -80,6 +93,23 @@ def authorize() -> Response:
         return _login_redirect(client, pending, x_ref)
     except AuthorizeError as error:
         return error_response(error)
+
+
+def _sign_in_with_app_session_token(provider: OIDCProvider, pending: PendingRequest, token: str) -> Response:
+    """Contract 1.8, as Authgear's authorize: the app session token signs the browser in as the app's
+    user, then a settings action goes on to its page and any other request straight to its
+    redirect URI (the SDKs' `open(Page.Settings)`: `response_type=none`, `prompt=none`)."""
+    try:
+        _, cookie = AppSessionTokens(provider).exchange(token, request_context())
+    except AppSessionTokenInvalid:
+        raise pending.error("invalid_request", "invalid app session token") from None
+    if pending.x_settings_action:
+        resp = _consent_redirect(provider.pending.save(pending))
+    else:
+        resp = redirect(pending.redirect_uri, 302)
+    db.session.commit()
+    set_session_cookie(resp, cookie, provider.config)
+    return resp
 
 
 def _page_error(description: str) -> Response:
@@ -115,7 +145,7 @@ def consent() -> Response:
     if pending is None:
         return _page_error("the authorization request has expired or was already completed")
     client = provider.clients.get(pending.client_id)
-    if client is None or not client.check_redirect_uri(pending.redirect_uri):
+    if client is None or not redirect_allowed(client, pending.redirect_uri, provider.issuer):
         return _page_error("the client of this authorization request is no longer valid")
     try:
         live = _current_session(provider)

@@ -7,11 +7,15 @@ from flask import Response, jsonify, request
 
 from app.extensions import csrf, db
 from app.oidc.blueprint import authorization_server, bp, with_cors
+from app.oidc.clients import OAuthClient
 from app.oidc.provider import oidc_provider
 from app.oidc.revocation import revoke_token
-from app.transport import request_context
+from app.oidc.scopes import FULL_ACCESS, OPENID
+from app.transport import request_context, session_cookie_name
 
 MAX_TOKEN_PARAM = 16 * 1024
+# What an IdP session is to the claims: a first-party client of no particular ID.
+IDP_SESSION_CLIENT = OAuthClient({"client_id": "", "x_application_type": "spa"})
 
 
 def _preflight() -> Response:
@@ -61,7 +65,17 @@ def userinfo() -> Response:
     provider = oidc_provider()
     if request.method == "OPTIONS":
         return _preflight()
-    access = provider.resolve_access_token(_bearer_token())
+    token = _bearer_token()
+    if token is None and not request.headers.get("Authorization") and "access_token" not in request.form:
+        # The Web SDK's cookie sessions send no token: the IdP session cookie answers, as a
+        # first-party session with full access (Authgear's SessionClientLike of an IdP session).
+        live = provider.live_session(request.cookies.get(session_cookie_name(provider.config)))
+        if live is None:
+            return with_cors(_invalid_session(), provider)
+        resp = jsonify(provider.claims.userinfo(live[1], IDP_SESSION_CLIENT, [OPENID, FULL_ACCESS]))
+        resp.headers["Cache-Control"] = "no-store"
+        return with_cors(resp, provider)
+    access = provider.resolve_access_token(token)
     if access is None:
         return with_cors(_invalid_session(), provider)
     resp = jsonify(provider.claims.userinfo(access.user, access.client, access.scopes))

@@ -12,6 +12,7 @@ from flask import Request, Response, request
 
 from app.context import RequestContext
 from app.oidc.clients import OAuthClient
+from app.oidc.device_grants import AnonymousRequestGrant
 from app.oidc.grants import (
     ClientCredentials,
     CodeGrant,
@@ -60,6 +61,7 @@ class GatehouseAuthorizationServer(AuthorizationServer):
         self.register_grant(ClientCredentials)
         self.register_grant(IdTokenGrant)
         self.register_grant(SettingsActionGrant)
+        self.register_grant(AnonymousRequestGrant)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         return self.provider.clients.get(client_id)

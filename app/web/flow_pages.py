@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
-from flask import Response, abort, current_app, redirect, request
+from flask import Response, abort, current_app, g, redirect, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.botprotection.service import BotProtection
 from app.errors import AppError
 from app.flows.engine import FlowResult
 from app.flows.errors import MISCONFIGURATION_REASONS
@@ -25,21 +26,30 @@ from app.flows.state import AuthenticationFlowNotFound
 from app.flows.steps.select_account import hints_allow
 from app.services import services
 from app.transport import apply_flow_cookies
-from app.web import views
-from app.web.blueprint import bp, engine, pending_request, web_flow_context, web_steps
+from app.web import sso, views
+from app.web.blueprint import HTML_CSP, bp, engine, pending_request, theme, web_flow_context, web_steps
 from app.web.forms import ConfirmForm
-from app.web.inputs import FormInvalid, build_input, form_class, form_data, kept_values
+from app.web.inputs import FormInvalid, build_input, form_class, form_data, kept_values, with_bot_protection
 from app.web.messages import ACCOUNT_STATUS, error_text
-from app.web.pages import ENTRY_PAGES, auto_select, pages_for, path_of, select_account_option
+from app.web.pages import (
+    ENTRY_PAGES,
+    auto_select,
+    needs_bot_protection,
+    pages_for,
+    path_of,
+    select_account_option,
+)
 from app.web.steps import WebStep
 
 SIGNED_UP_COOKIE = "signed_up"  # contract 0.5: `/` then prefers the login page
 ENTRY_FLOW = {"signup": "signup", "reauth": "reauth", "forgot_password": "account_recovery"}
 STEP_PAGES = {
+    "account_linking",
     "enter_password",
     "create_password",
     "change_password",
     "enter_oob_otp",
+    "oob_otp_link",
     "setup_oob_otp",
     "enter_totp",
     "setup_totp",
@@ -50,6 +60,9 @@ STEP_PAGES = {
     "reset_password",
     "terminate_other_sessions",
     "fill_in_user_profile",
+    "use_passkey",
+    "prompt_create_passkey",
+    "verify_bot_protection",
 }
 SUCCESS_PAGE = {"change_password": "change_password/success", "reset_password": "reset_password/success"}
 _MAX_QUERY = 4096
@@ -111,6 +124,8 @@ def flow_name(flow_type: str, query: str) -> str:
 
 def start(page: str) -> Response:
     flow_type = login_flow_type() if page == "login" else ENTRY_FLOW[page]
+    if page == "signup" and promoting(pending_request()):
+        flow_type = "promote"  # an anonymous user signs up as themselves (app/flows/promote.py)
     query = entry_query()
     url_query = engine_query(query)
     body = {"type": flow_type, "name": flow_name(flow_type, url_query), "url_query": url_query}
@@ -120,6 +135,13 @@ def start(page: str) -> Response:
         return views.error_page(exc.to_dict(), page)
     step = WebStep(state_token=result.state_token, flow_type=flow_type, query=query)
     return advance(result, step, page, status=302)
+
+
+def promoting(pending: object) -> bool:
+    """The authorization request carries Authgear's anonymous login hint (`startPromoteAnonymousUser`)."""
+    hint = getattr(pending, "login_hint", None) or ""
+    kind = parse_qs(urlsplit(hint).query).get("type")
+    return hint.startswith("https://authgear.com/login_hint?") and kind == ["anonymous"]
 
 
 def advance(result: FlowResult, previous: WebStep, from_page: str, status: int = 303) -> Response:
@@ -218,8 +240,45 @@ def flow_page(page: str) -> Response:
     if error is not None:
         step.error = None
         store.put(x_step, step)
+    else:
+        oauth_start = sso.auto_start(page, x_step, step, result.action)  # x_oauth_provider_alias
+        if oauth_start is not None:
+            return oauth_start
     form = form_class(page, result.action)(formdata=None, data=(error or {}).get("values") or None)
+    if needs_bot_protection(page, result.action):
+        _show_bot_protection()
     return views.render_page(page, x_step, step, result, form, error)
+
+
+# -- bot protection (app/botprotection): the provider's widget on the pages whose input needs it ------
+def _show_bot_protection() -> None:
+    """What templates/web/_bot_protection.html renders (read from `g`), and the CSP exception
+    `_bot_protection_csp` makes for this page only."""
+    bp = BotProtection.from_config(services().config)
+    if bp.enabled:
+        g.bot_protection = {
+            "type": bp.provider_type,
+            "site_key": bp.site_key,
+            "script_url": bp.script_url,
+            "origins": bp.script_origins,
+        }
+
+
+@bp.after_app_request
+def _bot_protection_csp(resp: Response) -> Response:
+    """The provider's script and frames are allowed on the widget's pages, and only there (this runs
+    after the blueprint's own headers)."""
+    shown = g.get("bot_protection")
+    if shown and resp.mimetype == "text/html":
+        sources = " ".join(shown["origins"])
+        logo = theme().logo_origin
+        resp.headers["Content-Security-Policy"] = (
+            HTML_CSP.format(extra=" " + logo if logo else "").replace(
+                "script-src 'self'", f"script-src 'self' {sources}"
+            )
+            + f"; frame-src {sources}"
+        )
+    return resp
 
 
 def _expired(page: str, step: WebStep) -> Response:
@@ -229,7 +288,9 @@ def _expired(page: str, step: WebStep) -> Response:
 
 
 def submit(page: str, x_step: str, step: WebStep, result: FlowResult) -> Response:
-    form = form_class(page, result.action)(formdata=form_data(request.form, request.args))
+    if sso.wants_oauth(page):  # a provider button (Authgear's x_action=oauth, x_provider_alias)
+        return sso.begin(page, x_step, step, result.action, request.form.get("x_provider_alias", ""))
+    form = form_class(page, result.action, request.form.get("x_action"))(formdata=form_data(request.form, request.args))
     resend = request.form.get("x_action") == "resend"
     values: dict[str, str] = {}
     identification = ""
@@ -238,9 +299,15 @@ def submit(page: str, x_step: str, step: WebStep, result: FlowResult) -> Respons
             if "csrf_token" in form.errors:
                 raise CSRFError()
             field = next(iter(form.errors), None)
-            raise FormInvalid(field=field)
+            raise FormInvalid(field=field, fields=list(form.errors))
         values = kept_values(page, form)
-        inp = build_input(page, form, result.action, resend)
+        # The login link's waiting page: go on once the link was opened, or send a new one.
+        inp = (
+            ({"resend": True} if resend else {"check": True})
+            if page == "oob_otp_link"
+            else build_input(page, form, result.action, resend)
+        )
+        inp = with_bot_protection(inp, result.action, request.form)
         identification = str(inp.get("identification", ""))
         new = engine().input(step.state_token, inp, web_flow_context())
     except AppError as exc:
@@ -256,7 +323,8 @@ def fail(
 ) -> Response:
     if isinstance(exc, AuthenticationFlowNotFound):
         return _expired(page, step)
-    if exc.reason in MISCONFIGURATION_REASONS:
+    if exc.reason in MISCONFIGURATION_REASONS or exc.reason == "BotProtectionVerificationFailed":
+        # (a flow whose captcha failed fails every later check, as in Authgear: start again)
         # Nothing the user types changes a misconfigured flow: the error page says so (Authgear's
         # fatal error page), rather than the form again.
         return views.error_page(exc.to_dict(), page)
@@ -462,3 +530,7 @@ def download_recovery_codes() -> Response:
     resp.headers["Content-Disposition"] = 'attachment; filename="recovery-codes.txt"'
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+# The login link pages (verify_login_link, the waiting page's status) register on the same blueprint.
+from app.web import login_link_pages  # noqa: E402,F401

@@ -90,6 +90,16 @@ class ConfirmForm(FlaskForm):
     """A button and its CSRF token."""
 
 
+class PasskeyForm(FlaskForm):
+    """What static/web/passkey.js posts: the `PublicKeyCredential` JSON of `navigator.credentials.get`
+    (Authgear's `x_assertion_response`) or `.create` (`x_attestation_response`), or a button's
+    `x_action` (`passkey`, `skip`, `skip_and_do_not_ask_again`)."""
+
+    assertion_response = HiddenField(validators=[Optional(), Length(max=200_000)], name="x_assertion_response")
+    creation_response = HiddenField(validators=[Optional(), Length(max=200_000)], name="x_attestation_response")
+    action = HiddenField(validators=[Optional(), Length(max=64)], name="x_action")
+
+
 class ProfileForm(FlaskForm):
     """Fields are added per step: `profile_form(pointers)`."""
 

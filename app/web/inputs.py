@@ -3,6 +3,7 @@ takes (contract 6.4-6.7, DESIGN 3.1), and each page's form class."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -19,8 +20,11 @@ _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-.]{5,}$")
 class FormInvalid(Invalid):
     """A form the page itself refuses before asking the engine (an empty or mismatched field)."""
 
-    def __init__(self, reason: str = "FormInvalid", field: str | None = None) -> None:
-        super().__init__(reason, "the form is incomplete", {"field": field} if field else None)
+    def __init__(self, reason: str = "FormInvalid", field: str | None = None, fields: list[str] | None = None) -> None:
+        info: dict[str, object] | None = {"field": field} if field else None
+        if info is not None and fields and len(fields) > 1:
+            info["fields"] = fields  # every field the page refused, each marked (issue 21)
+        super().__init__(reason, "the form is incomplete", info)
 
 
 # Gatehouse's earlier field names -> the Authgear names the forms use (app.web.forms).
@@ -77,7 +81,11 @@ def infer_identification(value: str, offered: list[str]) -> str:
     return offered[0] if offered else "email"
 
 
-def form_class(page: str, action: dict[str, Any]) -> type[FlaskForm]:
+def form_class(page: str, action: dict[str, Any], x_action: str | None = None) -> type[FlaskForm]:
+    """The form `page` posts; `x_action` is the posted button (the login page's passkey button
+    posts the passkey form rather than the login ID)."""
+    if page in ("use_passkey", "prompt_create_passkey") or (page == "login" and x_action == "passkey"):
+        return forms.PasskeyForm
     if page in ("login", "signup", "forgot_password"):
         return forms.IdentifyForm
     if page == "enter_password":
@@ -120,6 +128,8 @@ def build_input(page: str, form: Any, action: dict[str, Any], resend: bool) -> d
     """The engine input for `form` submitted on `page` while the flow shows `action`."""
     data = data_of(action)
     options = options_of(action)
+    if isinstance(form, forms.PasskeyForm):
+        return _passkey_input(page, form, action)
     if page in ("login", "signup", "forgot_password"):
         value = (form.login_id.data or "").strip()
         offered = [str(o.get("identification")) for o in options]
@@ -143,6 +153,11 @@ def build_input(page: str, form: Any, action: dict[str, Any], resend: bool) -> d
         if page == "enter_recovery_code":
             return {"authentication": authentication, "recovery_code": form.recovery_code.data.strip()}
         return oob_choice(action, index, bool(_device(form, action, authentication)))
+    if page == "verify_bot_protection":
+        index = option_index(action, page)
+        if index is None:
+            raise FormInvalid()
+        return oob_choice(action, index)
     if page in ("enter_oob_otp", "forgot_password/otp"):
         if page == "forgot_password/otp" and action.get("type") == "select_destination":
             return {"index": 0}
@@ -183,8 +198,56 @@ def build_input(page: str, form: Any, action: dict[str, Any], resend: bool) -> d
     raise FormInvalid()
 
 
+def with_bot_protection(inp: dict[str, Any], action: dict[str, Any], posted: MultiDict) -> dict[str, Any]:
+    """The input with Authgear's `bot_protection` from the widget's fields (`x_bot_protection_provider_type`,
+    `x_bot_protection_provider_response`) when the option it takes asks for one."""
+    key = "identification" if "identification" in inp else "authentication"
+    option = next((o for o in options_of(action) if key in inp and o.get(key) == inp[key]), None)
+    required = (option or {}).get("bot_protection")
+    if not required:
+        return inp
+    response = (posted.get("x_bot_protection_provider_response") or "").strip()
+    if not response:
+        raise FormInvalid("BotProtectionRequired")
+    kind = posted.get("x_bot_protection_provider_type") or required.get("provider", {}).get("type")
+    return {**inp, "bot_protection": {"type": kind, "response": response[:8192]}}
+
+
+def _credential_json(value: str | None, field: str) -> dict[str, Any]:
+    """The `PublicKeyCredential` JSON passkey.js put in a hidden field; the engine checks its shape."""
+    try:
+        parsed = json.loads(value or "")
+    except ValueError:
+        raise FormInvalid(field=field) from None
+    if not isinstance(parsed, dict):
+        raise FormInvalid(field=field)
+    return parsed
+
+
+def _passkey_input(page: str, form: Any, action: dict[str, Any]) -> dict[str, Any]:
+    """The passkey pages' inputs (contract 6.5, 6.6): an assertion identifies on the login page and
+    authenticates on use_passkey; the prompt takes an attestation, or a skip."""
+    if page == "login":
+        response = _credential_json(form.assertion_response.data, "assertion_response")
+        return {"identification": "passkey", "assertion_response": response}
+    if page == "use_passkey":
+        index = option_index(action, page)
+        if index is None or data_of(action).get("type") != "authentication_data":
+            raise FormInvalid()
+        response = _credential_json(form.assertion_response.data, "assertion_response")
+        return {"authentication": options_of(action)[index]["authentication"], "assertion_response": response}
+    if form.action.data in ("skip", "skip_and_do_not_ask_again"):
+        inp: dict[str, Any] = {"skip": True}
+        if form.action.data == "skip_and_do_not_ask_again" and data_of(action).get("allow_do_not_ask_again"):
+            inp["do_not_ask_again"] = True
+        return inp
+    return {"creation_response": _credential_json(form.creation_response.data, "creation_response")}
+
+
 def kept_values(page: str, form: Any) -> dict[str, str]:
     """What the page shows again after an error: never a password or a code."""
+    if isinstance(form, forms.PasskeyForm):
+        return {}
     if page in ("login", "signup", "forgot_password"):
         return {"login_id": (form.login_id.data or "")[:320]}
     if page == "setup_oob_otp":

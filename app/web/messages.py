@@ -36,6 +36,8 @@ BY_REASON = {
     "NoPublicSignup": lazy_gettext("New accounts cannot be created here. Ask the administrator for an invitation."),
     "AuthenticationFlowNotAllowed": lazy_gettext("This way of signing in is not available for this application."),
     "AuthenticationFlowNotFound": lazy_gettext("This page has expired. Please start again."),
+    # A passkey ceremony whose challenge expired or was used (app/passkeys/relying_party.py).
+    "WebAuthnSessionNotFound": lazy_gettext("This page has expired. Please start again."),
     "AuthenticationFlowDifferentUserID": lazy_gettext("You are signed in as a different user."),
     "AuthenticationFlowUnsupported": lazy_gettext("This way of signing in is not available."),
     "InvalidIDToken": lazy_gettext("Please sign in again."),
@@ -49,6 +51,12 @@ BY_REASON = {
     "CSRFError": lazy_gettext(
         "This form has expired or was sent from another page. Go back, reload the page and try again."
     ),
+    # Bot protection (app/botprotection): a failed check ends the flow, as in Authgear.
+    "BotProtectionRequired": lazy_gettext("Please complete the captcha to continue."),
+    "BotProtectionVerificationFailed": lazy_gettext("Captcha verification failed. Please start again."),
+    "BotProtectionVerificationServiceUnavailable": lazy_gettext(
+        "The captcha service is not responding right now. Please try again in a moment."
+    ),
     "MessageDeliveryFailed": lazy_gettext("We couldn't send the code. Check the address, or send a new code."),
     "NotFound": lazy_gettext("This page doesn't exist."),
     "RequestEntityTooLarge": lazy_gettext("What you sent is too large."),
@@ -59,6 +67,11 @@ CREDENTIALS = {
     "enter_password": lazy_gettext("Incorrect email or password."),
     "enter_totp": lazy_gettext("That code is incorrect. Check your authenticator app and try again."),
     "enter_recovery_code": lazy_gettext("That recovery code is incorrect or has been used."),
+    # On these pages only a passkey's signature can be refused (Authgear's InvalidCredentials for passkey).
+    **dict.fromkeys(
+        ("login", "use_passkey", "prompt_create_passkey"),
+        lazy_gettext("Your passkey could not be used. Try again, or use another way to continue."),
+    ),
 }
 
 PASSWORD_RULES = {
@@ -117,8 +130,15 @@ def error_text(error: dict[str, Any], page: str) -> str:
     """The sentence to show for a stored `{name, reason, info}` error on `page`."""
     reason = str(error.get("reason", ""))
     info = error.get("info") or {}
+    from app.web.sso import oauth_error_text  # social login's errors (app/web/sso.py imports this module)
+
+    oauth_text = oauth_error_text(error)
+    if oauth_text is not None:
+        return oauth_text
     if reason == "InvalidCredentials":
         return str(CREDENTIALS.get(page, CREDENTIALS["enter_password"]))
+    if reason == "UserNotFound" and error.get("identification") == "passkey":
+        return gettext("This passkey is not linked to an account here. Use another way to sign in.")
     if reason == "RateLimited":
         if page in ("enter_oob_otp", "forgot_password/otp") and error.get("resend"):
             return gettext("Please wait a moment before requesting another code.")

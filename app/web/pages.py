@@ -29,6 +29,7 @@ AUTHENTICATE_PAGE = {
     "primary_oob_otp_sms": "enter_oob_otp",
     "secondary_oob_otp_email": "enter_oob_otp",
     "secondary_oob_otp_sms": "enter_oob_otp",
+    "primary_passkey": "use_passkey",
 }
 CREATE_PAGE = {
     "primary_password": "create_password",
@@ -47,6 +48,7 @@ STEP_PAGE = {
     "select_destination": "forgot_password/otp",
     "verify_account_recovery_code": "forgot_password/otp",
     "reset_password": "reset_password",
+    "prompt_create_passkey": "prompt_create_passkey",
 }
 OOB = {k for k in AUTHENTICATE_PAGE if "_oob_otp_" in k}
 
@@ -67,11 +69,14 @@ def pages_for(flow_type: str, action: dict[str, Any]) -> list[str]:
     data_type = data_of(action).get("type")
     if kind == "finished":
         return ["finish"]
+    if kind == "identify" and data_type == "account_linking_identification_data":
+        return ["account_linking"]  # which existing account to sign in to and link (app/web/sso.py)
     if kind == "identify":
         page = ENTRY_PAGES.get(flow_type)
         return [page] if page else []
     if data_type == "verify_oob_otp_data":
-        return ["enter_oob_otp"]
+        # A login link waits on Authgear's oob_otp_link page until the link is opened.
+        return ["oob_otp_link"] if data_of(action).get("otp_form") == "link" else ["enter_oob_otp"]
     if data_type == "create_totp_data":
         return ["setup_totp"]
     if kind == "authenticate" and data_type != "create_authenticator_data":
@@ -85,6 +90,9 @@ def pages_for(flow_type: str, action: dict[str, Any]) -> list[str]:
     pages: list[str] = []
     for option in options_of(action):
         page = table.get(option.get("authentication", ""))
+        if page == "enter_oob_otp" and option.get("bot_protection"):
+            # Choosing it sends a code, which needs a captcha first (Authgear's verify_bot_protection).
+            page = "verify_bot_protection"
         if page and page not in pages:
             pages.append(page)
     return pages
@@ -105,6 +113,11 @@ def option_index(action: dict[str, Any], page: str) -> int | None:
     """The first option of an authenticate / create_authenticator action that `page` shows."""
     enrolling = data_of(action).get("type") == "create_authenticator_data"
     table = AUTHENTICATE_PAGE if action.get("type") == "authenticate" and not enrolling else CREATE_PAGE
+    if page == "verify_bot_protection":
+        return next(
+            (i for i, o in enumerate(options_of(action)) if o.get("authentication") in OOB and o.get("bot_protection")),
+            None,
+        )
     for i, option in enumerate(options_of(action)):
         if table.get(option.get("authentication", "")) == page:
             return i
@@ -121,12 +134,11 @@ def auto_select(action: dict[str, Any]) -> dict[str, Any] | None:
     options = options_of(action)
     if kind == "select_destination" and len(options) == 1:
         return {"index": 0}
-    if kind == "prompt_create_passkey":
-        # The hosted pages have no passkey page yet: they decline, as the step did before passkeys.
-        return {"skip": True}
     if not options:
         return None
     first = options[0]
+    if first.get("bot_protection"):
+        return None  # the choice needs a captcha: the user makes it (verify_bot_protection)
     authentication = first.get("authentication")
     if kind == "authenticate" and data.get("type") == "authentication_data" and authentication in OOB:
         if authentication.startswith("primary_") or not data.get("device_token_enabled"):
@@ -153,6 +165,15 @@ def oob_choice(action: dict[str, Any], index: int, request_device_token: bool = 
     if request_device_token:
         inp["request_device_token"] = True
     return inp
+
+
+def needs_bot_protection(page: str, action: dict[str, Any]) -> bool:
+    """Whether `page` shows the captcha widget: an option it submits carries `bot_protection`."""
+    options = options_of(action)
+    if page in ("login", "signup", "forgot_password"):
+        return any(o.get("bot_protection") for o in options if o.get("identification") not in ("passkey", "oauth"))
+    index = option_index(action, page)
+    return index is not None and bool(options[index].get("bot_protection"))
 
 
 def path_of(page: str) -> str:

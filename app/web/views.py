@@ -3,19 +3,26 @@ links to the other entry pages and to the other ways of getting past the step.""
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import Response, render_template
-from flask_babel import gettext
+from babel.lists import format_list
+from flask import Response, current_app, render_template
+from flask_babel import get_locale, gettext
 
 from app.errors import AppError
 from app.flows.engine import FlowResult
-from app.web.blueprint import engine, theme, web_flow_context, web_steps
+from app.messaging.service import mask_address
+from app.services import services
+from app.web.blueprint import engine, pending_request, theme, web_flow_context, web_steps
+from app.web.inputs import infer_identification
 from app.web.messages import broken_rules, error_text, identification_label, password_rules
 from app.web.pages import ENTRY_PAGES, data_of, option_index, options_of, pages_for, path_of
 from app.web.qr import qr_svg
 from app.web.steps import WebStep
+from app.web.theme import _logo
 
 # The field an error belongs to on each page (aria-describedby), when it is about what was typed.
 MAIN_FIELD = {
@@ -56,19 +63,37 @@ def _template(page: str) -> str:
     return "web/" + page.replace("/", "_") + ".html"
 
 
-def _error_view(error: dict[str, Any] | None, page: str, form: Any) -> dict[str, Any]:
+def _error_view(
+    error: dict[str, Any] | None, page: str, form: Any, labels: dict[str, Any] | None = None
+) -> dict[str, Any]:
     if not error:
         return {"error": None, "error_field": None}
     text = error_text(error, page)
     field = None
-    if error.get("reason") in FIELD_REASONS:
+    if error.get("reason") in FIELD_REASONS and error.get("identification") != "passkey":
         field = (error.get("info") or {}).get("field") or MAIN_FIELD.get(page)
         if page == "fill_in_user_profile" and field is None:
             field = next((n for n in form._fields if n.startswith("attr_")), None)
         if field is not None and field not in form._fields:
             field = None
+    if error.get("reason") == "FormInvalid" and field is not None:
+        return _missing_fields(error, form, field, labels or {})
     # The macros match a field by the name it is posted under (Authgear's `x_...`).
     return {"error": text, "error_field": form[field].name if field else None}
+
+
+def _missing_fields(error: dict[str, Any], form: Any, field: str, labels: dict[str, Any]) -> dict[str, Any]:
+    """A form the page refused: the fields it names, each marked (a list of posted names makes the
+    macros mark them all and show the sentence above the form)."""
+    info = error.get("info") or {}
+    names = [n for n in (info.get("fields") or [field]) if n in form._fields and n != "csrf_token"] or [field]
+    values = error.get("values") or {}
+    if any(values.get(n) for n in names):  # a kept value that was refused: too long, not missing
+        return {"error": gettext("Please check what you entered and try again."), "error_field": form[field].name}
+    label_list = [str(labels.get(n) or form[n].label.text) for n in names]
+    text = gettext("Please fill in %(fields)s.", fields=format_list(label_list, locale=get_locale() or "en"))
+    posted = [form[n].name for n in names]
+    return {"error": text, "error_field": posted if len(posted) > 1 else posted[0]}
 
 
 def _alternative_label(page: str, option: dict[str, Any] | None) -> str:
@@ -81,6 +106,7 @@ def _alternative_label(page: str, option: dict[str, Any] | None) -> str:
         "create_password": gettext("Use a password"),
         "setup_totp": gettext("Use an authenticator app"),
         "setup_oob_otp": gettext("Use text messages") if channel == "sms" else gettext("Use email"),
+        "use_passkey": gettext("Use a passkey"),
     }
     return labels.get(page, page)
 
@@ -129,7 +155,11 @@ def _page_data(page: str, action: dict[str, Any], error: dict[str, Any] | None) 
     if page in ("login", "signup", "forgot_password"):
         kinds = {str(o.get("identification")) for o in options}
         out["login_id_label"] = identification_label(kinds)
-        out["login_id_kinds"] = sorted(kinds)
+        out["login_id_kinds"] = sorted(kinds - {"passkey"})
+        # A passkey identification: the button's and the autofill's (conditional UI) request options.
+        passkey = next((o for o in options if o.get("identification") == "passkey" and o.get("request_options")), None)
+        out["passkey_request_options"] = passkey["request_options"] if passkey else None
+        out["login_id_autocomplete"] = "username webauthn" if passkey else "username"
     if page in (
         "enter_password",
         "enter_totp",
@@ -138,6 +168,7 @@ def _page_data(page: str, action: dict[str, Any], error: dict[str, Any] | None) 
         "create_password",
         "setup_oob_otp",
         "setup_totp",
+        "use_passkey",
     ) and data.get("type") in ("authentication_data", "create_authenticator_data"):
         index = option_index(action, page)
         out["option"] = options[index] if index is not None else {}
@@ -177,9 +208,10 @@ def render_page(
         "login_id": step.extra.get("login_id") if page not in ("login", "signup") else None,
         "alternatives": alternatives(page, x_step, step, action),
         **entry_links(step),
-        **_error_view(error, page, form),
         **_page_data(page, action, error),
+        **_polish(page, step, result, step.extra.get("login_id") if page not in ("login", "signup") else None),
     }
+    context.update(_error_view(error, page, form, {"login_id": context.get("login_id_label")}))
     if page == "view_recovery_code":
         context["download_url"] = f"/authflow/v2/view_recovery_code/download?{urlencode({'x_step': x_step})}"
     status = 200
@@ -189,6 +221,8 @@ def render_page(
 def render_simple(page: str, status: int = 200, **context: Any) -> Response:
     step = context.get("step")
     context.setdefault("x_step", None)
+    if page == "select_account":
+        context.setdefault("client", client_view(step))
     body = render_template(_template(page), page=page, **{**entry_links(step), **context})
     return Response(body, status=status, mimetype="text/html")
 
@@ -217,3 +251,104 @@ def expired_page(page: str, step: WebStep | None) -> Response:
         **entry_links(step),
     )
     return Response(body, status=410, mimetype="text/html")
+
+
+# -- page polish (issue 21): the client, the account, the resend countdown ---------------------------
+def _pending_of(step: WebStep | None) -> Any:
+    """The pending authorization request of the page: `x_ref` in its query or in the flow's."""
+    pending = pending_request()
+    if pending is None and step is not None and step.query:
+        x_ref = dict(parse_qsl(step.query)).get("x_ref")
+        if x_ref and "gatehouse_oidc" in current_app.extensions:
+            from app.oidc.provider import oidc_provider  # the provider is optional for the pages
+
+            pending = oidc_provider().pending.load(x_ref)
+    return pending
+
+
+def client_view(step: WebStep | None) -> dict[str, Any] | None:
+    """The OAuth client the user signs in to (Authgear's `client_name`/`name`, `client_uri`), with its
+    `logo_uri` when it is a same-origin path or a data:image URI (the pages' CSP allows no other)."""
+    pending = _pending_of(step)
+    if pending is None:
+        return None
+    client = services().config.client(pending.client_id)
+    if not client:
+        return None
+    name = str(client.get("client_name") or client.get("name") or pending.client_id)
+    uri = client.get("client_uri")
+    parts = urlsplit(uri) if isinstance(uri, str) else None
+    logo = _logo(client.get("logo_uri"))
+    return {
+        "name": name,
+        "uri": uri if parts and parts.scheme in ("http", "https") and parts.netloc else None,
+        "host": parts.hostname if parts else None,
+        "logo": logo if logo and not logo.startswith("https://") else None,
+        "third_party": client.get("x_application_type") == "third_party_app",
+    }
+
+
+def display_login_id(raw: str) -> str:
+    """The login ID as the account holds it (Authgear's normalization: lower-case email domain,
+    E.164 phone number, ...), for the identity chip; what was typed when it does not normalize."""
+    raw = (raw or "").strip()
+    if not raw:
+        return ""
+    users = services().users
+    keys = [str(k.get("type")) for k in services().config.project["identity"]["login_id"].get("keys") or []]
+    kind = infer_identification(raw, [k for k in ("email", "phone", "username") if k in keys])
+    try:
+        return users.normalize(kind, raw)[1].value
+    except (AppError, KeyError, ValueError):
+        return raw
+
+
+def account_label(user_id: str) -> str:
+    """The login ID (else the social account's email) a re-authenticating user is known by."""
+    best, rank = None, 0
+    for identity in services().users.identities_of(user_id):
+        level = {"login_id": 2, "oauth": 1}.get(identity.type, 0)
+        if level > rank:
+            best, rank = identity, level
+    if best is None:
+        return ""
+    if best.type == "login_id":
+        return str(best.login_id or best.original_login_id or "")
+    return str((best.claims or {}).get("email") or "")
+
+
+def resend_wait(data: dict[str, Any]) -> int:
+    """Whole seconds until a new code may be sent (`can_resend_at` of the code's data), 0 if now."""
+    value = data.get("can_resend_at")
+    if not isinstance(value, str):
+        return 0
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    return max(0, math.ceil((at - services().clock()).total_seconds()))
+
+
+def _polish(page: str, step: WebStep, result: FlowResult, login_id: str | None) -> dict[str, Any]:
+    """What the issue-21 parts of the templates read: the client, the reauthenticating account and
+    where to go back, the normalized login ID (and whether the text beside it masks it), the wait."""
+    out: dict[str, Any] = {"client": client_view(step) if page in ENTRY_PAGES.values() else None}
+    data = data_of(result.action)
+    chip = display_login_id(login_id or "") if login_id else ""
+    if step.flow_type == "reauth":
+        user_id = (getattr(result.state, "data", None) or {}).get("user_id")
+        chip = account_label(str(user_id)) if user_id else chip
+        return_to = str(step.extra.get("return_to") or "")
+        out["reauth"] = {
+            "settings": "/settings" in return_to,
+            "back_url": "/settings" if "/settings" in return_to else None,
+        }
+        out["client"] = client_view(step)
+    masked = data.get("masked_claim_value")
+    # The text beside the chip names the same address masked: it then shows the address as the chip
+    # does (the user typed it), never two spellings of one address.
+    out["chip_matches_target"] = bool(chip and masked and mask_address(chip) == masked)
+    out["login_id"] = chip or None
+    out["resend_wait"] = resend_wait(data)
+    out["use_another_account_url"] = "/login" + ("?" + step.query if step.query else "")
+    return out

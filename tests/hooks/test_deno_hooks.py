@@ -97,3 +97,31 @@ def test_scripts_are_checked_at_start(hook_app, tmp_path):
         hook_app(_blocking("user.pre_create", "bad"), config_dir=project)
     with pytest.raises(ConfigError, match="DenoCheckError"):
         hook_app(_blocking("user.pre_create", "missing"), config_dir=project)
+
+
+PRIVATE_NET = """export default async function (e: any): Promise<any> {
+  const denied: string[] = [];
+  for (const url of [PROBES]) {
+    try { await fetch(url, { signal: AbortSignal.timeout(2000) }); } catch (err: any) {
+      if (String(err).includes("NotCapable") || String(err?.cause).includes("net access")) denied.push(url);
+    }
+  }
+  return { is_allowed: false, title: "probed", reason: denied.join(" ") };
+}
+"""
+
+
+def test_deno_sandbox_denies_private_names_and_own_addresses(hook_app, tmp_path, receiver):
+    """A host name of a loopback address, IPv4-mapped IPv6 and the machine's own addresses (IPv6
+    unique-local included) are refused like loopback; the receiver on 127.0.0.1 is never reached."""
+    from app.hooks.deno import host_addresses
+
+    port = receiver.server.server_port
+    probes = [f"http://localhost.:{port}/x", f"http://[::ffff:127.0.0.1]:{port}/x", f"http://0x7f000001:{port}/x"]
+    probes += [f"http://{a}:{port}/x" for a in host_addresses()]
+    script = PRIVATE_NET.replace("PROBES", ", ".join(f'"{p}"' for p in probes))
+    app = hook_app(_blocking("user.pre_create", "probe"), config_dir=_project(tmp_path, probe=script))
+    resp = signup(app.test_client(), "probed1")
+    assert resp.status_code == 403
+    assert resp.get_json()["error"]["info"]["reasons"][0]["reason"].split(" ") == probes
+    assert receiver.events == {}

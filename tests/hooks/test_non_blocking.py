@@ -92,3 +92,27 @@ def test_events_wait_for_a_worker_and_are_delivered_once(hook_app, receiver, hoo
         worker.stop()
     assert sorted(e["type"] for e in got) == ["user.authenticated", "user.authenticated", "user.created"]
     assert len({e["id"] for e in got}) == 3
+
+
+def test_demo_project_gets_a_webhook_secret(tmp_path):
+    """`make run`'s project (ensure_project_dir) has a `webhook` key like Authgear's generated one,
+    so a handler added to its authgear.yaml works without editing the secrets."""
+    import base64
+    import hashlib
+    import hmac
+
+    from app.hooks import webhook
+    from app.project_files import ensure_project_dir
+
+    written = ensure_project_dir(tmp_path)
+    assert written
+    items = yaml.safe_load((tmp_path / "authgear.secrets.yaml").read_text())["secrets"]
+    (item,) = [i for i in items if i["key"] == "webhook"]
+    (key,) = item["data"]["keys"]
+    assert (key["kty"], key["alg"], key["use"]) == ("oct", "HS256", "sig") and key["kid"]
+    raw = webhook.webhook_key({"webhook": item["data"]})
+    assert raw == base64.urlsafe_b64decode(key["k"] + "=" * (-len(key["k"]) % 4)) and len(raw) >= 32
+    assert webhook.sign(b"{}", raw) == hmac.new(raw, b"{}", hashlib.sha256).hexdigest()
+    ensure_project_dir(tmp_path)  # a second start keeps the key
+    again = yaml.safe_load((tmp_path / "authgear.secrets.yaml").read_text())["secrets"]
+    assert [i for i in again if i["key"] == "webhook"] == [item]

@@ -234,7 +234,8 @@ def test_response_type_none_sets_nothing_but_state(oidc_client, login, oidc_app)
 
 
 def test_response_type_none_only_for_clients_configured_with_it(oidc_client):
-    params = authorize_params(state="n")
+    # First-party clients may always use it (the Web SDK's cookie sessions, tests/sdk), as in Authgear.
+    params = authorize_params(client_id=THIRD, redirect_uri=THIRD_CB, state="n")
     params["response_type"] = "none"
     query = query_of(oidc_client.get("/oauth2/authorize", query_string=params).headers["Location"])
     assert query["error"] == "unauthorized_client" and query["state"] == "n"

@@ -49,7 +49,8 @@ def identity_claims(identity: Identity) -> dict[str, Any]:
                 CLAIM_PREFIX + "oauth/provider_type": identity.provider_type,
                 CLAIM_PREFIX + "oauth/provider_alias": identity.provider_alias,
                 CLAIM_PREFIX + "oauth/subject_id": identity.provider_subject_id,
-                CLAIM_PREFIX + "oauth/profile": stored,
+                # The provider's raw profile (app/sso), else what the identity stored.
+                CLAIM_PREFIX + "oauth/profile": stored if (profile := identity.provider_profile) is None else profile,
             }
         )
     elif identity.type == "passkey" and identity.dedup_key:

@@ -11,6 +11,7 @@ from app.admin.resolvers.identities import get_identity, login_id_definition
 from app.admin.resolvers.mutation import admin_mutation, user_payload
 from app.errors import Invalid, ValidationFailed
 from app.flows.steps.account_recovery import PURPOSE as ACCOUNT_RECOVERY
+from app.hooks.effects import user_event
 from app.identities.models import Identity, User
 
 SEND_PASSWORD_TEMPLATE = "send_password"  # noqa: S105 (a message template name, not a secret)
@@ -84,6 +85,7 @@ def create_user(ctx: AdminContext, input: dict[str, Any]) -> tuple[Any, str]:  #
             auth.expire_after = svc.clock()
     if input.get("accountValidFrom") is not None or input.get("accountValidUntil") is not None:
         svc.accounts.set_valid_period(user, input.get("accountValidFrom"), input.get("accountValidUntil"), ctx.request)
+    user_event("user.pre_create", user, ctx.request, identities=True)  # as Authgear, triggered_by admin_api
     if send_to is not None and to_set is not None:
         send_password(ctx, user, send_to, to_set)
     return user_payload(user)

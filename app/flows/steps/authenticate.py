@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.authenticators.otp import mask
+from app.botprotection import flow as bot_protection
 from app.errors import Forbidden, InvariantViolated, Unauthorized, ValidationFailed
 from app.flows.errors import AuthenticationFlowInvalidTargetStep
 from app.flows.inputs import CODE, INDEX, PASSWORD, STRING, obj, validate
@@ -22,6 +23,7 @@ from app.flows.steps.common import (
     failed_attempt,
     oob_channels,
     otp_data,
+    otp_form,
     otp_input,
     otp_start_on,
 )
@@ -164,7 +166,7 @@ class Authenticate:
     def _oob_option(self, run: FlowRun, authentication: str, target: str) -> dict[str, Any]:
         return {
             "authentication": authentication,
-            "otp_form": "code",
+            "otp_form": otp_form(run, "login", OOB_CHANNEL[authentication]),
             "masked_display_name": mask(target),
             "channels": oob_channels(run, OOB_CHANNEL[authentication]),
             "_target": target,
@@ -178,6 +180,7 @@ class Authenticate:
         if "otp" in run.local:
             return {"authentication": run.local["chosen"], "data": otp_data(run)}
         options = [{k: v for k, v in o.items() if not k.startswith("_")} for o in run.local["options"]]
+        options = bot_protection.decorate(run, options, branches(run), "authentication")
         device = "device_token" in [b["authentication"] for b in branches(run)]
         return {"data": {"type": "authentication_data", "options": options, "device_token_enabled": device}}
 
@@ -205,6 +208,8 @@ class Authenticate:
         validate(inp, {"type": "object", "required": ["authentication"]})
         index = choose(options, "authentication", inp["authentication"])
         authentication = options[index]["authentication"]
+        branch = next((b for b in branches(run) if b.get("authentication") == authentication), None)
+        inp = bot_protection.take(run, branch, inp)  # before the password is checked or a code sent
         user_id = run.user_id
         if authentication == "primary_passkey":
             passkey.authenticate(run, inp)
@@ -266,6 +271,7 @@ class Authenticate:
             run.svc.lockout.reset(run.user_id, ip=run.ip)
         run.add_amr(*amr)
         run.data.setdefault("factors", []).append(_kind(authentication))
+        run.data.setdefault("authentications", []).append(authentication)  # the AMR hooks constrain
         if device and _kind(authentication) == "secondary":
             run.data["device_token_requested"] = True
         return Done()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from app.authenticators import login_links
 from app.authenticators.failures import authentication_failed
 from app.authenticators.otp import mask
 from app.errors import BadRequest, ValidationFailed
@@ -12,6 +13,7 @@ from app.flows.failures import note_mismatch
 from app.flows.inputs import CODE, TRUE, obj, validate
 from app.flows.run import FlowRun
 from app.messaging.service import MessageDeliveryFailed
+from app.realtime.events import websocket_url
 
 
 def branches(run: FlowRun) -> list[dict[str, Any]]:
@@ -60,20 +62,36 @@ OTP_INPUT = {
     "type": "object",
     "oneOf": [obj({"code": CODE}, ["code"]), obj({"resend": TRUE}, ["resend"])],
 }
+# A login link's step (otp_form "link"): `{"check": true}` once the link was opened, or a resend.
+LINK_INPUT = {
+    "type": "object",
+    "oneOf": [obj({"check": TRUE}, ["check"]), obj({"resend": TRUE}, ["resend"])],
+}
+
+
+def otp_form(run: FlowRun, purpose: str, channel: str) -> str:
+    """`otp_form` of an OOB OTP option: `link` for email under email_otp_mode login_link."""
+    return login_links.email_otp_form(run.project, purpose, channel)
 
 
 def otp_start(run: FlowRun, purpose: str, channel: str, target: str, **extra: Any) -> None:
     """Send a code and enter the sub-state that waits for it."""
-    _send_otp(run, purpose, channel, target)
+    form = otp_form(run, purpose, channel)
+    ws_channel = login_links.new_ws_channel() if form == "link" else None
+    _send_otp(run, purpose, channel, target, form, ws_channel)
     run.local["otp"] = {"purpose": purpose, "channel": channel, "target": target}
+    if form == "link":
+        run.local["otp"].update({"form": form, "ws_channel": ws_channel})
     run.local.update(extra)
 
 
-def _send_otp(run: FlowRun, purpose: str, channel: str, target: str) -> None:
+def _send_otp(
+    run: FlowRun, purpose: str, channel: str, target: str, form: str = "code", ws_channel: str | None = None
+) -> None:
     """As in Authgear, a message that could not be delivered does not fail the step: the step's
     data says `delivery_status: failed` with the `delivery_error`, and a resend may follow at once."""
     try:
-        run.svc.otp.send(purpose, channel, target, locale=run.locale, ip=run.ip)
+        run.svc.otp.send(purpose, channel, target, locale=run.locale, ip=run.ip, form=form, ws_channel=ws_channel)
     except MessageDeliveryFailed:
         run.svc.otp.allow_resend(purpose, channel, target)
 
@@ -150,11 +168,17 @@ def otp_data(run: FlowRun) -> dict[str, Any]:
     return {
         "type": "verify_oob_otp_data",
         "channel": otp["channel"],
-        "otp_form": "code",
+        "otp_form": otp.get("form", "code"),
+        # Authgear's: where the page hears that the link was approved (app/realtime)
+        **(
+            {"websocket_url": websocket_url(run.project["http"]["public_origin"], otp["ws_channel"])}
+            if otp.get("form") == "link" and otp.get("ws_channel")
+            else {}
+        ),  # fmt: skip
         "masked_claim_value": mask(otp["target"]),
         "code_length": status["code_length"],
         "can_resend_at": iso(status["can_resend_at"]),
-        "can_check": False,
+        "can_check": status["can_check"] if otp.get("form") == "link" else False,
         "failed_attempt_rate_limit_exceeded": status["failed_attempt_rate_limit_exceeded"],
         "delivery_status": status["delivery_status"],
         **({"delivery_error": status["delivery_error"]} if status["delivery_error"] else {}),
@@ -163,10 +187,14 @@ def otp_data(run: FlowRun) -> dict[str, Any]:
 
 def otp_input(run: FlowRun, inp: dict[str, Any]) -> bool:
     """Handle `{"code"}` or `{"resend": true}`; True once the code was right."""
-    validate(inp, OTP_INPUT)
     otp = run.local["otp"]
+    link = otp.get("form") == "link"
+    validate(inp, LINK_INPUT if link else OTP_INPUT)
     if inp.get("resend"):
-        _send_otp(run, otp["purpose"], otp["channel"], otp["target"])
+        _send_otp(run, otp["purpose"], otp["channel"], otp["target"], otp.get("form", "code"), otp.get("ws_channel"))
         return False
+    if link:
+        login_links.check(run.svc.otp, otp["purpose"], otp["target"], ip=run.ip)
+        return True
     run.svc.otp.verify(otp["purpose"], otp["target"], inp["code"], ip=run.ip)
     return True

@@ -7,6 +7,7 @@ from typing import Any
 from app.authenticators import totp
 from app.authenticators.otp import mask
 from app.authenticators.password import hash_password
+from app.botprotection import flow as bot_protection
 from app.errors import Invalid
 from app.flows.errors import AuthenticationFlowInvalidTargetStep
 from app.flows.inputs import CODE, PASSWORD, STRING, obj, validate
@@ -20,6 +21,7 @@ from app.flows.steps.common import (
     choose,
     oob_channels,
     otp_data,
+    otp_form,
     otp_input,
     otp_start_on,
 )
@@ -59,7 +61,7 @@ class CreateAuthenticator:
                 channel = OOB_CHANNEL[a]
                 option: dict[str, Any] = {
                     "authentication": a,
-                    "otp_form": "code",
+                    "otp_form": otp_form(run, "setup", channel),
                     "channels": oob_channels(run, channel),
                 }
                 target = self._target_of(run, b.get("target_step")) if b.get("target_step") else None
@@ -94,6 +96,7 @@ class CreateAuthenticator:
                 "data": {"type": "create_totp_data", "secret": t["secret"], "otpauth_uri": t["otpauth_uri"]},
             }
         options = [{k: v for k, v in o.items() if not k.startswith("_")} for o in run.local["options"]]
+        options = bot_protection.decorate(run, options, branches(run), "authentication")
         return {"data": {"type": "create_authenticator_data", "options": options}}
 
     def input(self, run: FlowRun, inp: dict[str, Any]) -> Outcome:
@@ -119,6 +122,8 @@ class CreateAuthenticator:
         validate(inp, {"type": "object", "required": ["authentication"]})
         option = options[choose(options, "authentication", inp["authentication"])]
         authentication = option["authentication"]
+        branch = next((b for b in branches(run) if b.get("authentication") == authentication), None)
+        inp = bot_protection.take(run, branch, inp)  # before a code is sent to the new target
         if authentication in ("primary_password", "secondary_password"):
             validate(inp, obj({"authentication": STRING, "new_password": PASSWORD}, ["new_password"]))
             run.svc.passwords.policy.check(inp["new_password"])

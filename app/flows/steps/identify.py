@@ -9,11 +9,12 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from app.authenticators.failures import login_id_failed
+from app.botprotection import flow as bot_protection
 from app.errors import BadRequest, Invalid, NotFound, duplicated_identity
 from app.flows.failures import note_mismatch
 from app.flows.inputs import STRING, obj, validate
 from app.flows.run import WAIT, Done, FlowRun, Outcome, register
-from app.flows.steps import oauth, passkey, select_account
+from app.flows.steps import account_linking, oauth, passkey, select_account
 from app.flows.steps.common import branches, choose
 
 LOGIN_ID_TYPES = ("email", "phone", "username")
@@ -28,6 +29,9 @@ def _user_not_found() -> NotFound:
 @register("identify")
 class Identify:
     def enter(self, run: FlowRun) -> Outcome:
+        linking = account_linking.enter_oauth(run)  # the login of an account to link: its provider first
+        if linking is not None:
+            return linking
         if run.step.get("pre_identified"):
             # signup_login already identified the user and switched to this flow.
             run.record(run.data.get("identified", {}))
@@ -50,20 +54,28 @@ class Identify:
         return []
 
     def action(self, run: FlowRun) -> dict[str, Any]:
+        if account_linking.waiting(run):  # which existing account to sign in to and link
+            return account_linking.action(run)
         if oauth.waiting(run):  # a provider was chosen: its authorization URL (oauth_data)
             return oauth.action(run)
         options = oauth.identify_options(run, passkey.identify_options(run, select_account.options(run)))
+        options = bot_protection.decorate(run, options, branches(run), "identification")
         kind = "account_recovery_identification_data" if run.state.type == "account_recovery" else "identification_data"
         return {"data": {"type": kind, "options": options}}
 
     def input(self, run: FlowRun, inp: dict[str, Any]) -> Outcome:
+        if account_linking.waiting(run):
+            return account_linking.take(run, inp)
         if oauth.waiting(run):  # the provider's answer: `{"query"}`
             return oauth.take_response(run, inp)
         options = branches(run)
         validate(inp, {"type": "object", "required": ["identification"]})
         if inp["identification"] == "select_account":
-            return self._select_account(run, inp)
+            chosen = next((b for b in options if b.get("identification") == "select_account"), None)
+            return self._select_account(run, bot_protection.take(run, chosen, inp))
         branch = options[choose(options, "identification", inp["identification"])]
+        # A branch with `bot_protection` checks the input's token before anything is looked up or sent.
+        inp = bot_protection.take(run, branch, inp)
         identification = branch["identification"]
         if identification == "passkey":
             return passkey.identify(run, branch, inp)

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.errors import BadRequest, InvariantViolated, NotFound
+from app.flows.steps import account_linking
 from app.flows.inputs import obj, validate
 from app.flows.run import WAIT, Done, FlowRun, Outcome
 from app.identities.models import Identity
@@ -166,9 +167,9 @@ def _signup(run: FlowRun, branch: dict[str, Any], spec: IncomingOAuth, identifie
     existing = run.svc.oauth_identities.find(spec)
     if existing is not None:
         raise _duplicated(spec, [existing])
-    others = conflicting(run, spec)
-    if others:
-        raise _duplicated(spec, others)
+    conflicts = account_linking.conflicts_of(run, spec, branch)
+    if conflicts:  # Authgear's account linking: an error, or a choice of the account to sign in to
+        return account_linking.begin(run, spec, branch, conflicts)
     run.pending.setdefault("oauth_identities", []).append(spec.to_dict())
     run.record(identified)
     return Done(list(branch.get("steps", [])))
@@ -192,6 +193,7 @@ def _login(run: FlowRun, branch: dict[str, Any], spec: IncomingOAuth, identified
         raise _user_not_found(run, spec)
     if run.flow_type == "reauth" and run.ctx.session_user_id and identity.user_id != run.ctx.session_user_id:
         raise BadRequest("AuthenticationFlowDifferentUserID", "a different user is signed in")
+    account_linking.check_login(run, identity.user_id)  # the account chosen to link to
     run.svc.oauth_identities.refresh(identity, spec)
     run.data["user_id"] = identity.user_id
     run.record(identified)
@@ -223,9 +225,9 @@ def _signup_login(run: FlowRun, branch: dict[str, Any], spec: IncomingOAuth, ide
     else:
         limits = run.project["authentication"]["rate_limits"]["signup"]["per_ip"]
         run.svc.rate_limiter.check("authentication.signup", "SignupPerIP", run.ip, limits)
-        others = conflicting(run, spec)
-        if others:
-            raise _duplicated(spec, others)
+        conflicts = account_linking.conflicts_of(run, spec, branch)
+        if conflicts:
+            return account_linking.begin(run, spec, branch, conflicts)
         run.pending.setdefault("oauth_identities", []).append(spec.to_dict())
     first.update({"pre_identified": True, "pre_identified_index": index})
     return Done(steps)

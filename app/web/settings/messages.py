@@ -26,6 +26,7 @@ NOTICES = {
     "sessions_revoked": lazy_gettext("Your other sessions have been signed out."),
     "authorization_revoked": lazy_gettext("The app's access has been removed."),
     "code_sent": lazy_gettext("We sent you a new code."),
+    "passkey_added": lazy_gettext("Your passkey has been added."),
 }
 
 SETTINGS_ERRORS = {
@@ -36,6 +37,9 @@ SETTINGS_ERRORS = {
     ),
     "RemoveLastSecondaryAuthenticator": lazy_gettext(
         "Two-factor authentication is required, so you can't remove your last second factor. Add another one first."
+    ),
+    "RemoveLastPrimaryAuthenticator": lazy_gettext(
+        "You can't remove this: you would have no way left to sign in. Set a password or add another passkey first."
     ),
     "IdentityModifyDisabled": lazy_gettext("This can't be changed here."),
     "DuplicatedAuthenticator": lazy_gettext("You have already added this."),
@@ -67,6 +71,8 @@ def settings_error_text(error: dict[str, Any], page: str) -> str:
         names = {c.get("Name") for c in info.get("causes") or [] if isinstance(c, dict)}
         if names == {"PasswordReused"}:
             return gettext("Choose a password you have not used recently.")
+    if reason == "InvalidCredentials" and page == "settings/passkeys":
+        return gettext("The passkey could not be created. Please try again.")
     if reason == "InvalidCredentials":
         return gettext("The current password is incorrect.")
     if reason == "InvalidTOTPCode":
