@@ -300,7 +300,7 @@ def oauth_error_text(error: dict[str, Any]) -> str | None:
     if reason == "InvariantViolated" and info.get("IdentityTypeIncoming") == "oauth":
         if (info.get("cause") or {}).get("kind") == "DuplicatedIdentity":
             return gettext(
-                "An account with the same email already exists. Sign in to it another way first, then link %(provider)s.",
+                "An account with the same email already exists. Sign in to it another way first, then link %(provider)s.",  # noqa: E501
                 provider=provider,
             )
     return None

@@ -344,10 +344,9 @@ def _polish(page: str, step: WebStep, result: FlowResult, login_id: str | None) 
             "back_url": "/settings" if "/settings" in return_to else None,
         }
         out["client"] = client_view(step)
-    masked = data.get("masked_claim_value")
-    # The text beside the chip names the same address masked: it then shows the address as the chip
-    # does (the user typed it), never two spellings of one address.
-    out["chip_matches_target"] = bool(chip and masked and mask_address(chip) == masked)
+    # When the text beside the chip names the same address masked, it shows it as the chip does (the
+    # user typed it): never two spellings of one address (templates/web/enter_oob_otp.html).
+    out["chip_mask"] = mask_address(chip) if chip else None
     out["login_id"] = chip or None
     out["resend_wait"] = resend_wait(data)
     out["use_another_account_url"] = "/login" + ("?" + step.query if step.query else "")

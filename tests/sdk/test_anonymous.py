@@ -205,7 +205,7 @@ def _promote_over_flow_api(client: Any, hint: str) -> tuple[Any, str, str]:
     return resp, username, password
 
 
-def test_promotion_code_and_flow_api_promote_keep_the_user_id(promote_app, sign_in_admin=None):
+def test_promotion_code_and_flow_api_promote_keep_the_user_id(promote_app):
     client = promote_app.test_client()
     tokens = client.post(
         "/api/anonymous_user/signup", json={"client_id": SPA, "session_type": "refresh_token"}

@@ -75,8 +75,11 @@ def test_login_and_link_to_the_login_id_account(sso_app, standins):
     assert (action["type"], action["identification"]) == ("identify", "oauth")
     assert action["data"]["type"] == "account_linking_identification_data"
     assert action["data"]["options"] == [
-        {"identification": "email", "masked_display_name": action["data"]["options"][0]["masked_display_name"],
-         "action": "login_and_link"}
+        {
+            "identification": "email",
+            "masked_display_name": action["data"]["options"][0]["masked_display_name"],
+            "action": "login_and_link",
+        }
     ]
     assert "linkme@example.com" not in action["data"]["options"][0]["masked_display_name"]
     # Not an index offered.
@@ -102,7 +105,13 @@ def test_login_and_link_through_another_provider(sso_app, standins):
     # The existing account: signed up with the second alias.
     standins.next_user["google"] = {"sub": "al-3", "email": "two@gmail.com", "email_verified": True}
     data = choose_provider(client, create(client, "signup")["state_token"], "google2")
-    ok(send(client, data["state_token"], {"query": callback_query(standins, data["action"]["data"]["oauth_authorization_url"])}))
+    ok(
+        send(
+            client,
+            data["state_token"],
+            {"query": callback_query(standins, data["action"]["data"]["oauth_authorization_url"])},
+        )
+    )
     owner = _oauth_owner(app, "al-3")
 
     standins.next_user["google"] = {"sub": "al-4", "email": "two@gmail.com", "email_verified": True}

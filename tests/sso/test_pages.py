@@ -28,7 +28,6 @@ from tests.web.conftest import (  # noqa: F401 (fixtures)
     _catalogs,
     browser,
     context_factory,
-    page,
     screenshot_dir,
     shots,
 )
@@ -60,9 +59,7 @@ def _entry(client, page: str = "signup", query: str = "") -> str:
 
 
 def _choose(client, page_url: str, alias: str) -> Any:
-    return client.post(
-        page_url, data={"x_action": "oauth", "x_provider_alias": alias}, headers=SAME_ORIGIN
-    )
+    return client.post(page_url, data={"x_action": "oauth", "x_provider_alias": alias}, headers=SAME_ORIGIN)
 
 
 def _leave(client, resp) -> str:
@@ -270,7 +267,7 @@ def _at_provider_sign_in(page, login: str) -> None:
 
 def test_browser_sign_up_log_in_cancel_and_tampered_state(oidc_web, context_factory, shots, upstream):  # noqa: F811
     server = oidc_web()
-    page = context_factory().new_page()  # noqa: F811
+    page = context_factory().new_page()
     page.goto(server.url("/signup"))
     shots.visit(page, "signup-with-providers")
     page.click('button[data-provider="oidc"]')

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.errors import BadRequest, InvariantViolated, NotFound
-from app.flows.steps import account_linking
 from app.flows.inputs import obj, validate
 from app.flows.run import WAIT, Done, FlowRun, Outcome
+from app.flows.steps import account_linking
 from app.identities.models import Identity
 from app.sso.service import IncomingOAuth
 
