@@ -58,6 +58,8 @@ IMPLEMENTED_SECRET_KEYS = frozenset(
 DEFAULTS: dict[str, Any] = {
     "http": {"allowed_origins": [], "cookie_prefix": "", "cookie_domain": None},
     "identity": {
+        # Whether the settings pages list a user's biometric identities (Authgear's BiometricConfig).
+        "biometric": {"list_enabled": False},
         "login_id": {
             "keys": [{"key": "email", "type": "email"}],
             "types": {
@@ -311,6 +313,7 @@ SCHEMA: dict[str, Any] = {
         "identity": {
             "type": "object",
             "properties": {
+                "biometric": {"type": "object", "additionalProperties": False, "properties": {"list_enabled": _BOOL}},
                 "login_id": {
                     "type": "object",
                     "properties": {

@@ -6,10 +6,10 @@ throwaway PostgreSQL database and a Redis prefix of its own, and drives `/_resol
   - an opaque bearer access token,
   - a JWT bearer access token (validated from memory, then its row looked up for revocation),
   - the IdP session cookie,
-next to `GET /healthz/live`, in interleaved rounds. Prints requests per second, p50/p99, CPU per
-request (web workers + their PostgreSQL backends) and resolver/baseline ratios (target: at least
-0.6; the median of the rounds' ratios). Before and after
-the load, each credential is checked to resolve with `X-Authgear-Session-Valid: true`.
+next to `GET /healthz/live`, and that next to the same endpoint of a bare Flask app on the same
+server (bench/bare_app.py: the app's own floor, target 0.8), in interleaved rounds. Prints requests
+per second, p50/p99, CPU per request (web workers + their PostgreSQL backends) and resolver/baseline
+ratios (target: at least 0.6; the median of the rounds' ratios). Before and after the load, each credential is checked to resolve with `X-Authgear-Session-Valid: true`.
 
     .venv/bin/python bench/resolver.py                    # both servers, 3 rounds of 4 s per figure
     .venv/bin/python bench/resolver.py --servers gunicorn --seconds 4
@@ -17,19 +17,31 @@ the load, each credential is checked to resolve with `X-Authgear-Session-Valid: 
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import subprocess
+import time
+from collections.abc import Iterator
+
 from harness import (
+    BIN,
     CORES,
+    ROOT,
     Load,
     Row,
     Stack,
+    _children,
+    _cpu_of,
     bench_project,
     check,
+    free_port,
     machine,
     median_ratio,
     print_table,
     round_arguments,
     rounds_row,
     step,
+    stop_process,
     write_json,
     wrk_2xx,
 )
@@ -38,7 +50,54 @@ from seed import JWT_CLIENT, SPA_CLIENT, access_token, session, users
 RESOLVE = "/_resolver/resolve"
 BASELINE = "/healthz/live"
 TARGET = 0.6
+FLOOR_TARGET = 0.8
 CONNECTIONS = 16
+
+
+class BareServer:
+    """bench/bare_app.py on the same server and number of workers as the stack: the anchor of the
+    app's own floor (`GET /healthz/live` of Gatehouse against that of a bare Flask app)."""
+
+    def __init__(self, server: str, workers: int) -> None:
+        self.port = free_port()
+        if server == "gunicorn":
+            cmd = [
+                str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
+                "--log-level", "warning", "--backlog", "2048", "bare_app:create_app()",
+            ]  # fmt: skip
+        else:
+            cmd = [
+                str(BIN / "granian"), "--interface", "wsgi", "--factory", "--workers", str(workers),
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-ws",
+                "bare_app:create_app",
+            ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, cwd=ROOT / "bench", start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", BASELINE)
+                if conn.getresponse().status == 200 and len(_children(self.proc.pid)) >= workers:
+                    return
+            time.sleep(0.3)
+        stop_process(self.proc)
+        raise SystemExit("the bare Flask app did not start")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        return sum(_cpu_of(pid) for pid in _children(self.proc.pid))
+
+
+@contextlib.contextmanager
+def bare_server(server: str, workers: int) -> Iterator[BareServer]:
+    bare = BareServer(server, workers)
+    try:
+        yield bare
+    finally:
+        stop_process(bare.proc)
 
 
 def verify(stack: Stack, credentials: dict[str, dict[str, str]]) -> None:
@@ -56,15 +115,29 @@ def run(stack: Stack, path: str, seconds: float, headers: dict[str, str] | None 
 
 def figures(server: str, runs: dict[str, list[Load]]) -> list[Row]:
     """Throughput summed over the rounds; each ratio is the median of the per-round ratios."""
+    bare_runs = runs.pop("bare")
     base_runs = runs.pop("baseline")
+    bare = rounds_row(
+        "resolver",
+        f"{server}: GET {BASELINE} of a bare Flask app",
+        bare_runs,
+        "req/s",
+        extra={"server": server, "rounds_rps": [r.rps for r in bare_runs]},
+    )
+    floor = median_ratio(base_runs, bare_runs)
     baseline = rounds_row(
         "resolver",
         f"{server}: GET {BASELINE} (baseline)",
         base_runs,
         "req/s",
+        limit_name="bare Flask",
+        limit=bare.value,
+        ratio=floor,
+        target=f">= {FLOOR_TARGET} x bare Flask",
+        met=check(floor, ">=", FLOOR_TARGET),
         extra={"server": server, "rounds_rps": [r.rps for r in base_runs]},
     )
-    rows = [baseline]
+    rows = [bare, baseline]
     for name, loads in runs.items():
         ratio = median_ratio(loads, base_runs)
         rows.append(
@@ -101,17 +174,22 @@ def main() -> None:
             if server != stack.server:
                 stack.start_server(server)
             verify(stack, credentials)
-            runs: dict[str, list[Load]] = {name: [] for name in ["baseline", *credentials]}
-            with step(
-                f"{server}: {CORES} workers, wrk {CONNECTIONS} connections, "
-                f"{args.rounds} rounds of {args.seconds:g} s per figure"
+            runs: dict[str, list[Load]] = {name: [] for name in ["bare", "baseline", *credentials]}
+            with (
+                step(
+                    f"{server}: {CORES} workers, wrk {CONNECTIONS} connections, "
+                    f"{args.rounds} rounds of {args.seconds:g} s per figure"
+                ),
+                bare_server(server, stack.workers) as bare,
             ):
+                run(bare, BASELINE, 2)  # type: ignore[arg-type]  # wrk reads base_url and cpu_seconds
                 run(stack, BASELINE, 2)  # warm-up: imports, connection pools
                 for headers in credentials.values():
                     run(stack, RESOLVE, 2, headers)
                 # Rounds interleave the baseline with the resolver runs, so a load that other work
                 # puts on the machine for a while weighs on both sides of a ratio.
                 for _ in range(args.rounds):
+                    runs["bare"].append(run(bare, BASELINE, args.seconds))  # type: ignore[arg-type]
                     runs["baseline"].append(run(stack, BASELINE, args.seconds))
                     for name, headers in credentials.items():
                         runs[name].append(run(stack, RESOLVE, args.seconds, headers))

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from app.crypto import random_alnum, sha256_hex
 from app.errors import AppError, BadRequest, Forbidden, InputSchemaInvalid, ValidationFailed
 from app.extensions import db
-from app.flows import promote
+from app.flows import promote, sessionless
 from app.flows import steps as _steps  # noqa: F401  (registers the step types)
 from app.flows.definitions import FLOW_TYPES, FlowCatalog
 from app.flows.failures import record_refused_input
@@ -285,6 +285,11 @@ class FlowEngine:
         amr = list(run.data.get("amr", []))
         if len(run.data.get("factors", [])) > 1 and "mfa" not in amr:
             amr.append("mfa")
+        if sessionless.suppressed(run):
+            # x_suppress_idp_session_cookie / x_sso_enabled: no IdP session, no cookie (app/flows/sessionless.py).
+            sessionless.hand_to_consent(run, user.id, amr)
+            self.svc.audit.write("user.authenticated", run.ctx.request, user.id, {"amr": amr})
+            return None
         session, token = self.svc.sessions.create(user.id, amr, run.ctx.request)
         if run.data.get("terminate_other_sessions"):
             self.svc.sessions.revoke_all(user.id, except_session_id=session.id, ctx=run.ctx.request)

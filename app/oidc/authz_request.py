@@ -16,7 +16,7 @@ The pending request is stored as JSON in the key-value store under `oauth_sessio
     requested_at (unix seconds, float), x_settings_action, x_settings_action_query and settings_user_id
     (settings-action requests, contract 1.8), x_authentication_flow_group (the `ui.authentication_flow`
     group whose flows the hosted pages run), x_sso_enabled and x_suppress_idp_session_cookie (the raw
-    values; see `suppresses_idp_session`)
+    values; see `suppresses_idp_session`), authentication_info (a login that made no IdP session)
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ class PendingRequest:
     x_oauth_provider_alias: str | None = None  # the login page goes straight to this provider
     x_sso_enabled: str | None = None
     x_suppress_idp_session_cookie: str | None = None
+    # Set by a flow that finished without an IdP session (app/flows/sessionless.py): `user_id`,
+    # `authenticated_at` (unix seconds) and `amr` of the login, for consent to issue the code from.
+    authentication_info: dict[str, Any] | None = None
 
     def suppresses_idp_session(self) -> bool:
         """Authgear's rule: `x_sso_enabled` decides when sent (anything but "true" keeps the browser's

@@ -7,7 +7,7 @@ issued, so that a second exchange can revoke those tokens (RFC 6749 section 4.1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin
@@ -20,6 +20,16 @@ from app.sessions.models import AccessToken, IdPSession, OAuthCode, OfflineGrant
 
 CODE_LIFETIME = timedelta(minutes=5)
 MAX_CODE_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class SessionlessLogin:
+    """A login that made no IdP session (`x_suppress_idp_session_cookie`): what a code needs of one."""
+
+    user_id: str
+    authenticated_at: datetime
+    amr: list[str]
+    id: None = None
 
 
 @dataclass(eq=False)
@@ -51,7 +61,7 @@ class CodeService:
         self,
         *,
         client_id: str,
-        session: IdPSession,
+        session: IdPSession | SessionlessLogin,
         redirect_uri: str,
         scopes: list[str],
         nonce: str | None,

@@ -46,7 +46,9 @@ class TokenIssuance:
         grant: OfflineGrant | None = None
         refresh_token = None
         session_id = None
-        if wants_refresh or not client.is_public:
+        # A code without an IdP session (x_suppress_idp_session_cookie) always gets an offline grant
+        # to hang its tokens on, returning its refresh token only when one was asked for (Authgear).
+        if wants_refresh or not client.is_public or (code.extra or {}).get("sessionless"):
             grant, refresh_token = p.offline_grants.create(
                 client=client,
                 user_id=user.id,

@@ -12,6 +12,7 @@ authorization), asking third-party clients' users first; the `x_ref` is used onc
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Response, g, redirect, render_template, request
@@ -29,6 +30,7 @@ from app.oidc.authz_request import (
 )
 from app.oidc.blueprint import bp
 from app.oidc.clients import OAuthClient
+from app.oidc.codes import SessionlessLogin
 from app.oidc.login_state import hint_mismatch, needs_login
 from app.oidc.provider import OIDCProvider, oidc_provider
 from app.oidc.responses import authorization_response, error_response, form_page_csp
@@ -137,6 +139,19 @@ def _consent_page(client: OAuthClient, pending: PendingRequest, user: User, x_re
     return resp
 
 
+def _handed_over_login(provider: OIDCProvider, pending: PendingRequest) -> tuple[SessionlessLogin, User] | None:
+    """The login a flow handed to this request instead of an IdP session (`x_suppress_idp_session_cookie`,
+    app/flows/sessionless.py): the browser's cookie is then neither read nor written, as in Authgear."""
+    info = pending.authentication_info if pending.suppresses_idp_session() else None
+    if not isinstance(info, dict):
+        return None
+    user = db.session.get(User, str(info.get("user_id") or ""))
+    if user is None or not provider.claims.is_active(user, provider.clock()):
+        return None
+    at = datetime.fromtimestamp(float(info.get("authenticated_at") or 0), UTC)
+    return SessionlessLogin(user_id=user.id, authenticated_at=at, amr=list(info.get("amr") or [])), user
+
+
 @bp.route("/oauth2/consent", methods=["GET", "POST"])
 def consent() -> Response:
     provider = oidc_provider()
@@ -148,7 +163,7 @@ def consent() -> Response:
     if client is None or not redirect_allowed(client, pending.redirect_uri, provider.issuer):
         return _page_error("the client of this authorization request is no longer valid")
     try:
-        live = _current_session(provider)
+        live = _handed_over_login(provider, pending) or _current_session(provider)
         now = provider.clock()
         if live is None or hint_mismatch(pending, live[1].id) or needs_login(pending, live[0], now):
             if "none" in pending.prompt:
@@ -171,7 +186,8 @@ def consent() -> Response:
                 return _consent_page(client, pending, user, x_ref)
         if not provider.pending.consume(x_ref):
             return _page_error("the authorization request has expired or was already completed")
-        provider.svc.sessions.touch(session, request_context())
+        if isinstance(session, IdPSession):
+            provider.svc.sessions.touch(session, request_context())
         provider.authorizations.grant(user.id, client.client_id, pending.scopes)
         params: dict[str, str] = {}
         if pending.response_type == "code":
@@ -183,6 +199,7 @@ def consent() -> Response:
                 nonce=pending.nonce,
                 code_challenge=pending.code_challenge,
                 code_challenge_method=pending.code_challenge_method,
+                extra={"sessionless": True} if isinstance(session, SessionlessLogin) else None,
             )
         if pending.state:
             params["state"] = pending.state

@@ -74,7 +74,7 @@ class GatehouseServer:
         declared = int(length) if length.isdigit() else None
         if scope.method not in _NO_BODY or declared or "HTTP_TRANSFER_ENCODING" in environ:
             if declared is None or self.max_body is None or declared <= self.max_body:
-                body = await protocol()
+                body = await self._body(protocol)
                 environ["wsgi.input"] = io.BytesIO(body)
                 if declared is None:
                     environ["CONTENT_LENGTH"] = str(len(body))
@@ -98,6 +98,19 @@ class GatehouseServer:
             close = getattr(rest, "close", None)
             if close is not None:
                 await loop.run_in_executor(self.executor, close)
+
+    async def _body(self, protocol: Any) -> bytes:
+        """The request body; a chunked one only up to just past the app's limit (Flask then answers
+        413 from the length), so that no body is held in memory beyond it."""
+        if self.max_body is None:
+            return await protocol()
+        chunks, size = [], 0
+        async for chunk in protocol:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.max_body:
+                break
+        return b"".join(chunks)
 
     def _environ(self, scope: Any) -> dict[str, Any]:
         host, _, port = scope.server.rpartition(":")

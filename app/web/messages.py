@@ -6,6 +6,7 @@ here, never taken from the error's English `message`.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext, lazy_gettext, ngettext
@@ -140,11 +141,22 @@ def error_text(error: dict[str, Any], page: str) -> str:
     if reason == "UserNotFound" and error.get("identification") == "passkey":
         return gettext("This passkey is not linked to an account here. Use another way to sign in.")
     if reason == "RateLimited":
+        wait = retry_wait(info)
         if page in ("enter_oob_otp", "forgot_password/otp") and error.get("resend"):
+            if wait:
+                return gettext("Please wait %(duration)s before requesting another code.", duration=wait)
             return gettext("Please wait a moment before requesting another code.")
-        if page in ("enter_oob_otp", "forgot_password/otp"):
+        if page in ("enter_oob_otp", "forgot_password/otp") and not wait:
             return gettext("Too many incorrect codes. Request a new code and try again.")
+        if wait:
+            return gettext("Too many attempts. Please try again in %(duration)s.", duration=wait)
         return gettext("Too many attempts. Please wait a while and try again.")
+    if reason == "AccountLockout" and info.get("until"):
+        wait = _until_text(str(info["until"]))
+        if wait:
+            return gettext(
+                "Too many failed attempts. Your account is locked; try again in %(duration)s.", duration=wait
+            )
     if reason == "PasswordPolicyViolated":
         return gettext("The password doesn't meet the requirements below.")
     if reason == "PasswordReused":
@@ -195,3 +207,74 @@ def broken_rules(error: dict[str, Any] | None) -> set[str]:
         return set()
     causes = (error.get("info") or {}).get("causes") or []
     return {PASSWORD_RULES[c["Name"]] for c in causes if isinstance(c, dict) and c.get("Name") in PASSWORD_RULES}
+
+
+# -- how long to wait (issue 21) ---------------------------------------------------------------------
+# Authgear's RateLimited info names the bucket (`bucket_name`); its rule in authgear.yaml gives the
+# period after which attempts are counted afresh, and a cooldown's length is the wait itself.
+_BUCKET_RULES = {
+    "AuthenticationGeneralPerIP": ("authentication", "rate_limits", "general", "per_ip"),
+    "AuthenticationGeneralPerUserPerIP": ("authentication", "rate_limits", "general", "per_user_per_ip"),
+    "SignupPerIP": ("authentication", "rate_limits", "signup", "per_ip"),
+    "AccountEnumerationPerIP": ("authentication", "rate_limits", "account_enumeration", "per_ip"),
+    "AuthflowAPIPerIP": ("authentication_flow", "rate_limits", "per_ip"),
+}
+_COOLDOWNS = {
+    "VerificationCooldown": ("verification", "rate_limits", "{channel}", "trigger_cooldown"),
+    "ForgotPasswordCooldown": ("forgot_password", "rate_limits", "{channel}", "trigger_cooldown"),
+    "OOBOTPCooldown": ("authentication", "rate_limits", "oob_otp", "{channel}", "trigger_cooldown"),
+}
+
+
+def _lookup(project: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = project
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def retry_seconds(info: dict[str, Any]) -> float | None:
+    """At most how long a `RateLimited` error's bucket refuses (its rule's period or cooldown), or None."""
+    from app.config import parse_duration
+    from app.services import services
+
+    bucket = str(info.get("bucket_name") or "")
+    project = services().config.project
+    value: Any = None
+    if bucket in _BUCKET_RULES:
+        rule = _lookup(project, _BUCKET_RULES[bucket])
+        value = rule.get("period") if isinstance(rule, dict) else None
+    for prefix, path in _COOLDOWNS.items():
+        if bucket.startswith(prefix):
+            channel = "sms" if bucket.endswith("SMS") else "email"
+            value = _lookup(project, tuple(p.format(channel=channel) for p in path)) or "1m"
+    if not isinstance(value, str):
+        return None
+    try:
+        seconds = parse_duration(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 else None
+
+
+def _duration_text(seconds: float) -> str:
+    from flask_babel import format_timedelta
+
+    return str(format_timedelta(timedelta(seconds=max(1, round(seconds))), threshold=1.1, add_direction=False))
+
+
+def retry_wait(info: dict[str, Any]) -> str | None:
+    """The wait of a `RateLimited` error in words ("1 minute", localized by CLDR), or None."""
+    seconds = retry_seconds(info)
+    return _duration_text(seconds) if seconds else None
+
+
+def _until_text(until: str) -> str | None:
+    from app.services import services
+
+    try:
+        at = datetime.fromisoformat(until.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    seconds = (at - services().clock()).total_seconds()
+    return _duration_text(seconds) if seconds > 0 else None

@@ -64,7 +64,8 @@ def test_wrong_current_password_then_change_and_language_switch(web, page, shots
     submit(page, "Change password")
     assert urlsplit(page.url).path == "/settings"
     assert page.get_by_role("status").inner_text() == "Your password has been changed."
-    # Language switch: the footer link, remembered for the next pages.
+    # Language switch: the footer's language menu, remembered for the next pages.
+    page.locator(".langs__button").click()
     page.get_by_role("link", name="日本語").click()
     page.wait_for_load_state("load")
     assert page.locator("html").get_attribute("lang") == "ja"

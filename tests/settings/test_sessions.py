@@ -124,7 +124,7 @@ def test_app_authorizations_are_listed_and_revocable(settings_app):
         mine_id, theirs_id = mine.id, theirs.id
     grant_id = _grant(acc, client_id="confidential-client")
     html = text_of(acc.get("/settings/sessions"))
-    assert "Web" in html and "openid email" in html
+    assert "Web" in html and "Know who you are" in html and "See your email address" in html  # scopes in words
     assert acc.post("/settings/authorizations/revoke", {"id": theirs_id}).status_code == 404
     assert acc.post("/settings/authorizations/revoke", {"id": mine_id}).status_code == 303
     with app.app_context():

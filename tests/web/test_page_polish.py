@@ -11,8 +11,9 @@ from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
-from app.sessions.models import RequestContext
+from app.context import RequestContext
 from tests.factories import random_password
 from tests.web.test_browser_flows import _email, make_user, submit
 from tests.web.test_browser_oidc_pages import client_app  # noqa: F401 (fixture)
@@ -77,13 +78,11 @@ def _signed_in(in_app, server, context, email, password, minutes_ago=30):
         svc.passwords.create(user.id, password, check_policy=False)
         svc.users.mark_verified(user.id, "email", email)
         _, token = svc.sessions.create(user.id, ["pwd"], RequestContext(ip="127.0.0.1", user_agent="Chrome/126.0"))
-        session = svc.sessions.resolve_token(token) if hasattr(svc.sessions, "resolve_token") else None
     context.add_cookies([{"name": "session", "value": token, "url": server.origin}])
-    return session
 
 
 def test_reauthentication_says_whom_and_why_with_a_way_back(web, context_factory, shots, in_app):
-    server = web({"account_deletion": {"scheduled_by_end_user_enabled": True}, "ui": {"settings_reauth_max_age_seconds": 60}})
+    server = web({"account_deletion": {"scheduled_by_end_user_enabled": True}})
     context = context_factory()
     page = context.new_page()
     email, password = _email(), random_password()
@@ -142,7 +141,9 @@ def test_resend_counts_down_and_the_chip_shows_the_normalized_login_id(web, page
     server = web({**forgot, **verification})
     email = _email()
     page.goto(server.url("/signup"))
-    page.get_by_label("Email, phone number or username").fill("  " + email.upper().replace("@EXAMPLE.COM", "@Example.COM"))
+    page.get_by_label("Email, phone number or username").fill(
+        "  " + email.upper().replace("@EXAMPLE.COM", "@Example.COM")
+    )
     submit(page)
     assert "/authflow/v2/enter_oob_otp" in page.url
     resend = page.get_by_role("button", name=re.compile("^Send a new code"))
@@ -154,7 +155,7 @@ def test_resend_counts_down_and_the_chip_shows_the_normalized_login_id(web, page
     # The text beside the chip names the same address the same way.
     assert chip in page.locator("#code-sent").inner_text()
     assert "****" not in page.locator("#code-sent").inner_text()
-    page.wait_for_function("!document.querySelector('[name=x_action][value=resend]').disabled", timeout=6000)
+    expect(resend).to_be_enabled(timeout=6000)
     assert resend.inner_text() == "Send a new code"
     first = smtp_server.last_code(email)
     resend.click()
@@ -195,13 +196,14 @@ def test_password_toggle_and_hidden_username(web, page, shots, in_app):
 
 # -- 6. the language menu ----------------------------------------------------------------------------
 def test_language_menu_fits_a_phone(web, context_factory, shots):
-    from app.i18n import SUPPORTED_LANGUAGES
+    from app.web.blueprint import NATIVE_NAMES
 
+    SUPPORTED_LANGUAGES = list(NATIVE_NAMES)
     server = web({"localization": {"fallback_language": "en", "supported_languages": list(SUPPORTED_LANGUAGES)}})
     page = context_factory(viewport=PHONE).new_page()
     page.goto(server.url("/login"))
     summary = page.locator(".langs__button")
-    assert summary.inner_text().strip() == "English"
+    assert summary.locator("[lang]").inner_text() == "English"
     assert page.locator(".langs__link").first.is_hidden()
     shots.visit(page, "login-phone-languages-closed")
     summary.click()
@@ -215,4 +217,51 @@ def test_language_menu_fits_a_phone(web, context_factory, shots):
     page.get_by_role("link", name="Deutsch").click()
     page.wait_for_load_state("load")
     assert page.locator("html").get_attribute("lang") == "de"
-    assert page.locator(".langs__button").inner_text().strip() == "Deutsch"
+    assert page.locator(".langs__button [lang]").inner_text() == "Deutsch"
+
+
+# -- 8. rate limits say how long to wait -------------------------------------------------------------
+def test_rate_limit_message_says_how_long_to_wait(web, page, shots, in_app):
+    limits = {"general": {"per_ip": {"enabled": True, "period": "2m", "burst": 1}}}
+    server = web({"authentication": {"rate_limits": limits}})
+    email, password = _email(), random_password()
+    make_user(in_app, server, email, password)
+    page.goto(server.url("/login"))
+    page.get_by_label("Email, phone number or username").fill(email)
+    submit(page)
+    for _ in range(2):
+        page.get_by_label("Password", exact=True).fill("wrong")
+        submit(page)
+    assert page.locator("[role=alert]").inner_text() == "Too many attempts. Please try again in 2 minutes."
+    shots.visit(page, "enter_password-rate-limited-wait")
+
+
+# -- 9. authorized apps name their scopes in words ---------------------------------------------------
+def test_authorized_apps_list_scopes_in_words(web, context_factory, shots, in_app):
+    from app.extensions import db
+    from app.identities.models import Identity
+    from app.sessions.models import OAuthAuthorization
+
+    server = web()
+    context = context_factory()
+    email, password = _email(), random_password()
+    _signed_in(in_app, server, context, email, password)
+    with server.app.app_context():
+        now = server.app.extensions["gatehouse"].clock()
+        user_id = db.session.query(Identity).filter_by(login_id=email).one().user_id
+        db.session.add(
+            OAuthAuthorization(
+                user_id=user_id,
+                client_id="confidential-client",
+                scopes=["openid", "email"],
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        db.session.commit()
+    page = context.new_page()
+    page.goto(server.url("/settings/sessions"))
+    shots.visit(page, "settings-sessions-scopes")
+    scopes = page.locator(".scope-list li").all_inner_texts()
+    assert scopes == ["Know who you are", "See your email address"]
+    assert "openid" not in page.locator("main").inner_text()
