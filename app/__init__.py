@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
+import types
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from app.config import AppConfig, load_config, unimplemented_report
 from app.db import SQLITE_BUSY_TIMEOUT_S, sqlite_begin
 from app.dbtimeouts import postgres_engine_options
 from app.errors import RequestEntityTooLarge, register_error_handlers
-from app.extensions import csrf, db, migrate
+from app.extensions import SigningCookieSessions, csrf, db, migrate
 from app.flows.engine import FlowEngine
 from app.hooks import sink as hook_sink
 from app.i18n import init_babel
@@ -37,7 +39,8 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
     from app.project_files import private_sqlite_file
 
     private_sqlite_file(config.database_url)  # before SQLite creates it 0644 (password hashes, TOTP secrets)
-    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app = _Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.session_interface = SigningCookieSessions()
     app.config.update(
         SQLALCHEMY_DATABASE_URI=config.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(config.database_url, config),
@@ -82,6 +85,26 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
     for line in unimplemented_report(config):
         log.warning("%s", line)
     return app
+
+
+class _Flask(Flask):
+    """Flask, less an `inspect.iscoroutinefunction` for each hook and view of every request: a plain
+    function or method whose code is not a coroutine's is returned as it is, as Flask would."""
+
+    def ensure_sync(self, func: Any) -> Any:
+        code = getattr(func, "__code__", None)
+        if (
+            code is not None
+            and not code.co_flags & _CO_ASYNC
+            and type(func) in _PLAIN_CALLABLES
+            and not hasattr(func, "_is_coroutine_marker")  # inspect.markcoroutinefunction (3.12)
+        ):
+            return func
+        return super().ensure_sync(func)
+
+
+_CO_ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+_PLAIN_CALLABLES = (types.FunctionType, types.MethodType)
 
 
 def _engine_options(url: str, config: AppConfig) -> dict[str, object]:

@@ -9,7 +9,8 @@ throwaway PostgreSQL database and a Redis prefix of its own, and drives `/_resol
 next to `GET /healthz/live`, and that next to the same endpoint of a bare Flask app on the same
 server (bench/bare_app.py: the app's own floor, target 0.8), in interleaved rounds. Prints requests
 per second, p50/p99, CPU per request (web workers + their PostgreSQL backends) and resolver/baseline
-ratios (target: at least 0.6; the median of the rounds' ratios). Before and after the load, each credential is checked to resolve with `X-Authgear-Session-Valid: true`.
+ratios (target: at least 0.6; the median of the rounds' ratios). Before and after the load, each
+credential is checked to resolve with `X-Authgear-Session-Valid: true`.
 
     .venv/bin/python bench/resolver.py                    # both servers, 3 rounds of 4 s per figure
     .venv/bin/python bench/resolver.py --servers gunicorn --seconds 4

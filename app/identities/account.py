@@ -327,7 +327,8 @@ class AccountService:
 
     def delete_identity(self, identity: Identity, ctx: RequestContext | None = None) -> User:
         user = self.users.get(identity.user_id)
-        others = [i for i in self.users.identities_of(user.id) if i.id != identity.id]
+        # A biometric key only signs in a user who has another way to (Authgear: not identifiable).
+        others = [i for i in self.users.identities_of(user.id) if i.id != identity.id and i.type != "biometric"]
         if not others:
             raise InvariantViolated("RemoveLastIdentity", "the last identity of a user cannot be removed")
         if identity.type == "login_id" and identity.login_id_type:
@@ -384,9 +385,7 @@ class AccountService:
         self.audit.write(f"authenticator.{type_}.created", ctx, user.id, {"kind": kind})
         return auth
 
-    def create_password(
-        self, user: User, kind: str, password: str, ctx: RequestContext | None = None
-    ) -> Authenticator:
+    def create_password(self, user: User, kind: str, password: str, ctx: RequestContext | None = None) -> Authenticator:
         if self.passwords.get(user.id, kind) is not None:
             raise InvariantViolated("DuplicatedAuthenticator", "the user already has this authenticator")
         return self.passwords.create(user.id, password, kind, ctx)

@@ -43,8 +43,8 @@ LOGIN_HINT_PREFIX = "https://authgear.com/login_hint?"
 _X_REF = re.compile(r"^[A-Za-z0-9]{32}$")
 _PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 section 4.2
 _MAX_AGE = re.compile(r"^[0-9]{1,10}$")
-# `x_settings_action` values Gatehouse serves (contract 1.3); link_oauth / unlink_oauth need OAuth
-# providers, which Gatehouse does not have.
+# `x_settings_action` values Gatehouse serves (contract 1.3); link_oauth / unlink_oauth name their
+# provider with `x_oauth_provider_alias`.
 SETTINGS_ACTIONS = (
     "change_password",
     "delete_account",
@@ -54,6 +54,8 @@ SETTINGS_ACTIONS = (
     "change_email",
     "change_phone",
     "change_username",
+    "link_oauth",
+    "unlink_oauth",
 )
 
 
@@ -222,6 +224,12 @@ def parse_authorization_request(
     settings_action = values.get("x_settings_action")
     if response_type == SETTINGS_ACTION_RESPONSE_TYPE and settings_action not in SETTINGS_ACTIONS:
         raise fail("invalid_request", "x_settings_action is missing or not supported")
+    if (
+        response_type == SETTINGS_ACTION_RESPONSE_TYPE
+        and settings_action in ("link_oauth", "unlink_oauth")
+        and not values.get("x_oauth_provider_alias")
+    ):
+        raise fail("invalid_request", f"oauthProviderAlias is required for {settings_action}")
 
     scopes = parse_scope(values.get("scope"))
     try:

@@ -41,11 +41,17 @@ def anonymous_identities(svc: Services) -> AnonymousIdentityService:
 
 
 def issue_device_session(
-    provider: OIDCProvider, client: OAuthClient, user: User, amr: list[str], ctx: RequestContext
+    provider: OIDCProvider,
+    client: OAuthClient,
+    user: User,
+    amr: list[str],
+    ctx: RequestContext,
+    scopes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A new offline grant of `user` in `client`, authenticated now, and its first tokens."""
+    """A new offline grant of `user` in `client`, authenticated now, and its first tokens (the
+    refresh token is `<grant id>.<secret>`)."""
     p = provider
-    scopes = list(DEVICE_SESSION_SCOPES)
+    scopes = list(scopes or DEVICE_SESSION_SCOPES)
     p.authorizations.grant(user.id, client.client_id, scopes)
     now = p.clock()
     grant, refresh_token = p.offline_grants.create(

@@ -38,6 +38,9 @@ SETTINGS_ACTION_PATHS = {
     "change_email": "/settings/identity/change_email",
     "change_phone": "/settings/identity/change_phone",
     "change_username": "/settings/identity/change_username",
+    # Both on the linked-accounts page, naming the provider (`x_oauth_provider_alias`, required).
+    "link_oauth": "/settings/identity/oauth",
+    "unlink_oauth": "/settings/identity/oauth",
 }
 MAX_ACTION_QUERY = 1024
 
@@ -51,6 +54,12 @@ def settings_page_url(pending: PendingRequest, x_ref: str) -> str:
     path = SETTINGS_ACTION_PATHS[pending.x_settings_action or ""]
     extra = parse_qsl((pending.x_settings_action_query or "")[:MAX_ACTION_QUERY], keep_blank_values=False)
     pairs = [(k, v) for k, v in extra if k != "x_ref"][:20] + [("x_ref", x_ref)]
+    if pending.x_settings_action in ("link_oauth", "unlink_oauth"):
+        # As Authgear's BuildSettingsActionURL: the provider, and for unlink the mode of the page.
+        pairs = [(k, v) for k, v in pairs if k not in ("x_provider_alias", "x_settings_action")]
+        pairs.append(("x_provider_alias", pending.x_oauth_provider_alias or ""))
+        if pending.x_settings_action == "unlink_oauth":
+            pairs.append(("x_settings_action", "unlink_oauth"))
     return f"{path}?{urlencode(pairs)}"
 
 

@@ -76,6 +76,7 @@ class GatehouseServer:
             if declared is None or self.max_body is None or declared <= self.max_body:
                 body = await self._body(protocol)
                 environ["wsgi.input"] = io.BytesIO(body)
+                environ["wsgi.input_terminated"] = True  # werkzeug reads a chunked body only then
                 if declared is None:
                     environ["CONTENT_LENGTH"] = str(len(body))
         loop = asyncio.get_running_loop()

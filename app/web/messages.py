@@ -260,7 +260,7 @@ def retry_seconds(info: dict[str, Any]) -> float | None:
 def _duration_text(seconds: float) -> str:
     from flask_babel import format_timedelta
 
-    return str(format_timedelta(timedelta(seconds=max(1, round(seconds))), threshold=1.1, add_direction=False))
+    return str(format_timedelta(timedelta(seconds=max(1, round(seconds))), threshold=1, add_direction=False))
 
 
 def retry_wait(info: dict[str, Any]) -> str | None:

@@ -194,8 +194,9 @@ def auto_start(page: str, x_step: str, step: WebStep, action: dict[str, Any]) ->
     time the page shows (never again after an error or a back)."""
     if page not in ("login", "signup") or step.extra.get("oauth_auto") or action.get("type") != "identify":
         return None
-    alias = getattr(pending_request(), "x_oauth_provider_alias", None)
-    if not alias:
+    pending = pending_request()
+    alias = getattr(pending, "x_oauth_provider_alias", None)
+    if not alias or getattr(pending, "x_settings_action", None):  # link_oauth names the provider to link
         return None
     step.extra = {**step.extra, "oauth_auto": True}
     web_steps().put(x_step, step)
@@ -249,6 +250,10 @@ def sso_callback(alias: str) -> BaseResponse:
         return _invalid_state()
     if state.get("alias") != alias or session.get(BROWSER_KEY) != state.get("browser_id"):
         return _invalid_state()
+    if state.get("purpose") == "settings_link":  # a provider linked in the settings
+        from app.web.settings.routes_oauth import finish as finish_settings_link
+
+        return finish_settings_link(state, query)
     return finish(state, query)
 
 

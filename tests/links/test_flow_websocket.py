@@ -131,3 +131,37 @@ def test_with_redis_the_event_goes_through_publish(tmp_path: Path):
         with pytest.raises(TimeoutError):
             quiet.receive()
         quiet.close()
+
+
+@pytest.mark.embedded
+def test_the_flask_app_behind_rsgi_reads_bodies_as_under_wsgi(link_server):
+    """Every other request reaches the Flask app unchanged: a chunked body, an oversized one (413
+    unread), cookies and query strings."""
+    import http.client
+
+    port = link_server["port"]
+    body = json.dumps({"type": "login", "name": "default"}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.putrequest("POST", "/api/v1/authentication_flows")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    resp = conn.getresponse()
+    assert resp.status == 200 and json.loads(resp.read())["result"]["state_token"].startswith("authflowstate_")
+    conn.close()
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.putrequest("POST", "/api/v1/authentication_flows")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(2 * 1024 * 1024))
+    conn.endheaders()  # the body is never sent: the answer comes without it
+    resp = conn.getresponse()
+    assert resp.status == 413
+    conn.close()
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/login?ui_locales=ja", headers={"Cookie": "a=1", "Accept-Language": "en"})
+    resp = conn.getresponse()
+    assert resp.status in (200, 302, 303) and resp.getheader("server") == "granian"
+    conn.close()

@@ -105,7 +105,9 @@ def test_existing_cookie_is_neither_used_nor_replaced(sdk_app):
     client.set_cookie(name, cookie)
     user_id, email, password = _user(sdk_app)
     verifier, challenge = pkce_pair()
-    params = authorize_params(SPA, SPA_CB, scope="openid offline_access", pkce=challenge, x_suppress_idp_session_cookie="true")
+    params = authorize_params(
+        SPA, SPA_CB, scope="openid offline_access", pkce=challenge, x_suppress_idp_session_cookie="true"
+    )
     location = client.get("/oauth2/authorize", query_string=params).headers["Location"]
     assert location.startswith("/login?")  # no "continue as" with the cookie's session
     resp = _login(client, location, email, password)

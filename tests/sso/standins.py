@@ -12,15 +12,11 @@ field and its ES256 client-secret JWT check, GitHub's token answer (200 with `er
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import html
 import json
 import secrets
-import select
-import socket
-import socketserver
 import ssl
 import threading
 import time
@@ -30,12 +26,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
+
+from tests.provider_tls import ConnectProxy, make_certs
 
 HOSTS = [
     "accounts.google.com",
@@ -50,101 +46,11 @@ HOSTS = [
 ]
 
 
-# -- certificates -----------------------------------------------------------------------------------
-def make_certs(folder: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for every provider host; returns (ca.pem, cert.pem, key.pem)."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Gatehouse test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOSTS[0])]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in HOSTS]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return paths
-
-
 def apple_p8_key() -> tuple[str, Any]:
     """A P-256 key in Apple's .p8 form (PKCS#8 PEM) and its public key."""
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return pem.decode(), key.public_key()
-
-
-# -- the CONNECT proxy ------------------------------------------------------------------------------
-class _ProxyHandler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = self.request.recv(4096)
-            if not chunk:
-                return
-            head += chunk
-        line = head.split(b"\r\n", 1)[0].decode()
-        method, target, _ = line.split(" ", 2)
-        server: Any = self.server
-        server.seen.append(target)
-        if method != "CONNECT":
-            self.request.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-            return
-        upstream = socket.create_connection(("127.0.0.1", server.tls_port))
-        self.request.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-        pair = [self.request, upstream]
-        try:
-            while True:
-                readable, _, _ = select.select(pair, [], [], 30)
-                if not readable:
-                    return
-                for sock in readable:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    (upstream if sock is self.request else self.request).sendall(data)
-        finally:
-            upstream.close()
-
-
-class ConnectProxy(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, tls_port: int) -> None:
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-        self.tls_port = tls_port
-        self.seen: list[str] = []  # CONNECT targets, for asserting that requests went through it
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 # -- the providers ----------------------------------------------------------------------------------
@@ -154,7 +60,7 @@ def b64(data: bytes) -> str:
 
 class Standins:
     def __init__(self, folder: Path) -> None:
-        self.ca, cert, key = make_certs(folder)
+        self.ca, cert, key = make_certs(folder, HOSTS)
         self.signing = RSAKey.generate_key(2048, parameters={"kid": "standin-1", "alg": "RS256", "use": "sig"})
         self.clients: dict[str, dict[str, Any]] = {}  # provider type -> {client_id, client_secret, ...}
         self.next_user: dict[str, dict[str, Any]] = {}

@@ -53,6 +53,9 @@ def identity_claims(identity: Identity) -> dict[str, Any]:
                 CLAIM_PREFIX + "oauth/profile": stored if (profile := identity.provider_profile) is None else profile,
             }
         )
+    elif identity.type in ("anonymous", "biometric"):
+        # Key ID and device info, kept as Authgear's claims (app/identities/anonymous.py, biometric.py).
+        claims.update({k: v for k, v in stored.items() if k.startswith(CLAIM_PREFIX)})
     elif identity.type == "passkey" and identity.dedup_key:
         claims[CLAIM_PREFIX + "passkey/credential_id"] = identity.dedup_key.partition(":")[2]
         claims[CLAIM_PREFIX + "passkey/display_name"] = stored.get("display_name", "")

@@ -2,7 +2,9 @@
 blueprint; importing the route modules registers their views on it."""
 
 from app.web.settings import (  # noqa: F401
+    routes_biometric,
     routes_identity,
+    routes_oauth,
     routes_passkeys,
     routes_profile,
     routes_security,

@@ -27,6 +27,8 @@ NOTICES = {
     "authorization_revoked": lazy_gettext("The app's access has been removed."),
     "code_sent": lazy_gettext("We sent you a new code."),
     "passkey_added": lazy_gettext("Your passkey has been added."),
+    "oauth_linked": lazy_gettext("The account has been connected. You can sign in with it from now on."),
+    "oauth_unlinked": lazy_gettext("The account has been disconnected."),
 }
 
 SETTINGS_ERRORS = {
