@@ -143,6 +143,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api import flows as flows_api
     from app.resolver import routes as resolver
     from app.web import settings as web_settings
+    from app.web import whatsapp_webhook
 
     # Bearer-token and cookie-less APIs are CSRF-exempt; the OIDC blueprint exempts its API views one
     # by one (its consent form is protected), and every hosted-page form carries its CSRF token.
@@ -153,6 +154,7 @@ def _register_blueprints(app: Flask) -> None:
         (admin_graphql.bp, True),
         (admin_bulk.bp, True),
         (resolver.bp, True),
+        (whatsapp_webhook.bp, True),  # signed by Meta, no cookies
         (oidc.bp, False),
         (web.bp, False),
         (web_settings.bp, False),

@@ -52,7 +52,8 @@ AUTHGEAR_SECRET_KEYS = frozenset(
 )
 IMPLEMENTED_SECRET_KEYS = frozenset(
     "db redis admin-api.auth mail.smtp sms.custom sms.twilio sms.nexmo oauth csrf oauth.client_secrets "
-    "sso.oauth.client sso.oauth.demo_credentials webhook bot_protection.provider".split()
+    "sso.oauth.client sso.oauth.demo_credentials webhook bot_protection.provider whatsapp.on-premises "
+    "whatsapp.cloud-api".split()
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -477,6 +478,10 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "sms_provider": {"enum": ["nexmo", "twilio", "custom"]},
+                # Authgear's WhatsappConfig (app/messaging/whatsapp.py)
+                "whatsapp": _closed(
+                    {"api_type": {"enum": ["on-premises", "cloud-api"]}, "message_sent_callback_timeout": _DURATION}
+                ),
                 "sms_gateway": {
                     **_closed(
                         {

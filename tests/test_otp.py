@@ -321,7 +321,7 @@ def test_sms_code_goes_to_the_webhook(otp, sms_webhook, smtp_server):
     "purpose,channel,target",
     [
         ("signup", "email", "a@example.com"),
-        ("login", "whatsapp", "+85298765432"),
+        ("login", "whatsapp", "a@example.com"),
         ("login", "email", "+85298765432"),
         ("login", "sms", "a@example.com"),
     ],

@@ -15,6 +15,7 @@ it, as in Authgear. A message a project rule suppresses skips the messaging limi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -35,7 +36,9 @@ log = logging.getLogger("gatehouse.otp")
 
 CODE_LENGTH = 6
 PURPOSES = ("verification", "login", "account_recovery", "setup")
-CHANNELS = ("email", "sms")
+# WhatsApp (app/messaging/whatsapp.py) takes a phone number's code under SMS's limits and validity,
+# with a cooldown of its own, as in Authgear (pkg/lib/authn/otp kinds).
+CHANNELS = ("email", "sms", "whatsapp")
 TEMPLATE = {
     "verification": "otp_verification",
     "setup": "otp_verification",
@@ -108,6 +111,9 @@ class OTPService:
             raise ValueError(f"unknown OTP purpose {purpose!r}")
         if channel not in CHANNELS:
             raise ValueError(f"unknown OTP channel {channel!r}")
+        if channel == "whatsapp":
+            sms = self._policy(purpose, "sms", form)
+            return dataclasses.replace(sms, cooldown_bucket=sms.cooldown_bucket.replace("SMS", "Whatsapp"))
         p = self.project
         ch = channel.capitalize() if channel == "email" else "SMS"
         verification = p["verification"]["rate_limits"][channel]
@@ -199,21 +205,25 @@ class OTPService:
         `deliver=False` does everything but the delivery (cooldown, limits, a stored code): account
         recovery's answer for an unknown address, as Authgear's dummy OTP, so both read the same."""
         policy = self._policy(purpose, channel, form)
-        if channel_of(target) != channel:
+        if channel_of(target) != ("sms" if channel == "whatsapp" else channel):
             raise ValueError("target does not match the channel")
         target_key = self._target_key(target)
         can_resend_at = self.rate_limiter.cooldown(
             policy.trigger_group, policy.cooldown_bucket, target_key, policy.cooldown_seconds
         )
-        limiter, group, kind = self.rate_limiter, f"messaging.{channel}", "Email" if channel == "email" else "SMS"
+        # WhatsApp counts the SMS messaging limits (Authgear's checkWhatsapp).
+        limit_channel = "sms" if channel == "whatsapp" else channel
+        limiter, group, kind = self.rate_limiter, f"messaging.{limit_channel}", "Email" if channel == "email" else "SMS"
         if ip:
             limiter.check(policy.trigger_group, policy.trigger_bucket, ip, policy.trigger_rule)
         # Authgear's sender returns before counting the messaging limits when a project test-mode
         # rule suppresses the target; the plan-wide suppression (features) counts them first.
         if not self.test_mode.suppressed_by_rule(channel, target):
             if ip:
-                limiter.check(group, f"Messaging{kind}PerIP", ip, self._messaging_rule(f"{channel}_per_ip"))
-            limiter.check(group, f"Messaging{kind}PerTarget", target_key, self._messaging_rule(f"{channel}_per_target"))
+                limiter.check(group, f"Messaging{kind}PerIP", ip, self._messaging_rule(f"{limit_channel}_per_ip"))
+            limiter.check(
+                group, f"Messaging{kind}PerTarget", target_key, self._messaging_rule(f"{limit_channel}_per_target")
+            )
 
         code = self.issue(purpose, channel, target, form=form, ws_channel=ws_channel)
         if form == "link":
@@ -229,6 +239,9 @@ class OTPService:
         try:
             if channel == "email":
                 self.sender.send_email(target, policy.template, params, locale)
+            elif channel == "whatsapp":
+                message_id = self.sender.send_whatsapp(self.store, target, code, locale)
+                self._update(purpose, target, whatsapp_message_id=message_id, sent_at=self.clock().timestamp())
             else:
                 self.sender.send_sms(target, policy.template, params, locale)
         except MessageDeliveryFailed as exc:
@@ -243,6 +256,12 @@ class OTPService:
         record = self._load(purpose, target)
         if record is not None:
             self.store.set(key, json.dumps({**record, "delivery_error": error}), ttl=ttl)
+
+    def _update(self, purpose: str, target: str, **fields: Any) -> None:
+        record = self._load(purpose, target)
+        if record is not None:
+            ttl = max(1.0, record["expire_at"] - self.clock().timestamp() + 60)
+            self.store.set(self._code_key(purpose, target), json.dumps({**record, **fields}), ttl=ttl)
 
     def allow_resend(self, purpose: str, channel: str, target: str) -> None:
         """End the target's resend cooldown now: its message was never delivered."""
@@ -321,6 +340,13 @@ class OTPService:
         if exceeded:
             self.store.delete(key)
         delivery_error = (record or {}).get("delivery_error")
+        delivery_status = "failed" if delivery_error else "sent"
+        if record and record.get("whatsapp_message_id") and not delivery_error:
+            # Authgear's: a WhatsApp message's status as the Cloud API's webhook reported it.
+            found = self.sender.whatsapp.status(
+                self.store, record["whatsapp_message_id"], record.get("sent_at", 0.0), self.clock().timestamp()
+            )
+            delivery_status, delivery_error = found.delivery_status, found.delivery_error
         return {
             "can_resend_at": until or self.clock().astimezone(UTC),
             "failed_attempt_rate_limit_exceeded": exceeded,
@@ -329,7 +355,7 @@ class OTPService:
             # Whether the link was opened and approved (Authgear's CanCheckSubmittedCode).
             "can_check": bool((record or {}).get("submitted")),
             # Sent synchronously: a code is either delivered or its failure recorded.
-            "delivery_status": "failed" if delivery_error else "sent",
+            "delivery_status": delivery_status,
             "delivery_error": delivery_error,
         }
 

@@ -129,7 +129,6 @@ class OAuthLinks:
         """Other users' identities holding one of the incoming account's claims."""
         found: list[Identity] = []
         keys = self.svc.config.project["identity"]["login_id"].get("keys") or []
-        oauth_others: list[Identity] | None = None
         for claim, login_id_type in AWARE_CLAIMS.items():
             value = spec.claims.get(claim)
             if not isinstance(value, str) or not value:
@@ -141,10 +140,10 @@ class OAuthLinks:
                     identity = None
                 if identity is not None and identity.user_id != user.id and identity not in found:
                     found.append(identity)
-            if oauth_others is None:
-                stmt = select(Identity).where(Identity.type == "oauth", Identity.user_id != user.id)
-                oauth_others = list(db.session.scalars(stmt))
-            found += [i for i in oauth_others if (i.claims or {}).get(claim) == value and i not in found]
+            stmt = select(Identity).where(
+                Identity.type == "oauth", Identity.user_id != user.id, Identity.claims[claim].as_string() == value
+            )
+            found += [i for i in db.session.scalars(stmt) if i not in found]
         return found
 
     # -- unlinking ------------------------------------------------------------------------------

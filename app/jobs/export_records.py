@@ -68,6 +68,7 @@ _IDENTITY_COLUMNS = (
     Identity.provider_type,
     Identity.provider_subject_id,
     Identity.claims,
+    Identity.provider_profile,
 )
 
 # PostgreSQL: one statement per batch reads the users with everything their records need (the
@@ -81,7 +82,8 @@ SELECT u.id, u.created_at, u.last_login_at, u.is_disabled, u.delete_at, u.is_ano
        NULLIF(u.custom_attributes, '{{}}'::jsonb),
        (SELECT json_agg(json_build_array(i.type, i.login_id_key, i.login_id_type, i.login_id,
                                          i.original_login_id, i.provider_alias, i.provider_type,
-                                         i.provider_subject_id, i.claims) ORDER BY i.created_at, i.id)
+                                         i.provider_subject_id, i.claims, i.provider_profile)
+                        ORDER BY i.created_at, i.id)
           FROM identities i WHERE i.user_id = u.id),
        (SELECT json_agg(json_build_array(a.type, a.oob_target, a.totp_secret) ORDER BY a.created_at, a.id)
           FROM authenticators a
@@ -268,7 +270,8 @@ def _record(
     if valid_until is not None:
         rec["account_valid_until"] = rfc3339(valid_until)
     exported, passkeys = [], 0
-    for kind, key, login_id_type, login_id, original, alias, provider_type, subject, claims in identities or ():
+    for row in identities or ():
+        kind, key, login_id_type, login_id, original, alias, provider_type, subject, claims, profile = row
         if kind == "passkey":
             passkeys += 1
         elif kind == "login_id":
@@ -283,7 +286,13 @@ def _record(
             exported.append(
                 {
                     "type": "oauth",
-                    "oauth": {"provider_alias": alias, "provider_type": provider_type, "provider_subject_id": subject},
+                    "oauth": {
+                        "provider_alias": alias,
+                        "provider_type": provider_type,
+                        "provider_subject_id": subject,
+                        # Authgear's user_profile: the provider's raw profile (none when not stored).
+                        **({"user_profile": profile} if profile else {}),
+                    },
                     "claims": claims or {},
                 }
             )

@@ -22,6 +22,7 @@ from app.messaging.outbox import Outbox
 from app.messaging.providers import ProviderError
 from app.messaging.sms import OutboxSMSTransport, resolve_sms_transport
 from app.messaging.templates import MessageRenderer, normalize_locale
+from app.messaging.whatsapp import SUPPRESSED_MESSAGE_ID, WhatsappService
 from app.testmode import TestMode
 
 log = logging.getLogger("gatehouse.messaging")
@@ -73,6 +74,7 @@ class MessageSender:
         ) == "environment_variable":
             log.warning("messaging.sms_gateway use_config_from environment_variable is not implemented: no SMS is sent")
         self.sms_outbox = OutboxSMSTransport(outbox)
+        self.whatsapp = WhatsappService(config)  # app/messaging/whatsapp.py
         self.test_mode = TestMode(config.project, config.features)
 
     def suppressed(self, channel: str, to: str) -> bool:
@@ -124,6 +126,20 @@ class MessageSender:
             log.error("sms %s to %s not delivered: %s", template, mask_address(to), exc)
             raise MessageDeliveryFailed(exc if isinstance(exc, ProviderError) else None) from None
         log.info("sms %s sent to %s", template, mask_address(to))
+
+    def send_whatsapp(self, store: Any, to: str, code: str, locale: str) -> str:
+        """Send `code` in the configured WhatsApp authentication template; returns the message ID."""
+        _check_recipient(to)
+        if self.test_mode.suppressed_by_feature("whatsapp"):
+            log.info("whatsapp code to %s is suppressed by test mode", mask_address(to))
+            return SUPPRESSED_MESSAGE_ID
+        try:
+            message_id = self.whatsapp.send(store, to, code, self.resolve_locale(locale))
+        except DeliveryError as exc:
+            log.error("whatsapp code to %s not delivered: %s", mask_address(to), exc)
+            raise MessageDeliveryFailed(exc if isinstance(exc, ProviderError) else None) from None
+        log.info("whatsapp code sent to %s", mask_address(to))
+        return message_id
 
 
 def _check_recipient(to: str) -> None:

@@ -25,7 +25,6 @@ ACCOUNT_STATUS = {
 }
 
 BY_REASON = {
-    "UserNotFound": lazy_gettext("We couldn't find an account with that email, phone number or username."),
     "InvalidOTPCode": lazy_gettext("That code is incorrect or has expired."),
     "InvalidVerificationCode": lazy_gettext("That code is incorrect or has expired."),
     "InvalidTOTPCode": lazy_gettext("That code doesn't match. Check your authenticator app and try again."),
@@ -98,8 +97,137 @@ IDENTIFICATION_LABEL = {
 }
 
 
+# -- copy that follows the configuration (issue 21) ---------------------------------------------------
+# What names "your email, phone number or username" names only the kinds of login ID the project takes
+# (identity.login_id.keys types): one wording per combination that occurs; any other combination
+# (phone and username without email) reads as all three.
+LOGIN_ID_KINDS = ("email", "phone", "username")
+_ALL = frozenset(LOGIN_ID_KINDS)
+_E, _P, _U = frozenset({"email"}), frozenset({"phone"}), frozenset({"username"})
+_EP, _EU = frozenset({"email", "phone"}), frozenset({"email", "username"})
+BY_LOGIN_ID_KINDS: dict[str, dict[frozenset[str], Any]] = {
+    "not_found": {
+        _E: lazy_gettext("We couldn't find an account with that email address."),
+        _P: lazy_gettext("We couldn't find an account with that phone number."),
+        _U: lazy_gettext("We couldn't find an account with that username."),
+        _EP: lazy_gettext("We couldn't find an account with that email or phone number."),
+        _EU: lazy_gettext("We couldn't find an account with that email or username."),
+        _ALL: lazy_gettext("We couldn't find an account with that email, phone number or username."),
+    },
+    "exists": {
+        _E: lazy_gettext("An account with this email address already exists."),
+        _P: lazy_gettext("An account with this phone number already exists."),
+        _U: lazy_gettext("An account with this username already exists."),
+        _EP: lazy_gettext("An account with this email or phone number already exists."),
+        _EU: lazy_gettext("An account with this email or username already exists."),
+        _ALL: lazy_gettext("An account with this email, phone number or username already exists."),
+    },
+    "invalid": {
+        _E: lazy_gettext("Enter a valid email address."),
+        _P: lazy_gettext("Enter a phone number with its country code, for example +85298765432."),
+        _U: lazy_gettext("Enter a valid username."),
+        _EP: lazy_gettext("Enter a valid email address or phone number."),
+        _EU: lazy_gettext("Enter a valid email address or username."),
+        _ALL: lazy_gettext("Enter a valid email address, phone number or username."),
+    },
+    # The settings pages: removing the only login ID (RemoveLastIdentity).
+    "remove_last": {
+        _E: lazy_gettext("You can't remove this: it is your only way to sign in. Add another email address first."),
+        _P: lazy_gettext("You can't remove this: it is your only way to sign in. Add another phone number first."),
+        _U: lazy_gettext("You can't remove this: it is your only way to sign in. Add another username first."),
+        _EP: lazy_gettext(
+            "You can't remove this: it is your only way to sign in. Add another email address or phone number first."
+        ),
+        _EU: lazy_gettext(
+            "You can't remove this: it is your only way to sign in. Add another email address or username first."
+        ),
+        _ALL: lazy_gettext(
+            "You can't remove this: it is your only way to sign in. Add another email address, phone number "
+            "or username first."
+        ),
+    },
+    # The forgot-password page's lead: codes go to an email address or a phone number, never a username.
+    "forgot_password": {
+        _E: lazy_gettext("Enter the email address of your account and we'll send you a code."),
+        _P: lazy_gettext("Enter the phone number of your account and we'll send you a code."),
+        _EP: lazy_gettext("Enter the email address or phone number of your account and we'll send you a code."),
+    },
+}
+# The settings home's summary of second factors: the enabled ones, joined as the language lists them.
+SECOND_FACTORS = {
+    "totp": lazy_gettext("authenticator apps"),
+    "oob_otp_email": lazy_gettext("codes by email"),
+    "oob_otp_sms": lazy_gettext("codes by text message"),
+    "oob_otp": lazy_gettext("codes by email or text message"),
+    "secondary_password": lazy_gettext("an additional password"),
+    "recovery_code": lazy_gettext("recovery codes"),
+}
+
+
+def _project() -> dict[str, Any]:
+    from app.services import services
+
+    return services().config.project
+
+
+def enabled_login_id_kinds(project: dict[str, Any] | None = None) -> frozenset[str]:
+    """The kinds of login ID the project takes: `identity.login_id.keys` types, when `login_id` is
+    among `authentication.identities`."""
+    project = project if project is not None else _project()
+    if "login_id" not in ((project.get("authentication") or {}).get("identities") or ["login_id"]):
+        return frozenset()
+    keys = ((project.get("identity") or {}).get("login_id") or {}).get("keys") or []
+    return frozenset(str(k.get("type")) for k in keys if isinstance(k, dict)) & _ALL
+
+
+def sms_enabled(project: dict[str, Any] | None = None) -> bool:
+    """Whether codes go by text message: `oob_otp_sms` among the primary or secondary authenticators."""
+    auth = (project if project is not None else _project()).get("authentication") or {}
+    return any("oob_otp_sms" in (auth.get(k) or []) for k in ("primary_authenticators", "secondary_authenticators"))
+
+
+def login_id_text(key: str, kinds: set[str] | frozenset[str] | None = None) -> str:
+    """The `BY_LOGIN_ID_KINDS[key]` wording for `kinds` (default: the project's kinds of login ID)."""
+    table = BY_LOGIN_ID_KINDS[key]
+    chosen = frozenset(kinds if kinds is not None else enabled_login_id_kinds()) & _ALL
+    if key == "forgot_password":
+        chosen = chosen & {"email", "phone"} or _EP
+    return str(table.get(chosen) or table[_EP if key == "forgot_password" else _ALL])
+
+
+def target_invalid_text(project: dict[str, Any] | None = None) -> str:
+    """A refused address for codes, naming only the channels the project sends codes by."""
+    auth = (project if project is not None else _project()).get("authentication") or {}
+    types = set(auth.get("primary_authenticators") or []) | set(auth.get("secondary_authenticators") or [])
+    if "oob_otp_email" in types and "oob_otp_sms" in types:
+        return gettext("Enter a valid email address or phone number.")
+    if "oob_otp_sms" in types:
+        return gettext("Enter a phone number with its country code, for example +85298765432.")
+    return gettext("Enter a valid email address.")
+
+
+def second_factors_summary(types: list[str], recovery_codes: bool) -> str:
+    """The second factors the project offers, as a phrase ("Authenticator apps, codes by email and
+    recovery codes")."""
+    from babel.lists import format_list
+    from flask_babel import get_locale
+
+    keys = [t for t in ("totp", "oob_otp_email", "oob_otp_sms", "secondary_password") if t in types]
+    if "oob_otp_email" in keys and "oob_otp_sms" in keys:
+        keys[keys.index("oob_otp_email")] = "oob_otp"
+        keys.remove("oob_otp_sms")
+    if recovery_codes:
+        keys.append("recovery_code")
+    if not keys:
+        return ""
+    text = format_list([str(SECOND_FACTORS[k]) for k in keys], locale=get_locale() or "en")
+    return text[:1].upper() + text[1:]
+
+
 def identification_label(kinds: set[str]) -> str:
-    return str(IDENTIFICATION_LABEL.get(frozenset(kinds & {"email", "phone", "username"}), gettext("Email address")))
+    """The login ID field's label: the kinds the page offers, else the project's, else "Email address"."""
+    chosen = frozenset(kinds) & _ALL or enabled_login_id_kinds()
+    return str(IDENTIFICATION_LABEL.get(chosen, gettext("Email address")))
 
 
 def password_rules(policy: dict[str, Any]) -> list[tuple[str, str]]:
@@ -140,6 +268,8 @@ def error_text(error: dict[str, Any], page: str) -> str:
         return str(CREDENTIALS.get(page, CREDENTIALS["enter_password"]))
     if reason == "UserNotFound" and error.get("identification") == "passkey":
         return gettext("This passkey is not linked to an account here. Use another way to sign in.")
+    if reason == "UserNotFound":
+        return login_id_text("not_found", _page_kinds(page))
     if reason == "RateLimited":
         wait = retry_wait(info)
         if page in ("enter_oob_otp", "forgot_password/otp") and error.get("resend"):
@@ -164,7 +294,7 @@ def error_text(error: dict[str, Any], page: str) -> str:
     if reason == "InvariantViolated":
         kind = (info.get("cause") or {}).get("kind")
         if kind == "DuplicatedIdentity":
-            return gettext("An account with this email, phone number or username already exists.")
+            return login_id_text("exists")
         if kind == "NoAuthenticator":
             return gettext("There is no way for this account to sign in here.")
         return gettext("This change is not allowed.")
@@ -193,12 +323,17 @@ def _validation_text(info: dict[str, Any], page: str, identification: Any) -> st
                 return gettext("Enter a valid username.")
             return gettext("Enter a valid email address.")
         if cause.get("location") == "/target":
-            return gettext("Enter a valid email address or phone number.")
+            return target_invalid_text()
         if cause.get("location") == "/attributes":
             return gettext("Please fill in the required fields.")
     if page in ("login", "signup", "forgot_password"):
-        return gettext("Enter a valid email address, phone number or username.")
+        return login_id_text("invalid", _page_kinds(page))
     return gettext("Please check what you entered and try again.")
+
+
+def _page_kinds(page: str) -> frozenset[str]:
+    kinds = enabled_login_id_kinds()
+    return kinds & {"email", "phone"} or kinds if page == "forgot_password" else kinds
 
 
 def broken_rules(error: dict[str, Any] | None) -> set[str]:

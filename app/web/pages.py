@@ -155,7 +155,7 @@ def _oob_choice(option: dict[str, Any], index: int) -> dict[str, Any]:
     inp: dict[str, Any] = {"authentication": option["authentication"], "index": index}
     channels = option.get("channels") or []
     if len(channels) > 1:
-        # WhatsApp is offered first but cannot deliver yet (NoAvailableWhatsappClient): SMS it is.
+        # The hosted pages have no channel choice page yet: SMS, when offered, as before WhatsApp.
         inp["channel"] = "sms" if "sms" in channels else channels[0]
     return inp
 

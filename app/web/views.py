@@ -18,7 +18,7 @@ from app.messaging.service import mask_address
 from app.services import services
 from app.web.blueprint import engine, pending_request, theme, web_flow_context, web_steps
 from app.web.inputs import infer_identification
-from app.web.messages import broken_rules, error_text, identification_label, password_rules
+from app.web.messages import broken_rules, error_text, identification_label, login_id_text, password_rules
 from app.web.pages import ENTRY_PAGES, data_of, option_index, options_of, pages_for, path_of
 from app.web.qr import qr_svg
 from app.web.steps import WebStep
@@ -156,6 +156,8 @@ def _page_data(page: str, action: dict[str, Any], error: dict[str, Any] | None) 
         kinds = {str(o.get("identification")) for o in options}
         out["login_id_label"] = identification_label(kinds)
         out["login_id_kinds"] = sorted(kinds - {"passkey"})
+        if page == "forgot_password":  # the lead names what the project takes (issue 21)
+            out["forgot_password_lead"] = login_id_text("forgot_password", kinds)
         # A passkey identification: the button's and the autofill's (conditional UI) request options.
         passkey = next((o for o in options if o.get("identification") == "passkey" and o.get("request_options")), None)
         out["passkey_request_options"] = passkey["request_options"] if passkey else None

@@ -45,12 +45,12 @@ def oauth_items(run: FlowRun, alias: str) -> list[dict[str, Any]]:
     return items or [DEFAULT_OAUTH_ITEM]
 
 
-def _override(item: dict[str, Any], branch: dict[str, Any]) -> tuple[str, str]:
+def _override(item: dict[str, Any], branch: dict[str, Any], kind: str = "oauth") -> tuple[str, str]:
     """The branch's override of the item's action and login flow, matched by `name`."""
     action, login_flow = str(item.get("action") or "error"), ""
     name = item.get("name")
     if name:
-        for o in ((branch.get("account_linking") or {}).get("oauth")) or []:
+        for o in ((branch.get("account_linking") or {}).get(kind)) or []:
             if isinstance(o, dict) and o.get("name") == name:
                 action = o.get("action") or action
                 login_flow = o.get("login_flow") or login_flow
@@ -70,8 +70,9 @@ def _holders(run: FlowRun, claim: str, value: str) -> list[Identity]:
             identity = None
         if identity is not None and identity not in found:
             found.append(identity)
-    others = db.session.scalars(select(Identity).where(Identity.type == "oauth")).all()
-    found += [i for i in others if (i.claims or {}).get(claim) == value and i not in found]
+    # The claim is compared in SQL (every login-ID signup asks), not over every OAuth identity loaded.
+    stmt = select(Identity).where(Identity.type == "oauth", Identity.claims[claim].as_string() == value)
+    found += [i for i in db.session.scalars(stmt) if i not in found]
     return found
 
 
@@ -91,6 +92,56 @@ def conflicts_of(run: FlowRun, spec: IncomingOAuth, branch: dict[str, Any]) -> l
             seen.add(identity.id)
             out.append({"identity_id": identity.id, "action": action, "login_flow": login_flow})
     return out
+
+
+# -- an incoming login ID (Authgear's linkByIncomingLoginIDSpec, `account_linking.login_id[]`) ----------
+LOGIN_ID_POINTER = {"email": "/email", "phone": "/phone_number", "username": "/preferred_username"}
+
+
+def login_id_items(run: FlowRun, key: str, login_id_type: str) -> list[dict[str, Any]]:
+    """The items of the login ID key, else Authgear's default of its type (same claim, `error`)."""
+    config = run.project.get("account_linking") or {}
+    items = [i for i in config.get("login_id") or [] if isinstance(i, dict) and i.get("key") == key]
+    return items or [{"user_profile": {"pointer": LOGIN_ID_POINTER[login_id_type]}, "action": "error"}]
+
+
+def login_id_conflicts_of(run: FlowRun, incoming: dict[str, Any], branch: dict[str, Any]) -> list[dict[str, Any]]:
+    """Other users' identities holding the new login ID (`incoming`: key, type, normalized value)
+    under the claim each item's `user_profile` names."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in login_id_items(run, incoming["key"], incoming["type"]):
+        profile = POINTER_CLAIM.get(str((item.get("user_profile") or {}).get("pointer")), "email")
+        action, login_flow = _override(item, branch, "login_id")
+        for identity in _holders(run, profile, incoming["value"]):
+            if identity.id in seen:
+                continue
+            seen.add(identity.id)
+            out.append({"identity_id": identity.id, "action": action, "login_flow": login_flow})
+    return out
+
+
+def begin_login_id(
+    run: FlowRun, incoming: dict[str, Any], branch: dict[str, Any], conflicts: list[dict[str, Any]]
+) -> Outcome:
+    """As `begin`, for a login ID being signed up with."""
+    from app.flows.steps.oauth import _one
+
+    errors = [c for c in conflicts if c["action"] != "login_and_link"]
+    if errors:
+        existing = [_identity(c) for c in errors]
+        err = InvariantViolated("DuplicatedIdentity", "identity already exists")
+        err.info.update({"IdentityTypeIncoming": "login_id", "LoginIDTypeIncoming": incoming["type"]})
+        first = existing[0]
+        err.info["IdentityTypeExisting"] = first.type
+        if first.type == "login_id":
+            err.info["LoginIDTypeExisting"] = first.login_id_type
+        elif first.type == "oauth":
+            err.info["OAuthProviderTypeExisting"] = first.provider_type
+        err.info["ExistingIdentities"] = [_one(i) for i in existing]
+        raise err
+    run.local["account_linking"] = {"login_id": incoming, "conflicts": conflicts, "branch": branch}
+    return WAIT
 
 
 def _identity(conflict: dict[str, Any]) -> Identity:
@@ -158,8 +209,9 @@ def _choices(run: FlowRun) -> list[tuple[dict[str, Any], dict[str, Any]]]:
 
 
 def action(run: FlowRun) -> dict[str, Any]:
+    incoming = run.local["account_linking"].get("login_id")
     return {
-        "identification": "oauth",
+        "identification": incoming["type"] if incoming else "oauth",
         "data": {"type": "account_linking_identification_data", "options": [o for o, _ in _choices(run)]},
     }
 
@@ -192,7 +244,11 @@ def take(run: FlowRun, inp: dict[str, Any]) -> Outcome:
     if first is None or first.get("type") != "identify" or index is None:
         raise BadRequest("AuthenticationFlowUnsupported", "the login flow does not accept this identification")
     run.data.update(effective_type="login", effective_name=login_name)
-    run.data["account_linking"] = {"spec": linking["spec"], "user_id": identity.user_id}
+    run.data["account_linking"] = {
+        "spec": linking.get("spec"),
+        "login_id": linking.get("login_id"),
+        "user_id": identity.user_id,
+    }
     run.state.queue = []  # the rest of the signup flow gives way to the login flow (Authgear rewrites the flow)
     if wanted == "oauth":
         first["account_linking_oauth"] = {
@@ -238,6 +294,15 @@ def link_pending(run: FlowRun) -> None:
     """At the end of the login: the incoming identity joins the user (Authgear's NodeDoCreateIdentity)."""
     linking = run.data.get("account_linking")
     if not linking or run.flow_type != "login" or run.user_id != linking["user_id"]:
+        return
+    if linking.get("login_id"):  # an incoming login ID: added to the user, unless taken meanwhile
+        incoming = linking["login_id"]
+        if run.svc.users.find_identity(incoming["key"], incoming["value"]) is not None:
+            from app.errors import duplicated_identity
+
+            raise duplicated_identity()
+        run.svc.users.add_login_id(run.svc.users.get(run.user_id), incoming["key"], incoming["raw"], run.ctx.request)
+        run.data.pop("account_linking", None)
         return
     spec = IncomingOAuth.from_dict(linking["spec"])
     if run.svc.oauth_identities.find(spec) is not None:

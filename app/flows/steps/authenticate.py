@@ -38,7 +38,8 @@ OOB_CHANNEL = {
 # A primary OOB OTP comes from a login ID of this type (Authgear derives the option from the identity).
 PRIMARY_OOB_LOGIN_ID = {"primary_oob_otp_email": "email", "primary_oob_otp_sms": "phone"}
 CLAIM_OF_LOGIN_ID = {"email": "email", "phone": "phone_number"}
-AMR = {"email": ["otp"], "sms": ["otp", "sms"]}
+# By the authenticator, as Authgear: a phone number's code is `sms` whichever channel carried it.
+AMR = {"email": ["otp"], "sms": ["otp", "sms"], "whatsapp": ["otp", "sms"]}
 ENROL = CreateAuthenticator()
 DEVICE = {"request_device_token": {"type": "boolean"}}
 

@@ -8,7 +8,7 @@ from typing import Any
 from app.authenticators import login_links
 from app.authenticators.failures import authentication_failed
 from app.authenticators.otp import mask
-from app.errors import BadRequest, ValidationFailed
+from app.errors import ValidationFailed
 from app.flows.failures import note_mismatch
 from app.flows.inputs import CODE, TRUE, obj, validate
 from app.flows.run import FlowRun
@@ -110,12 +110,6 @@ def oob_channels(run: FlowRun, base: str) -> list[str]:
     return list(PHONE_CHANNELS.get(mode, ["sms"]))
 
 
-def no_whatsapp() -> BadRequest:
-    """Authgear's answer when a code should go by WhatsApp and no WhatsApp client is configured
-    (Gatehouse has none yet); nothing is sent and the state stays usable, so SMS may be chosen."""
-    return BadRequest("NoAvailableWhatsappClient", "no available whatsapp client")
-
-
 def channel_of_input(inp: dict[str, Any], channels: list[str]) -> str | None:
     """The channel to send on: the only one offered, or the offered one `inp` names; None when the
     step must first ask (Authgear's select_oob_otp_channels_data)."""
@@ -155,9 +149,9 @@ def channel_select_input(run: FlowRun, inp: dict[str, Any]) -> str:
 
 
 def otp_start_on(run: FlowRun, purpose: str, channel: str, target: str, **extra: Any) -> None:
-    """`otp_start` on a chosen channel: a WhatsApp code is refused until WhatsApp delivery exists."""
-    if channel == "whatsapp":
-        raise no_whatsapp()
+    """`otp_start` on a chosen channel. A WhatsApp code goes as app/messaging/whatsapp.py sends it; as in
+    Authgear, one that cannot go (`NoAvailableWhatsappClient`, `InvalidWhatsappUser`, ...) is the
+    code step's `delivery_error`, and the previous state token still offers the other channels."""
     run.local.pop("select_channel", None)
     otp_start(run, purpose, channel, target, **extra)
 

@@ -116,6 +116,10 @@ class Identify:
         run.svc.rate_limiter.check("authentication.signup", "SignupPerIP", run.ip, limits)
         if run.svc.users.find_identity(identified["identification"], raw) is not None:
             raise duplicated_identity()
+        incoming = {"key": identified["key"], "type": identified["identification"], "value": identified["value"]}
+        conflicts = account_linking.login_id_conflicts_of(run, incoming, branch)
+        if conflicts:  # Authgear's account linking of an incoming login ID: an error, or which account to link
+            return account_linking.begin_login_id(run, {**incoming, "raw": raw}, branch, conflicts)
         run.pending["identities"] = [{"key": identified["key"], "value": raw}]
         run.record(identified)
         return Done(list(branch.get("steps", [])))
@@ -164,6 +168,10 @@ class Identify:
         else:
             limits = run.project["authentication"]["rate_limits"]["signup"]["per_ip"]
             run.svc.rate_limiter.check("authentication.signup", "SignupPerIP", run.ip, limits)
+            incoming = {"key": identified["key"], "type": identification, "value": identified["value"]}
+            conflicts = account_linking.login_id_conflicts_of(run, incoming, branch)
+            if conflicts:
+                return account_linking.begin_login_id(run, {**incoming, "raw": raw}, branch, conflicts)
             run.pending["identities"] = [{"key": identified["key"], "value": raw}]
         steps = flow["steps"]
         first = steps[0] if steps else None

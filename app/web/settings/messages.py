@@ -8,7 +8,7 @@ from typing import Any
 
 from flask_babel import gettext, lazy_gettext
 
-from app.web.messages import error_text
+from app.web.messages import error_text, login_id_text, target_invalid_text
 
 NOTICES = {
     "profile_saved": lazy_gettext("Your profile has been updated."),
@@ -33,10 +33,6 @@ NOTICES = {
 
 SETTINGS_ERRORS = {
     "AccessControlViolated": lazy_gettext("You can't change this information here."),
-    "RemoveLastIdentity": lazy_gettext(
-        "You can't remove this: it is your only way to sign in. Add another email address, phone number "
-        "or username first."
-    ),
     "RemoveLastSecondaryAuthenticator": lazy_gettext(
         "Two-factor authentication is required, so you can't remove your last second factor. Add another one first."
     ),
@@ -65,6 +61,8 @@ def settings_error_text(error: dict[str, Any], page: str) -> str:
     reason = str(error.get("reason", ""))
     info = error.get("info") or {}
     kind = (info.get("cause") or {}).get("kind") if reason == "InvariantViolated" else None
+    if "RemoveLastIdentity" in (kind, reason):  # names only the kinds of login ID the project takes
+        return login_id_text("remove_last")
     if kind in SETTINGS_ERRORS:
         return str(SETTINGS_ERRORS[kind])
     if reason in SETTINGS_ERRORS:
@@ -84,6 +82,6 @@ def settings_error_text(error: dict[str, Any], page: str) -> str:
         if "/login_id" in locations:
             return error_text(error, page)
         if "/target" in locations:
-            return gettext("Enter a valid email address or phone number.")
+            return target_invalid_text()
         return gettext("Please check what you entered and try again.")
     return error_text(error, page)

@@ -11,16 +11,22 @@ import math
 import re
 import zoneinfo
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from babel import Locale
+from babel.core import get_global
+from babel.dates import format_skeleton, get_timezone, get_timezone_location
+from flask_babel import format_date, get_locale
 from flask_babel import lazy_gettext as _l
 
 from app.errors import ValidationFailed
 from app.identities.account import ADDRESS_FIELDS
 from app.identities.models import User
 from app.identities.normalize import normalize_email, normalize_phone
+from app.services import services
 from app.web.forms import ATTRIBUTE_LABELS
 from app.web.settings.selfservice import AccessControlViolated, CustomAttribute, SelfService
 
@@ -60,6 +66,102 @@ _PREFIXES = ("std_", "address_", "custom_", "gender_")
 @lru_cache(maxsize=1)
 def time_zones() -> tuple[str, ...]:
     return tuple(sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC"))
+
+
+# -- time zones, grouped by region with their offset now (issue 21) ---------------------------------
+# The list shows tzdata's canonical zones (not CLDR's aliases such as Asia/Calcutta, nor US/..., Etc/...),
+# grouped by the region of their ID, named by CLDR's city in the page's language; any zone of
+# `time_zones()` is still accepted, and a user's alias is shown as it is.
+_REGION_TERRITORY = {
+    "Africa": "002",
+    "America": "019",
+    "Antarctica": "AQ",
+    "Asia": "142",
+    "Australia": "AU",
+    "Europe": "150",
+    "Arctic": "150",
+    "Pacific": "009",
+}
+_OCEANS = {"Atlantic": _l("Atlantic Ocean"), "Indian": _l("Indian Ocean")}
+_REGION_ORDER = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+
+
+@lru_cache(maxsize=1)
+def listed_zones() -> tuple[str, ...]:
+    aliases = get_global("zone_aliases")
+    regions = set(_REGION_ORDER) | {"Arctic"}
+    return tuple(z for z in time_zones() if z.split("/")[0] in regions and z not in aliases)
+
+
+@lru_cache(maxsize=32)
+def _cities(locale: str) -> dict[str, str]:
+    return {z: get_timezone_location(get_timezone(z), locale=locale, return_city=True) for z in listed_zones()}
+
+
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+def utc_offset(zone: str, now: datetime) -> tuple[int, str]:
+    """(minutes, "UTC+08:00") of `zone` at `now` (an aware datetime)."""
+    offset = now.astimezone(zoneinfo.ZoneInfo(zone)).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "\u2212"
+    return minutes, f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def zone_label(zone: str, now: datetime) -> str:
+    """ "(UTC+08:00) Hong Kong": the zone's offset now and its city in the page's language (its ID when
+    CLDR names no city); the offset is isolated so that it reads left to right in Arabic and Hebrew."""
+    city = _cities(_locale()).get(zone) or zone.rsplit("/", 1)[-1].replace("_", " ")
+    return f"(\u2066{utc_offset(zone, now)[1]}\u2069) {city}"
+
+
+def _region_label(region: str) -> str:
+    if region in _OCEANS:
+        return str(_OCEANS[region])
+    return Locale.parse(_locale().replace("-", "_")).territories.get(_REGION_TERRITORY[region], region)
+
+
+def zone_groups(now: datetime) -> list[dict[str, Any]]:
+    """[{label, options: [{value, label, search}]}]: the listed zones by region, each region's zones
+    by their offset now, then by city."""
+    cities = _cities(_locale())
+    groups: dict[str, list[tuple[int, str, dict[str, str]]]] = {}
+    for zone in listed_zones():
+        region = "Europe" if zone.startswith("Arctic/") else zone.split("/")[0]
+        minutes, offset = utc_offset(zone, now)
+        city = cities.get(zone) or zone.rsplit("/", 1)[-1].replace("_", " ")
+        search = " ".join((zone.replace("_", " ").replace("/", " "), city, offset)).lower()
+        groups.setdefault(region, []).append(
+            (minutes, city, {"value": zone, "label": f"(\u2066{offset}\u2069) {city}", "search": search})
+        )
+    return [
+        {"label": _region_label(r), "options": [o for _, _, o in sorted(groups[r], key=lambda t: (t[0], t[1]))]}
+        for r in _REGION_ORDER
+        if r in groups
+    ]
+
+
+# -- birthdays ---------------------------------------------------------------------------------------
+def latest_birthdate(now: datetime) -> date:
+    """The last date a birthday may be: today somewhere on Earth (UTC+14)."""
+    return (now + timedelta(hours=14)).date()
+
+
+def birthdate_text(value: str) -> str:
+    """A birthdate as the page's language writes it: "3 February 1990"; "3 February" for Authgear's
+    partial dates ("0000-02-03", "--02-03"); a year, or anything else, as it is."""
+    try:
+        if _DATE.match(value) and not value.startswith("0000-"):
+            return str(format_date(date.fromisoformat(value), "long"))
+        match = re.match(r"^(?:0000|-)-(\d{2})-(\d{2})$", value)
+        if match:
+            day = date(2000, int(match.group(1)), int(match.group(2)))
+            return format_skeleton("MMMMd", day, locale=_locale().replace("-", "_"))
+    except ValueError:
+        pass
+    return value
 
 
 @dataclass
@@ -119,14 +221,31 @@ def attributes_of(
                 },
             ]
         elif name == "birthdate":
-            fields = [{"name": "std_birthdate", "label": label, "kind": "date", "value": value or ""}]
+            # A full date in a date picker, latest today; Authgear's partial dates ("--02-03", "1990")
+            # stay text, which a date picker would empty.
+            full = not value or (_DATE.match(str(value)) and not str(value).startswith("0000-"))
+            field = {"name": "std_birthdate", "label": label, "kind": "date" if full else "text", "value": value or ""}
+            fields = [{**field, "max": latest_birthdate(services().clock()).isoformat()}]
         elif name == "zoneinfo":
+            now = services().clock()
             zones = time_zones()
-            choices = [("", _l("Not specified"))] + [(z, z.replace("_", " ")) for z in zones]
-            if value and value not in zones:
-                choices.append((value, value))
-            kind = "select" if zones else "text"
-            fields = [{"name": "std_zoneinfo", "label": label, "kind": kind, "choices": choices, "value": value or ""}]
+            groups = zone_groups(now) if zones else []
+            extra = [z for z in ("UTC", value) if z and z not in listed_zones()]
+            top = [{"value": z, "label": zone_label(z, now) if z in zones else z, "search": z.lower()} for z in extra]
+            choices = [("", _l("Not specified"))] + [(o["value"], o["label"]) for o in top]
+            choices += [(o["value"], o["label"]) for g in groups for o in g["options"]]
+            kind = "zone" if zones else "text"
+            fields = [
+                {
+                    "name": "std_zoneinfo",
+                    "label": label,
+                    "kind": kind,
+                    "choices": choices,
+                    "top": top,
+                    "groups": groups,
+                    "value": value or "",
+                }
+            ]
         elif name == "locale":
             choices = [("", _l("Not specified"))] + list(languages)
             if value and value not in dict(languages):
@@ -199,14 +318,31 @@ def changes_from(
                 raise _invalid("gender", "enum")
         else:
             value = form.get(f"std_{name}", "").strip()
-            if value and name == "birthdate" and not _DATE.match(value):
-                raise _invalid(name)
+            if value and name == "birthdate":
+                _check_birthdate(value)
             if value and name == "zoneinfo" and time_zones() and value not in time_zones():
                 raise _invalid(name, "enum")
             if value and name == "locale" and value not in languages:
                 raise _invalid(name, "enum")
             standard[name] = value or None
     return standard, custom
+
+
+def _check_birthdate(value: str) -> None:
+    """A date (YYYY-MM-DD) that is not in the future (Authgear accepts future dates; its own settings
+    page's date picker does not offer them)."""
+    try:
+        if not _DATE.match(value):
+            raise ValueError(value)
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise _invalid("birthdate") from None
+    latest = latest_birthdate(services().clock())
+    if day > latest:
+        raise ValidationFailed(
+            [{"location": "/birthdate", "kind": "maximum", "details": {"maximum": latest.isoformat()}}],
+            "birthdate is in the future",
+        )
 
 
 def _custom_value(attr: Attribute, raw: str) -> Any:

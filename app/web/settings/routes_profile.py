@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from app.errors import AppError
 from app.services import services
 from app.web.blueprint import NATIVE_NAMES
+from app.web.messages import second_factors_summary
 from app.web.settings.blueprint import account, bp, ctx, done, error_view, form_error, me, render
 from app.web.settings.forms import profile_form
 from app.web.settings.profile import (
@@ -48,6 +49,7 @@ def home() -> Response:
         login_ids=login_ids,
         password=acc.primary_password_enabled,
         mfa=bool(acc.secondary_authenticators),
+        mfa_summary=second_factors_summary(acc.secondary_authenticators, acc.recovery_codes_enabled),
         deletion=acc.deletion_enabled,
     )
 
