@@ -117,6 +117,11 @@ def _migrated(make_config: Callable[..., AppConfig], store: KVStore) -> Iterator
 
 
 def _dispose(application: Flask) -> None:
+    # An app's job-maintenance thread would go on recovering tasks of later tests with this app's
+    # config (its receivers, its stores): stop it with the app.
+    maintenance = application.extensions.get("gatehouse.jobs.maintenance")
+    if maintenance is not None:
+        maintenance.stopped.set()
     with application.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -134,11 +134,7 @@ def members_page(ctx: AdminContext, kind: str, parent_id: str, offset: int, limi
     link, column = _MEMBERS[kind]
 
     def fetch(parent_ids: list[str]) -> dict[str, list[User]]:
-        rank = (
-            func.row_number()
-            .over(partition_by=link.c[column], order_by=(User.created_at, User.id))
-            .label("rank")
-        )
+        rank = func.row_number().over(partition_by=link.c[column], order_by=(User.created_at, User.id)).label("rank")
         ranked = (
             select(link.c[column].label("parent_id"), link.c.user_id.label("user_id"), rank)
             .join(User, User.id == link.c.user_id)

@@ -262,7 +262,10 @@ def get_runner(app: Flask) -> JobRunner:
                 if isinstance(runner, ThreadRunner):
                     from app.jobs.maintenance import THREAD_MAINTENANCE_INTERVAL_SECONDS, MaintenanceThread
 
-                    MaintenanceThread(app, THREAD_MAINTENANCE_INTERVAL_SECONDS).start()
+                    thread = MaintenanceThread(app, THREAD_MAINTENANCE_INTERVAL_SECONDS)
+                    # Kept so that whoever retires the app (the tests) can stop its rounds.
+                    app.extensions["gatehouse.jobs.maintenance"] = thread
+                    thread.start()
     return runner
 
 

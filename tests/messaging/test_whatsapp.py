@@ -172,7 +172,11 @@ def test_without_a_client_the_code_step_says_no_available_whatsapp_client(provid
             {"error": {"message": "(#131026) Message undeliverable", "type": "OAuthException", "code": 131026}},
             "InvalidWhatsappUser",
         ),
-        (400, {"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}}, "UnexpectedError"),
+        (
+            400,
+            {"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}},
+            "UnexpectedError",
+        ),
         (502, b"<html>Bad Gateway</html>", "UnexpectedError"),
     ],
 )
@@ -242,14 +246,9 @@ def _notify(client: Any, message_id: str, status: str, errors: list[dict[str, An
     )
 
 
-def _message_id(standins: Standins) -> str:
-    # The stand-in's answer is not recorded; the app's stored status key is what matters, so ask the
-    # stand-in to answer a known ID.
-    return "wamid." + secrets.token_hex(8)
-
-
 def _scripted_send(standins: Standins) -> str:
-    message_id = _message_id(standins)
+    """The stand-in answers the next send with a message ID the test knows."""
+    message_id = "wamid." + secrets.token_hex(8)
     standins.script["graph.facebook.com"] = (
         200,
         {"messaging_product": "whatsapp", "messages": [{"id": message_id, "message_status": "accepted"}]},
@@ -297,7 +296,7 @@ def test_no_status_within_the_timeout_is_callback_timeout(provider_app, cloud):
     data = result["action"]["data"]
     assert data["delivery_status"] == "failed"
     assert data["delivery_error"]["reason"] == "WhatsappMessageStatusCallbackTimeout"
-    # A late webhook does not revive it... but Authgear's store takes the later status; so does ours.
+    # A status arriving later replaces the timeout, as in Authgear's message store.
     _notify(app.test_client(), message_id, "delivered")
     assert flow.state()["action"]["data"]["delivery_status"] == "sent"
 
@@ -353,7 +352,10 @@ def test_on_premises_logs_in_once_and_sends_the_template(provider_app, on_prem):
 
 def test_on_premises_invalid_user_and_bad_credentials(provider_app, on_prem):
     app = provider_app({"whatsapp.on-premises": ON_PREMISES}, _project(api_type="on-premises"))
-    on_prem.script["whatsapp.example.com"] = (200, {"users": [{"token": "t1", "expires_after": "2099-01-01 00:00:00+00:00"}]})
+    on_prem.script["whatsapp.example.com"] = (
+        200,
+        {"users": [{"token": "t1", "expires_after": "2099-01-01 00:00:00+00:00"}]},
+    )
     on_prem.on_prem_tokens.add("t1")
     _login_to_code(app)  # logs in with the scripted answer
     on_prem.script["whatsapp.example.com"] = (

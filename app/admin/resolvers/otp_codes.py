@@ -21,4 +21,5 @@ def generate_oob_otp_code(ctx: AdminContext, input: dict[str, Any]) -> tuple[dic
     code = ctx.services.otp.issue(purpose, channel_of(target), target)
     return {"code": code}, None
 
+
 BINDABLES: list[Any] = []  # the mutation registers itself on the shared Mutation type

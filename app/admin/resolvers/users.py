@@ -109,7 +109,9 @@ def resolve_user_by_login_id(_: Any, info: GraphQLResolveInfo, loginIDKey: str, 
 
 
 @query.field("getUserByOAuth")
-def resolve_user_by_oauth(_: Any, info: GraphQLResolveInfo, oauthProviderAlias: str, oauthProviderUserID: str) -> User | None:  # noqa: N803, E501
+def resolve_user_by_oauth(
+    _: Any, info: GraphQLResolveInfo, oauthProviderAlias: str, oauthProviderUserID: str
+) -> User | None:  # noqa: N803, E501
     stmt = select(Identity.user_id).where(
         Identity.type == "oauth",
         Identity.provider_alias == oauthProviderAlias,
@@ -238,7 +240,9 @@ def _identities(info: GraphQLResolveInfo, user: User, type_: str | None = None) 
 
 
 @user_type.field("identities")
-def resolve_identities(user: User, info: GraphQLResolveInfo, identityType: str | None = None, **args: Any) -> Connection:  # noqa: N803, E501
+def resolve_identities(
+    user: User, info: GraphQLResolveInfo, identityType: str | None = None, **args: Any
+) -> Connection:  # noqa: N803, E501
     return list_connection(_identities(info, user, identityType), args)
 
 

@@ -56,6 +56,11 @@ def notice_text(key: str) -> str | None:
     return str(text) if text is not None else None
 
 
+def _first_cause(info: dict[str, Any]) -> dict[str, Any]:
+    cause = (info.get("causes") or [None])[0]
+    return cause if isinstance(cause, dict) else {}
+
+
 def settings_error_text(error: dict[str, Any], page: str) -> str:
     """The sentence for an `AppError.to_dict()` on a settings page."""
     reason = str(error.get("reason", ""))
@@ -79,6 +84,8 @@ def settings_error_text(error: dict[str, Any], page: str) -> str:
         return gettext("That code doesn't match. Check your authenticator app and try again.")
     if reason == "ValidationFailed":
         locations = {c.get("location") for c in info.get("causes") or [] if isinstance(c, dict)}
+        if {"location": "/birthdate", "kind": "maximum"}.items() <= _first_cause(info).items():
+            return gettext("Your birthday can't be in the future.")
         if "/login_id" in locations:
             return error_text(error, page)
         if "/target" in locations:

@@ -132,7 +132,7 @@ def zone_groups(now: datetime) -> list[dict[str, Any]]:
         region = "Europe" if zone.startswith("Arctic/") else zone.split("/")[0]
         minutes, offset = utc_offset(zone, now)
         city = cities.get(zone) or zone.rsplit("/", 1)[-1].replace("_", " ")
-        search = " ".join((zone.replace("_", " ").replace("/", " "), city, offset)).lower()
+        search = " ".join((zone.replace("_", " ").replace("/", " "), city, offset.replace("\u2212", "-"))).lower()
         groups.setdefault(region, []).append(
             (minutes, city, {"value": zone, "label": f"(\u2066{offset}\u2069) {city}", "search": search})
         )
@@ -183,9 +183,7 @@ def gender_label(value: str) -> str:
     return str({"female": _l("Female"), "male": _l("Male")}.get(value, value))
 
 
-def attributes_of(
-    account: SelfService, user: User, variant: str, languages: list[tuple[str, str]]
-) -> list[Attribute]:
+def attributes_of(account: SelfService, user: User, variant: str, languages: list[tuple[str, str]]) -> list[Attribute]:
     """The attributes of `variant` the end user may see, with their fields and current values."""
     std = user.standard_attributes or {}
     out: list[Attribute] = []

@@ -16,9 +16,12 @@ from app.web.settings.profile import (
     VARIANTS,
     Attribute,
     attributes_of,
+    birthdate_text,
     changes_from,
     check_custom_types,
     gender_label,
+    time_zones,
+    zone_label,
 )
 from app.web.settings.selfservice import KINDS
 
@@ -39,9 +42,7 @@ def _label(user: object) -> str:
 @bp.route("/settings")
 def home() -> Response:
     acc, user = account(), me().user
-    login_ids = [
-        {"kind": kind, "count": len(acc.identities(user, kind))} for kind in KINDS if acc.login_id_keys(kind)
-    ]
+    login_ids = [{"kind": kind, "count": len(acc.identities(user, kind))} for kind in KINDS if acc.login_id_keys(kind)]
     return render(
         "home",
         label=_label(user),
@@ -72,6 +73,8 @@ def _variants_shown() -> list[dict[str, object]]:
                     "title": VARIANT_TITLES[variant],
                     "attributes": [_display(a) for a in attributes],
                     "editable": any(a.editable for a in attributes),
+                    # One attribute named as its section (Gender, Birthday, ...): the value alone, no label.
+                    "single": len(attributes) == 1 and str(attributes[0].label) == str(VARIANT_TITLES[variant]),
                 }
             )
     return out
@@ -87,6 +90,10 @@ def _display(attr: Attribute) -> dict[str, object]:
         text = ", ".join(v for v in values if v)
     elif attr.name == "locale":
         text = dict(_languages()).get(values[0], values[0])
+    elif attr.name == "birthdate":
+        text = birthdate_text(values[0]) if values[0] else ""
+    elif attr.name == "zoneinfo" and values[0] in time_zones():
+        text = zone_label(values[0], services().clock())
     else:
         text = values[0]
     return {"name": attr.name, "label": attr.label, "value": text}
