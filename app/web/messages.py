@@ -272,7 +272,7 @@ def error_text(error: dict[str, Any], page: str) -> str:
         return login_id_text("not_found", _page_kinds(page))
     if reason == "RateLimited":
         wait = retry_wait(info)
-        if page in ("enter_oob_otp", "forgot_password/otp") and error.get("resend"):
+        if error.get("resend"):  # a code page of the flows or of the settings
             if wait:
                 return gettext("Please wait %(duration)s before requesting another code.", duration=wait)
             return gettext("Please wait a moment before requesting another code.")
