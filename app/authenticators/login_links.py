@@ -57,6 +57,12 @@ def email_otp_form(project: dict[str, Any], purpose: str, channel: str) -> str:
 
 def link_policy(base: Any, project: dict[str, Any], purpose: str, channel: str) -> Any:
     """The code policy of (purpose, channel) with the link's message and validity period."""
+    if purpose == "account_recovery" and channel in ("email", "sms"):
+        # Reset links (app/authenticators/recovery_links.py): `forgot_password.valid_periods.link`.
+        fp = project["forgot_password"].get("valid_periods") or {}
+        return dataclasses.replace(
+            base, template="forgot_password_link", valid_seconds=parse_duration(fp.get("link") or "20m")
+        )
     if purpose not in LINK_TEMPLATE or channel != "email":
         raise ValueError(f"no link form for {purpose} by {channel}")
     periods = project["authenticator"]["oob_otp"]["email"].get("valid_periods") or {}

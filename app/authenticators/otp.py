@@ -199,6 +199,7 @@ class OTPService:
         deliver: bool = True,
         form: str = "code",
         ws_channel: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> datetime:
         """Send a fresh code to `target`; returns `can_resend_at` (aware UTC).
 
@@ -225,7 +226,7 @@ class OTPService:
                 group, f"Messaging{kind}PerTarget", target_key, self._messaging_rule(f"{limit_channel}_per_target")
             )
 
-        code = self.issue(purpose, channel, target, form=form, ws_channel=ws_channel)
+        code = self.issue(purpose, channel, target, form=form, ws_channel=ws_channel, meta=meta)
         if form == "link":
             link = login_links.link_url(self.project, purpose, code)
         if not deliver:
@@ -268,9 +269,18 @@ class OTPService:
         policy = self._policy(purpose, channel)
         self.rate_limiter.end_cooldown(policy.cooldown_bucket, self._target_key(target))
 
-    def issue(self, purpose: str, channel: str, target: str, form: str = "code", ws_channel: str | None = None) -> str:
+    def issue(
+        self,
+        purpose: str,
+        channel: str,
+        target: str,
+        form: str = "code",
+        ws_channel: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> str:
         """Store a fresh code for `target` and return it, without sending it (the Admin API's
-        generateOOBOTPCode hands it to the administrator; `send` mails or texts it)."""
+        generateOOBOTPCode hands it to the administrator; `send` mails or texts it). `meta` is kept
+        with the code (a reset link's user and flow, app/authenticators/recovery_links.py)."""
         policy = self._policy(purpose, channel, form)
         if form == "link":
             code = login_links.new_link_code()
@@ -284,6 +294,8 @@ class OTPService:
         }
         if form == "link":
             record.update({"form": "link", "ws_channel": ws_channel, "submitted": False})
+        if meta:
+            record["meta"] = meta
         key = self._code_key(purpose, target)
         # The store's TTL only cleans up; expiry is decided by `expire_at` against the clock.
         self.store.set(key, json.dumps(record), ttl=policy.valid_seconds + 60)

@@ -23,7 +23,7 @@ from app.flows.failures import record_refused_input
 from app.flows.inputs import STRING, obj, validate
 from app.flows.run import MAX_URL_QUERY_FIELDS, REGISTRY, Done, FlowContext, FlowRun, Wait, parse_url_query
 from app.flows.state import AuthenticationFlowNotFound, FlowState, FlowStateStore, new_flow_id
-from app.flows.steps import account_linking, prompt_create_passkey
+from app.flows.steps import account_linking, account_recovery, prompt_create_passkey
 from app.hooks import effects as hook_effects
 from app.services import Services
 from app.sso.service import IncomingOAuth
@@ -51,6 +51,8 @@ INPUT_SCHEMA = {
     "additionalProperties": False,
     "oneOf": [{"required": ["input"]}, {"required": ["batch_input"]}],
 }
+# Without a state token (Authgear's resolveStateTokenFromInput): one input, a reset link's code.
+RESTORE_SCHEMA = obj({"state_token": {"type": "string"}, "input": {"type": "object"}}, required=["input"])
 GET_SCHEMA = obj({"state_token": STRING}, required=["state_token"])
 
 
@@ -117,6 +119,10 @@ class FlowEngine:
 
     def input_request(self, body: dict[str, Any], ctx: FlowContext) -> FlowResult:
         """`POST .../states/input`: one input or a batch, applied in order."""
+        if isinstance(body, dict) and not body.get("state_token") and "batch_input" not in body:
+            # Authgear's input without a state token: a reset link's code opens its flow.
+            validate(body, RESTORE_SCHEMA)
+            return self._restore_account_recovery(body["input"], ctx)
         validate(body, INPUT_SCHEMA)
         return self._feed(self._resume(body["state_token"], ctx), body.get("batch_input") or [body["input"]])
 
@@ -126,6 +132,21 @@ class FlowEngine:
         state = self.states.load(body["state_token"])
         run = FlowRun(state, self.svc, ctx, self.catalog)
         return FlowResult(body["state_token"], state, self._action(run))
+
+    def _restore_account_recovery(self, inp: dict[str, Any], ctx: FlowContext) -> FlowResult:
+        """A new flow of the type and name that sent the reset link, at its verify step, fed the
+        link's code (Authgear's resolveStateTokenFromInput); anything else is no flow."""
+        if set(inp) != {"account_recovery_code"}:
+            raise AuthenticationFlowNotFound()
+        flow, recovery = account_recovery.restore(self.svc, inp, ctx.request.ip)
+        if not flow.get("steps") or self.catalog.get(flow.get("type", ""), flow.get("name", "")) is None:
+            raise AuthenticationFlowNotFound()
+        state = FlowState(flow_id=new_flow_id(), type=flow["type"], name=flow["name"])
+        state.data["recovery"] = recovery
+        state.queue = flow["steps"]
+        run = FlowRun(state, self.svc, ctx, self.catalog)
+        started = self._apply(run, lambda: hook_effects.pre_initialize(run))
+        return self._feed(run, [inp], started)
 
     # -- running --------------------------------------------------------------------------------
     def _resume(self, state_token: Any, ctx: FlowContext) -> FlowRun:

@@ -24,7 +24,9 @@ MESSAGES_DIR = ROOT / "templates" / "messages"
 TRANSLATIONS_DIR = ROOT / "translations"
 DOMAIN = "messages"
 
-TEMPLATES = frozenset({"otp_verification", "otp_login", "login_link", "account_recovery", "send_password"})
+TEMPLATES = frozenset(
+    {"otp_verification", "otp_login", "login_link", "account_recovery", "forgot_password_link", "send_password"}
+)
 
 # BCP 47 / POSIX locale names only: the value becomes part of a catalog path.
 _LOCALE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")

@@ -57,6 +57,7 @@ STEP_PAGES = {
     "view_recovery_code",
     "forgot_password",
     "forgot_password/otp",
+    "forgot_password/link/sent",
     "reset_password",
     "terminate_other_sessions",
     "fill_in_user_profile",
@@ -216,6 +217,8 @@ def _stored_error(exc: AppError, values: dict[str, str], identification: str, re
 # -- one page -------------------------------------------------------------------------------------
 def flow_page(page: str) -> Response:
     x_step = request.args.get("x_step")
+    if page == "reset_password" and request.method == "GET" and not x_step and request.args.get("code"):
+        return reset_link()
     is_entry = page in ("login", "signup", "reauth", "forgot_password")
     store = web_steps()
     step = store.load(x_step) if x_step else None
@@ -248,6 +251,26 @@ def flow_page(page: str) -> Response:
     if needs_bot_protection(page, result.action):
         _show_bot_protection()
     return views.render_page(page, x_step, step, result, form, error)
+
+
+def reset_link() -> Response:
+    """`/authflow/v2/reset_password?code=...`, the reset link: the Flow API's input without a state
+    token opens the flow that sent it, at the new password (Authgear's HandleResumeOfFlow). Opening it
+    uses nothing up; a wrong, expired or used link shows why."""
+    code = (request.args.get("code") or "").strip()[:128]
+    try:
+        result = engine().input_request({"input": {"account_recovery_code": code}}, web_flow_context())
+    except AppError as exc:
+        if exc.reason in ("PasswordResetFailed", "AuthenticationFlowNotFound", "RateLimited"):
+            return views.render_simple(
+                "reset_password_link_invalid",
+                status=400 if exc.reason != "RateLimited" else 429,
+                message=error_text(exc.to_dict(), "reset_password"),
+                restart_url=entry_url("forgot_password", ""),
+            )
+        return views.error_page(exc.to_dict(), "reset_password")
+    step = WebStep(state_token=result.state_token, flow_type=result.state.type, query="")
+    return advance(result, step, "reset_password", status=302)
 
 
 # -- bot protection (app/botprotection): the provider's widget on the pages whose input needs it ------

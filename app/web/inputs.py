@@ -158,6 +158,8 @@ def build_input(page: str, form: Any, action: dict[str, Any], resend: bool) -> d
         if index is None:
             raise FormInvalid()
         return oob_choice(action, index)
+    if page == "forgot_password/link/sent":
+        return {"resend": True}  # the reset link's page only sends a new link
     if page in ("enter_oob_otp", "forgot_password/otp"):
         if page == "forgot_password/otp" and action.get("type") == "select_destination":
             return {"index": 0}

@@ -287,6 +287,10 @@ def error_text(error: dict[str, Any], page: str) -> str:
             return gettext(
                 "Too many failed attempts. Your account is locked; try again in %(duration)s.", duration=wait
             )
+    if reason == "PasswordResetFailed":  # a reset link (app/authenticators/recovery_links.py)
+        if (info.get("cause") or {}).get("kind") == "UsedCode":
+            return gettext("This reset link was already used. Ask for a new one if you need to.")
+        return gettext("This reset link is incorrect or has expired. Ask for a new one.")
     if reason == "PasswordPolicyViolated":
         return gettext("The password doesn't meet the requirements below.")
     if reason == "PasswordReused":

@@ -74,6 +74,8 @@ def pages_for(flow_type: str, action: dict[str, Any]) -> list[str]:
     if kind == "identify":
         page = ENTRY_PAGES.get(flow_type)
         return [page] if page else []
+    if data_type == "account_recovery_verify_code_data" and data_of(action).get("otp_form") == "link":
+        return ["forgot_password/link/sent"]  # a reset link was sent: Authgear's forgot_password_link_sent
     if data_type == "verify_oob_otp_data":
         # A login link waits on Authgear's oob_otp_link page until the link is opened.
         return ["oob_otp_link"] if data_of(action).get("otp_form") == "link" else ["enter_oob_otp"]

@@ -85,9 +85,30 @@ def test_known_and_unknown_emails_get_the_same_code_step_and_resend_answer(flow_
     assert smtp_server.all_for(unknown) == []
 
 
+# The default sends a reset link by email (its code refused as Authgear's PasswordResetFailed); a flow
+# may send a 6-digit code instead.
+CODE_BY_EMAIL = {
+    "authentication_flow": {
+        "account_recovery_flows": [
+            {
+                "name": "default",
+                "steps": [
+                    {"type": "identify", "one_of": [{"identification": "email"}]},
+                    {"type": "select_destination", "allowed_channels": [{"channel": "email", "otp_form": "code"}]},
+                    {"type": "verify_account_recovery_code"},
+                    {"type": "reset_password"},
+                ],
+            }
+        ]
+    }
+}
+REFUSAL = {"link": (400, "Invalid", "PasswordResetFailed"), "code": (403, "Forbidden", "InvalidOTPCode")}
+
+
 @pytest.mark.embedded
-def test_wrong_codes_are_refused_alike_up_to_the_revocation(flow_app):
-    app = flow_app()
+@pytest.mark.parametrize("form", ["link", "code"])
+def test_wrong_codes_are_refused_alike_up_to_the_revocation(flow_app, form):
+    app = flow_app(CODE_BY_EMAIL if form == "code" else None)
     known, unknown = _known_and_unknown(app)
     client = app.test_client()
     answers = {}
@@ -101,7 +122,7 @@ def test_wrong_codes_are_refused_alike_up_to_the_revocation(flow_app):
         data = client.post(f"{FLOWS}/states", json={"state_token": token}).get_json()
         answers[email].append(data["result"]["action"]["data"]["failed_attempt_rate_limit_exceeded"])
     assert answers[known] == answers[unknown]
-    assert [a[:3] for a in answers[unknown][:6]] == [(403, "Forbidden", "InvalidOTPCode")] * 4 + [
+    assert [a[:3] for a in answers[unknown][:6]] == [REFUSAL[form]] * 4 + [
         (429, "TooManyRequest", "RateLimited")
     ] * 2
     assert answers[unknown][6] is True

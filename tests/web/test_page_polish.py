@@ -265,3 +265,160 @@ def test_authorized_apps_list_scopes_in_words(web, context_factory, shots, in_ap
     scopes = page.locator(".scope-list li").all_inner_texts()
     assert scopes == ["Know who you are", "See your email address"]
     assert "openid" not in page.locator("main").inner_text()
+
+
+# -- 7. copy that follows the configuration ----------------------------------------------------------
+PHONE_WORDS = re.compile(r"phone|text message|\bSMS\b", re.IGNORECASE)
+EMAIL_ONLY = {
+    "identity": {"login_id": {"keys": [{"key": "email", "type": "email"}]}},
+    "authentication": {"secondary_authenticators": ["totp", "oob_otp_email"]},
+}
+
+
+def _no_phone_words(page):
+    text = page.locator("main").inner_text()
+    assert not PHONE_WORDS.search(text), text
+
+
+def test_an_email_only_project_never_mentions_phones_or_text_messages(web, page, shots, in_app, smtp_server):
+    server = web(EMAIL_ONLY)
+    email, password = _email(), random_password()
+    make_user(in_app, server, email, password)
+    page.goto(server.url("/login"))
+    expect(page.get_by_label("Email address", exact=True)).to_be_visible()
+    _no_phone_words(page)
+    submit(page)  # nothing typed: the field is named as the page labels it
+    assert page.locator("#login_id-error").inner_text().endswith("Please fill in Email address.")
+    page.get_by_label("Email address", exact=True).fill("nobody-" + email)
+    submit(page)
+    assert page.locator("#login_id-error").inner_text().endswith("We couldn't find an account with that email address.")
+    _no_phone_words(page)
+    shots.visit(page, "login-email-only-not-found")
+    page.goto(server.url("/signup"))
+    page.get_by_label("Email address", exact=True).fill(email)
+    submit(page)
+    if "/authflow/v2/enter_oob_otp" in page.url:  # the address is verified before the account is made
+        page.get_by_role("textbox", name="Code").fill(smtp_server.last_code(email))
+        submit(page)
+    assert page.locator("#login_id-error").inner_text().endswith("An account with this email address already exists.")
+    _no_phone_words(page)
+    page.goto(server.url("/authflow/v2/forgot_password"))
+    assert page.locator(".lead").first.inner_text() == (
+        "Enter the email address of your account and we'll send you a code."
+    )
+    _no_phone_words(page)
+    shots.visit(page, "forgot_password-email-only")
+    # The settings home names the second factors the project offers.
+    context = page.context
+    _signed_in(in_app, server, context, _email(), random_password())
+    page.goto(server.url("/settings"))
+    row = page.get_by_role("link", name=re.compile("Two-factor authentication"))
+    assert row.locator(".row__meta").inner_text() == "Authenticator apps, codes by email, and recovery codes"
+    _no_phone_words(page)
+    shots.visit(page, "settings-home-email-only")
+
+
+def test_an_email_or_username_project_says_so(web, page, shots):
+    keys = [{"key": "email", "type": "email"}, {"key": "username", "type": "username"}]
+    server = web({"identity": {"login_id": {"keys": keys}}})
+    page.goto(server.url("/login"))
+    page.get_by_label("Email or username", exact=True).fill("nobody-at-all")
+    submit(page)
+    assert (
+        page.locator("#login_id-error")
+        .inner_text()
+        .endswith("We couldn't find an account with that email or username.")
+    )
+    _no_phone_words(page)
+    shots.visit(page, "login-email-username-not-found")
+
+
+def test_copy_table_covers_every_combination():
+    from app.web.messages import BY_LOGIN_ID_KINDS, enabled_login_id_kinds, login_id_text, sms_enabled
+
+    for key in ("not_found", "exists", "invalid", "remove_last"):
+        for kinds in ({"email"}, {"phone"}, {"username"}, {"email", "phone"}, {"email", "username"}):
+            assert frozenset(kinds) in BY_LOGIN_ID_KINDS[key]
+    project = {"authentication": {"identities": ["login_id"], "secondary_authenticators": ["oob_otp_sms"]}}
+    project["identity"] = {"login_id": {"keys": [{"key": "phone", "type": "phone"}]}}
+    assert enabled_login_id_kinds(project) == {"phone"} and sms_enabled(project)
+    assert enabled_login_id_kinds({**project, "authentication": {"identities": ["oauth"]}}) == frozenset()
+    from flask import Flask
+    from flask_babel import Babel
+
+    app = Flask(__name__)
+    Babel(app)
+    with app.test_request_context():
+        assert login_id_text("not_found", {"phone"}) == "We couldn't find an account with that phone number."
+        assert login_id_text("forgot_password", {"email", "username"}) == (
+            "Enter the email address of your account and we'll send you a code."
+        )
+        # Phone numbers and usernames without email: all three named.
+        assert "email, phone number or username" in login_id_text("exists", {"phone", "username"})
+
+
+# -- 10. the profile: no repeated labels, time zones by region and searchable, the birthday ----------
+def test_profile_time_zone_search_and_birthday(web, context_factory, shots, in_app):
+    server = web({"localization": {"fallback_language": "en", "supported_languages": ["en", "de", "ar"]}})
+    context = context_factory()
+    page = context.new_page()
+    _signed_in(in_app, server, context, _email(), random_password())
+    page.goto(server.url("/settings/profile"))
+    gender = page.locator("section", has=page.get_by_role("heading", name="Gender"))
+    assert gender.locator("dt").count() == 0  # the heading names the value: no "Gender" label again
+    assert gender.locator(".fact").inner_text() == "Not specified"
+    shots.visit(page, "settings-profile")
+
+    # Time zones: grouped by region, each with its offset now, filtered by the search box.
+    page.goto(server.url("/settings/profile/zoneinfo/edit"))
+    # The heading names the field: its label is kept for screen readers only.
+    assert page.locator("label[for=std_zoneinfo]").get_attribute("class") == "visually-hidden"
+    select = page.get_by_label("Time zone", exact=True)
+    groups = select.locator("optgroup")
+    assert groups.count() >= 9
+    assert groups.first.get_attribute("label") == "Africa"
+    hong_kong = select.locator("option[value='Asia/Hong_Kong']")
+    assert hong_kong.inner_text().replace("\u2066", "").replace("\u2069", "") == "(UTC+08:00) Hong Kong"
+    assert hong_kong.locator("xpath=..").get_attribute("label") == "Asia"
+    search = page.get_by_label("Search time zones")
+    search.fill("hong")
+    visible = select.locator("option:not([hidden])").all_inner_texts()
+    assert [t for t in visible if "Hong Kong" in t] and all("Hong Kong" in t for t in visible[1:]), visible
+    assert select.locator("optgroup:not([hidden])").count() == 1
+    shots.visit(page, "settings-profile-zoneinfo-search")
+    search.fill("utc+5:45")  # an offset finds Kathmandu
+    assert "Kathmandu" in " ".join(select.locator("option:not([hidden])").all_inner_texts())
+    search.fill("hong kong")
+    search.press("Enter")  # the first match, not the form
+    assert select.input_value() == "Asia/Hong_Kong"
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_load_state("load")
+    zone = page.locator("section", has=page.get_by_role("heading", name="Time zone")).locator(".fact")
+    assert zone.inner_text().replace("\u2066", "").replace("\u2069", "") == "(UTC+08:00) Hong Kong"
+
+    # Birthday: a date picker that stops at today; a future date is refused on the field.
+    page.goto(server.url("/settings/profile/birthdate/edit"))
+    field = page.get_by_label("Birthday", exact=True)
+    assert field.get_attribute("type") == "date" and field.get_attribute("max")
+    field.fill("2999-01-01")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_load_state("load")
+    field = page.get_by_label("Birthday", exact=True)
+    assert field.get_attribute("aria-invalid") == "true"
+    assert page.locator("#std_birthdate-error").inner_text() == "Your birthday can't be in the future."
+    shots.visit(page, "settings-profile-birthdate-future")
+    field.fill("1990-02-03")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_load_state("load")
+    birthday = page.locator("section", has=page.get_by_role("heading", name="Birthday")).locator(".fact")
+    assert birthday.inner_text() == "February 3, 1990"
+    # In the page's language (CLDR's long date).
+    page.goto(server.url("/settings/profile?ui_locales=de"))
+    assert (
+        page.locator("section", has=page.get_by_role("heading", name="Geburtsdatum")).locator(".fact").inner_text()
+        == "3. Februar 1990"
+    )
+    shots.visit(page, "settings-profile-de")
+    page.goto(server.url("/settings/profile/zoneinfo/edit?ui_locales=ar"))
+    shots.visit(page, "settings-profile-zoneinfo-ar")
+    assert page.locator("optgroup").first.get_attribute("label") == "أفريقيا"

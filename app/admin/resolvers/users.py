@@ -65,11 +65,16 @@ def search_filters(keyword: str | None, role_keys: list[str] | None, group_keys:
 
 
 def sorted_users(clauses: list[Any], sort_by: str | None, direction: str | None) -> Select[tuple[User]]:
-    column = User.last_login_at if sort_by == "last_login_at" else User.created_at
-    if direction == "asc":
-        order = (column.asc().nulls_first(), User.id.asc())
+    if sort_by == "last_login_at":
+        column = User.last_login_at
+        if direction == "asc":
+            order = (column.asc().nulls_first(), User.id.asc())
+        else:
+            order = (column.desc().nulls_last(), User.id.desc())
     else:
-        order = (column.desc().nulls_last(), User.id.desc())
+        # created_at is NOT NULL: a NULLS FIRST/LAST clause would change nothing but keep PostgreSQL
+        # from walking ix_users_created_at (a top-N sort of the whole table instead, ~40 ms at 100k).
+        order = (User.created_at.asc(), User.id.asc()) if direction == "asc" else (User.created_at.desc(), User.id.desc())
     return select(User).where(*clauses).order_by(*order)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.authenticators import login_links, recovery_links
 from app.authenticators.otp import mask
 from app.errors import Forbidden, TooManyRequest
 from app.flows.errors import AuthenticationFlowInvalidFlowConfig
@@ -23,9 +24,10 @@ from app.messaging.service import MessageDeliveryFailed
 PURPOSE = "account_recovery"
 
 
-# Where a username's code may go when the step declares no `allowed_channels`: Gatehouse sends codes
-# (never links) by email or SMS.
-DEFAULT_CHANNELS = [{"channel": "email", "otp_form": "code"}, {"channel": "sms", "otp_form": "code"}]
+# Where the code may go when the step declares no `allowed_channels`: Authgear's defaults
+# (`ui.forgot_password`), a reset link by email (app/authenticators/recovery_links.py), a code by SMS.
+DEFAULT_CHANNELS = [{"channel": "email", "otp_form": "link"}, {"channel": "sms", "otp_form": "code"}]
+OTP_FORMS = ("code", "link")
 # The standard attribute holding a username's destination for each channel.
 ATTRIBUTE = {"email": "email", "sms": "phone_number"}
 
@@ -48,7 +50,7 @@ def _display(r: dict[str, Any]) -> str:
 def _destinations(run: FlowRun, r: dict[str, Any]) -> list[dict[str, Any]]:
     """The options of select_destination, each with its `_target` (None: nothing is sent)."""
     allowed = [
-        {"channel": c.get("channel"), "otp_form": "code"}
+        {"channel": c.get("channel"), "otp_form": c.get("otp_form") if c.get("otp_form") in OTP_FORMS else "code"}
         for c in run.step.get("allowed_channels") or DEFAULT_CHANNELS
         if isinstance(c, dict) and c.get("channel") in ATTRIBUTE
     ]
@@ -70,7 +72,7 @@ def _destinations(run: FlowRun, r: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "masked_display_name": mask(target),
                 "channel": r["identified_channel"],
-                "otp_form": "code",
+                "otp_form": next(c["otp_form"] for c in allowed if c["channel"] == r["identified_channel"]),
                 "_target": target,
             }
         ]
@@ -87,10 +89,32 @@ def _destinations(run: FlowRun, r: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _link_meta(run: FlowRun, r: dict[str, Any]) -> dict[str, Any]:
+    """What a reset link keeps: its user and where its flow goes on (the verify step and the rest),
+    so that the link opens a new flow there (app/flows/engine.py, `input_request` without a state token)."""
+    steps = [run.step, *run.state.queue]
+    start = next((i for i, s in enumerate(steps) if s.get("type") == "verify_account_recovery_code"), len(steps))
+    return {
+        "user_id": r["user_id"],
+        "flow": {"type": run.flow_type, "name": run.state.name, "steps": steps[start:]},
+    }
+
+
 def _send(run: FlowRun, first: bool = False) -> None:
     r = _recovery(run)
+    form = r.get("otp_form", "code")
+    meta = _link_meta(run, r) if form == "link" else None
     try:
-        run.svc.otp.send(PURPOSE, r["channel"], r["target"], locale=run.locale, ip=run.ip, deliver=bool(r["user_id"]))
+        run.svc.otp.send(
+            PURPOSE,
+            r["channel"],
+            r["target"],
+            locale=run.locale,
+            ip=run.ip,
+            deliver=bool(r["user_id"]),
+            form=form,
+            meta=meta,
+        )
     except MessageDeliveryFailed:
         # Answered as if sent, cooldown included: a failure only a known address can have must not
         # tell the two apart (the log names it for the operator).
@@ -118,7 +142,7 @@ class SelectDestination:
         validate(inp, obj({"index": {**INDEX, "maximum": len(options) - 1}}, ["index"]))
         option = options[inp["index"]]
         r = _recovery(run, destination=False)
-        r.update(channel=option["channel"], display=option["masked_display_name"])
+        r.update(channel=option["channel"], display=option["masked_display_name"], otp_form=option["otp_form"])
         if option["_target"]:
             r["target"] = option["_target"]
         else:
@@ -143,13 +167,14 @@ class VerifyAccountRecoveryCode:
     def action(self, run: FlowRun) -> dict[str, Any]:
         r = _recovery(run)
         status = run.svc.otp.status(PURPOSE, r["target"])
+        form = r.get("otp_form", "code")
         return {
             "data": {
                 "type": "account_recovery_verify_code_data",
                 "masked_display_name": _display(r),
                 "channel": r["channel"],
-                "otp_form": "code",
-                "code_length": status["code_length"],
+                "otp_form": form,
+                "code_length": login_links.LINK_CODE_LENGTH if form == "link" else status["code_length"],
                 "can_resend_at": iso(status["can_resend_at"]),
                 "failed_attempt_rate_limit_exceeded": status["failed_attempt_rate_limit_exceeded"],
             }
@@ -170,6 +195,12 @@ class VerifyAccountRecoveryCode:
             _send(run)
             return WAIT
         r = _recovery(run)
+        if r.get("otp_form") == "link":
+            # A reset link's code, checked and kept for reset_password, which uses it up.
+            record = recovery_links.verify(run.svc.otp, r["target"], inp["account_recovery_code"], ip=run.ip)
+            r["link_id"] = record["id"]
+            run.data["user_id"] = r["user_id"]
+            return Done()
         # An unknown login ID's code counts tries and is revoked like a real one.
         run.svc.otp.verify(PURPOSE, r["target"], inp["account_recovery_code"], ip=run.ip)
         if not r["user_id"]:
@@ -207,4 +238,30 @@ class ResetPassword:
         svc.sessions.revoke_all(user_id, ctx=ctx)
         svc.lockout.reset(user_id)
         svc.audit.write("user.password_reset", ctx, user_id)
+        r = _recovery(run)
+        if r.get("link_id"):
+            # Last, so that a refused password leaves the link working (the rollback undoes the rest).
+            recovery_links.consume(svc.otp, r["target"], r["link_id"])
         return Done()
+
+
+def restore(svc: Any, inp: Any, ip: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A flow opened by a reset link's code alone (Authgear's input without a state token): checks
+    the code and returns the flow it was sent from (`type`, `name`, `steps` from the verify step on)
+    and what that flow's earlier steps had found (`data["recovery"]`). `PasswordResetFailed` for a
+    wrong, expired or used code."""
+    code = inp.get("account_recovery_code") if isinstance(inp, dict) else None
+    target, record = recovery_links.lookup(svc.otp, code, ip=ip)
+    meta = record.get("meta") or {}
+    recovery = {
+        "username": None,
+        "identified_channel": record["channel"],
+        "identified_target": target,
+        "user_id": meta.get("user_id"),
+        "target": target,
+        "channel": record["channel"],
+        "display": mask(target),
+        "otp_form": "link",
+        "restored": True,
+    }
+    return meta.get("flow") or {}, recovery

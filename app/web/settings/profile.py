@@ -110,6 +110,13 @@ def utc_offset(zone: str, now: datetime) -> tuple[int, str]:
     return minutes, f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
+def _offset_words(minutes: int) -> str:
+    """What one may type for an offset: "utc+08:00 utc+8" ("utc+5:45" for 5 h 45)."""
+    sign, hours, rest = "-" if minutes < 0 else "+", abs(minutes) // 60, abs(minutes) % 60
+    short = f"utc{sign}{hours}" + (f":{rest:02d}" if rest else "")
+    return f"utc{sign}{hours:02d}:{rest:02d} {short}"
+
+
 def zone_label(zone: str, now: datetime) -> str:
     """ "(UTC+08:00) Hong Kong": the zone's offset now and its city in the page's language (its ID when
     CLDR names no city); the offset is isolated so that it reads left to right in Arabic and Hebrew."""
@@ -132,7 +139,7 @@ def zone_groups(now: datetime) -> list[dict[str, Any]]:
         region = "Europe" if zone.startswith("Arctic/") else zone.split("/")[0]
         minutes, offset = utc_offset(zone, now)
         city = cities.get(zone) or zone.rsplit("/", 1)[-1].replace("_", " ")
-        search = " ".join((zone.replace("_", " ").replace("/", " "), city, offset.replace("\u2212", "-"))).lower()
+        search = " ".join((zone.replace("_", " ").replace("/", " "), city, _offset_words(minutes))).lower()
         groups.setdefault(region, []).append(
             (minutes, city, {"value": zone, "label": f"(\u2066{offset}\u2069) {city}", "search": search})
         )
