@@ -279,7 +279,12 @@ class Stack:
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+            headers: dict[str, str] = {}
+            for key, value in resp.getheaders():
+                # Repeated headers (several Set-Cookie) are joined, as HTTP allows, not overwritten.
+                key = key.lower()
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            return resp.status, headers, resp.read()
         finally:
             conn.close()
 

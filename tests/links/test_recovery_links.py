@@ -158,7 +158,7 @@ def test_unknown_and_wrong_codes_without_a_state_token(flow_app):
         assert resp.get_json()["error"]["reason"] == "PasswordResetFailed"
     # Any other input without a state token finds no flow, as in Authgear.
     other = _no_token(client, {"identification": "email", "login_id": "a@example.com"})
-    assert other.status_code == 400 and other.get_json()["error"]["reason"] == "AuthenticationFlowNotFound"
+    assert other.status_code == 404 and other.get_json()["error"]["reason"] == "AuthenticationFlowNotFound"
 
 
 def test_an_unknown_address_reads_as_a_known_one_and_gets_nothing(user, smtp_server):

@@ -49,7 +49,7 @@ TYPE_PAGES = {
     "fill_in_user_profile": {V2 + "fill_in_user_profile"},
     "terminate_other_sessions": {V2 + "terminate_other_sessions"},
     "select_destination": {V2 + "forgot_password/otp"},
-    "verify_account_recovery_code": {V2 + "forgot_password/otp"},
+    "verify_account_recovery_code": {V2 + "forgot_password/otp", V2 + "forgot_password/link/sent"},
     "reset_password": {V2 + "reset_password"},
     "finished": {
         V2 + "finish",
@@ -182,6 +182,8 @@ class PageRun:
             return self.submit()
         if keys == {"authentication"}:
             raise Skip("a missing field the API reports by schema")
+        if keys == {"account_recovery_code"} and "/forgot_password/link/sent" in page.url:
+            raise Skip("a reset link's page takes no code (the link opens reset_password)")
         if keys == {"code"} or keys == {"account_recovery_code"}:
             value = inp.get("code", inp.get("account_recovery_code"))
             if not _is_str(value):
@@ -191,7 +193,7 @@ class PageRun:
         if keys == {"resend"}:
             return self.submit("Send a new code")
         if keys == {"index"}:
-            if page.locator("#code").count():
+            if page.locator("#code").count() or "/forgot_password/link/sent" in page.url:
                 return None  # the only destination was chosen by the page
             if inp["index"] != 0:
                 raise Skip("an index that is not offered")

@@ -74,7 +74,10 @@ def sorted_users(clauses: list[Any], sort_by: str | None, direction: str | None)
     else:
         # created_at is NOT NULL: a NULLS FIRST/LAST clause would change nothing but keep PostgreSQL
         # from walking ix_users_created_at (a top-N sort of the whole table instead, ~40 ms at 100k).
-        order = (User.created_at.asc(), User.id.asc()) if direction == "asc" else (User.created_at.desc(), User.id.desc())
+        if direction == "asc":
+            order = (User.created_at.asc(), User.id.asc())
+        else:
+            order = (User.created_at.desc(), User.id.desc())
     return select(User).where(*clauses).order_by(*order)
 
 
