@@ -17,6 +17,7 @@ Scenarios of flow types the pages do not start (`promote`) are skipped whole.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -48,7 +49,7 @@ TYPE_PAGES = {
     "change_password": {V2 + "change_password"},
     "fill_in_user_profile": {V2 + "fill_in_user_profile"},
     "terminate_other_sessions": {V2 + "terminate_other_sessions"},
-    "select_destination": {V2 + "forgot_password/otp"},
+    "select_destination": {V2 + "forgot_password/otp", V2 + "forgot_password/link/sent"},
     "verify_account_recovery_code": {V2 + "forgot_password/otp", V2 + "forgot_password/link/sent"},
     "reset_password": {V2 + "reset_password"},
     "finished": {
@@ -191,7 +192,13 @@ class PageRun:
             page.locator("#code").fill(value)
             return self.submit()
         if keys == {"resend"}:
-            return self.submit("Send a new code")
+            # The button waits out the cooldown (disabled, counting down); a scenario that resends
+            # within it checks the server's own refusal, so the button is enabled here.
+            button = self.page.get_by_role("button", name=re.compile("^Send a new code")).first
+            button.evaluate("b => { b.disabled = false; }")
+            button.click()
+            self.page.wait_for_load_state("load")
+            return None
         if keys == {"index"}:
             if page.locator("#code").count() or "/forgot_password/link/sent" in page.url:
                 return None  # the only destination was chosen by the page
@@ -280,9 +287,24 @@ class PageRun:
             kind = ((error.get("info") or {}).get("cause") or {}).get("kind")
             if reason == "ValidationFailed" or not kind:
                 return  # the sentence depends on the field: that one is shown is what counts
+        if reason in WAIT_SENTENCES:
+            # The pages say how long to wait, from the live error's info (which the scenario does
+            # not know): the sentence's fixed part is what is compared.
+            key = "resend" if self.last_input.get("resend") else reason
+            fixed = WAIT_SENTENCES.get(key, WAIT_SENTENCES[reason])
+            assert fixed in text, f"{reason}: expected {fixed!r} on {self.page.url}, page says {text[:400]!r}"
+            return
         with self.server.app.test_request_context():
             expected = error_text({**error, "resend": bool(self.last_input.get("resend"))}, page_name)
         assert expected in text, f"{reason}: expected {expected!r} on {self.page.url}, page says {text[:400]!r}"
+
+
+# The fixed part of the messages that name a wait ("try again in 1 minute"), by reason.
+WAIT_SENTENCES = {
+    "AccountLockout": "Too many failed attempts.",
+    "RateLimited": "Too many",
+    "resend": "before requesting another code.",
+}
 
 
 def _field(authentication: str) -> str:
