@@ -216,8 +216,15 @@ def test_node_and_nodes(gql, svc):
 
 @pytest.mark.parametrize(
     "bad_id",
-    ["", "!!!", "VXNlcjo", gid("User", "not-a-uuid"), gid("Nothing", "00000000-0000-4000-8000-000000000000"),
-     gid("AuditLog", 5)[:-1], "x" * 5000],
+    [
+        "",
+        "!!!",
+        "VXNlcjo",
+        gid("User", "not-a-uuid"),
+        gid("Nothing", "00000000-0000-4000-8000-000000000000"),
+        gid("AuditLog", 5)[:-1],
+        "x" * 5000,
+    ],
 )
 def test_invalid_node_ids_resolve_to_null(gql, bad_id):
     assert ok(gql("query($id: ID!) { node(id: $id) { id } }", id=bad_id))["node"] is None

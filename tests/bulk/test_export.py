@@ -66,8 +66,12 @@ def test_hostile_requests(thread_bulk):
     post = thread_bulk.client.post
     headers = thread_bulk.headers
     _error(post(EXPORT, data=b"[", headers=headers), 400, "BadRequest", "InvalidJSON")
-    _error(post(EXPORT, data=b'{"format":"csv","csv":' + b"[" * 100 + b"]" * 100 + b"}", headers=headers), 400,
-           "BadRequest", "InvalidJSON")
+    _error(
+        post(EXPORT, data=b'{"format":"csv","csv":' + b"[" * 100 + b"]" * 100 + b"}", headers=headers),
+        400,
+        "BadRequest",
+        "InvalidJSON",
+    )
     cases = [
         ({}, "", "required"),
         ({"format": "xml"}, "/format", "enum"),
@@ -84,8 +88,12 @@ def test_hostile_requests(thread_bulk):
         error = _error(post(EXPORT, json=body, headers=headers), 400, "Invalid", "ValidationFailed")
         assert (location, kind) in [(c["location"], c["kind"]) for c in error["info"]["causes"]], (body, error)
     fields = [{"pointer": "/address/formatted"}, {"pointer": "/email", "field_name": "address.formatted"}]
-    error = _error(post(EXPORT, json={"format": "csv", "csv": {"fields": fields}}, headers=headers), 400, "Invalid",
-                   "UserExportNonUniqueFieldNames")
+    error = _error(
+        post(EXPORT, json={"format": "csv", "csv": {"fields": fields}}, headers=headers),
+        400,
+        "Invalid",
+        "UserExportNonUniqueFieldNames",
+    )
     assert error["info"] == {"field_names": ["address.formatted", "address.formatted"]}
 
 
@@ -129,15 +137,36 @@ def test_ndjson_record(bulk, bulk_app):
         "is_anonymized": False,
         "account_valid_until": "2030-01-01T00:00:00Z",
         "identities": [
-            {"type": "login_id", "login_id": {"key": "email", "type": "email", "value": "rich.user@example.com",
-                                              "original_value": "rich.user@example.com"},
-             "claims": {"email": "rich.user@example.com"}},
-            {"type": "login_id", "login_id": {"key": "phone", "type": "phone", "value": "+85291230077",
-                                              "original_value": "+85291230077"},
-             "claims": {"phone_number": "+85291230077"}},
-            {"type": "login_id", "login_id": {"key": "username", "type": "username", "value": "rich_user",
-                                              "original_value": "rich_user"},
-             "claims": {"preferred_username": "rich_user"}},
+            {
+                "type": "login_id",
+                "login_id": {
+                    "key": "email",
+                    "type": "email",
+                    "value": "rich.user@example.com",
+                    "original_value": "rich.user@example.com",
+                },
+                "claims": {"email": "rich.user@example.com"},
+            },
+            {
+                "type": "login_id",
+                "login_id": {
+                    "key": "phone",
+                    "type": "phone",
+                    "value": "+85291230077",
+                    "original_value": "+85291230077",
+                },
+                "claims": {"phone_number": "+85291230077"},
+            },
+            {
+                "type": "login_id",
+                "login_id": {
+                    "key": "username",
+                    "type": "username",
+                    "value": "rich_user",
+                    "original_value": "rich_user",
+                },
+                "claims": {"preferred_username": "rich_user"},
+            },
         ],
         "mfa": {"emails": ["mfa@example.com"], "phone_numbers": ["+85261230077"], "totps": [{"secret": TOTP_SECRET}]},
         "biometric_count": 0,
@@ -145,8 +174,20 @@ def test_ndjson_record(bulk, bulk_app):
     }
     plain = records["plain@example.com"]
     # Empty values are left out; these are always there.
-    assert set(plain) == {"sub", "email", "email_verified", "phone_number_verified", "address", "created_at",
-                          "disabled", "is_anonymized", "identities", "mfa", "biometric_count", "passkey_count"}
+    assert set(plain) == {
+        "sub",
+        "email",
+        "email_verified",
+        "phone_number_verified",
+        "address",
+        "created_at",
+        "disabled",
+        "is_anonymized",
+        "identities",
+        "mfa",
+        "biometric_count",
+        "passkey_count",
+    }
     assert plain["address"] == {} and plain["mfa"] == {}
     assert BCRYPT_HASH not in body  # password hashes are never exported
 
@@ -160,13 +201,49 @@ def test_csv_default_and_custom_columns(bulk, bulk_app):
     assert resp.headers["Content-Disposition"].endswith('.csv"') or resp.headers["Content-Disposition"].endswith(".csv")
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
     assert rows[0] == [
-        "sub", "preferred_username", "email", "phone_number", "email_verified", "phone_number_verified", "name",
-        "given_name", "middle_name", "nickname", "profile", "picture", "website", "gender", "birthdate", "zoneinfo",
-        "locale", "address.formatted", "address.street_address", "address.locality", "address.region",
-        "address.postal_code", "address.country", "roles", "groups", "disabled", "created_at", "delete_at",
-        "last_login_at", "is_anonymized", "anonymize_at", "temporarily_disabled_from", "temporarily_disabled_until",
-        "account_valid_from", "account_valid_until", "identities", "mfa.emails", "mfa.phone_numbers", "mfa.totps",
-        "biometric_count", "passkey_count", "custom_attributes.member_no", "custom_attributes.level",
+        "sub",
+        "preferred_username",
+        "email",
+        "phone_number",
+        "email_verified",
+        "phone_number_verified",
+        "name",
+        "given_name",
+        "middle_name",
+        "nickname",
+        "profile",
+        "picture",
+        "website",
+        "gender",
+        "birthdate",
+        "zoneinfo",
+        "locale",
+        "address.formatted",
+        "address.street_address",
+        "address.locality",
+        "address.region",
+        "address.postal_code",
+        "address.country",
+        "roles",
+        "groups",
+        "disabled",
+        "created_at",
+        "delete_at",
+        "last_login_at",
+        "is_anonymized",
+        "anonymize_at",
+        "temporarily_disabled_from",
+        "temporarily_disabled_until",
+        "account_valid_from",
+        "account_valid_until",
+        "identities",
+        "mfa.emails",
+        "mfa.phone_numbers",
+        "mfa.totps",
+        "biometric_count",
+        "passkey_count",
+        "custom_attributes.member_no",
+        "custom_attributes.level",
         "custom_attributes.tier",
     ]
     row = dict(zip(rows[0], rows[1], strict=True))
@@ -184,7 +261,7 @@ def test_csv_default_and_custom_columns(bulk, bulk_app):
         {"pointer": "/roles/5"},
         {"pointer": "/address"},
         {"pointer": "/no/such/thing"},
-        {"pointer": "/custom_attributes/level", "field_name": "Level, in \"quotes\""},
+        {"pointer": "/custom_attributes/level", "field_name": 'Level, in "quotes"'},
     ]
     result = bulk.run_export({"format": "csv", "csv": {"fields": fields}})
     assert result["request"] == {"format": "csv", "csv": {"fields": fields}}
@@ -265,8 +342,12 @@ def test_failed_export_ends_with_failed_at_and_error(bulk, bulk_app, bulk_dir):
             shutil.move(moved, exports)
     assert result["status"] == "completed"
     assert result["failed_at"] >= result["created_at"]
-    assert result["error"] == {"name": "InternalError", "reason": "UnexpectedError", "message": "unexpected error",
-                               "code": 500}
+    assert result["error"] == {
+        "name": "InternalError",
+        "reason": "UnexpectedError",
+        "message": "unexpected error",
+        "code": 500,
+    }
     assert "completed_at" not in result and "download_url" not in result
     # A failed export does not block the next one.
     assert bulk.run_export({"format": "ndjson"})["download_url"]
@@ -298,7 +379,7 @@ def test_export_import_round_trip_keeps_every_field(bulk, bulk_app):
         db.session.commit()
     again = [_import_record(r) for r in first]
     for start in (0, 500):
-        assert bulk.run_import(again[start:start + 500])["summary"]["inserted"] == 500
+        assert bulk.run_import(again[start : start + 500])["summary"]["inserted"] == 500
     second = _export_ndjson(bulk)
 
     def comparable(record):
@@ -322,10 +403,16 @@ def _seed_users(app, count):
             uid, at = new_id(), now + timedelta(microseconds=i)
             email, username = f"trip-{i}@example.com", f"trip_{i}"
             phone = f"+852912{i:05d}" if i % 4 == 0 else None
-            attrs = {"email": email, "preferred_username": username, "name": f"Trip User {i}", "given_name": "Trip",
-                     "family_name": f"No{i}", "gender": "other" if i % 3 else "female",
-                     "birthdate": f"19{50 + i % 50}-0{1 + i % 9}-1{i % 10}",
-                     "address": {"locality": f"Town {i % 7}", "country": "HK"}}
+            attrs = {
+                "email": email,
+                "preferred_username": username,
+                "name": f"Trip User {i}",
+                "given_name": "Trip",
+                "family_name": f"No{i}",
+                "gender": "other" if i % 3 else "female",
+                "birthdate": f"19{50 + i % 50}-0{1 + i % 9}-1{i % 10}",
+                "address": {"locality": f"Town {i % 7}", "country": "HK"},
+            }
             custom = {"member_no": f"M{i:04d}", "level": i % 100}
             if i % 3 != 2:
                 custom["tier"] = ["gold", "silver"][i % 3]
@@ -333,33 +420,72 @@ def _seed_users(app, count):
             if phone:
                 attrs["phone_number"] = phone
                 logins.append(("phone", "phone", phone, "phone_number"))
-                rows["claims"].append({"id": new_id(), "user_id": uid, "name": "phone_number", "value": phone,
-                                       "created_at": at})
+                rows["claims"].append(
+                    {"id": new_id(), "user_id": uid, "name": "phone_number", "value": phone, "created_at": at}
+                )
             logins.append(("username", "username", username, "preferred_username"))
             if i % 2 == 0:
-                rows["claims"].append({"id": new_id(), "user_id": uid, "name": "email", "value": email,
-                                       "created_at": at})
-            rows["users"].append({"id": uid, "created_at": at, "updated_at": at, "is_disabled": i % 10 == 0,
-                                  "is_deactivated": False, "is_anonymized": False,
-                                  "account_valid_from": datetime(2024, 5, 1, tzinfo=UTC),
-                                  "standard_attributes": attrs, "custom_attributes": custom})
+                rows["claims"].append(
+                    {"id": new_id(), "user_id": uid, "name": "email", "value": email, "created_at": at}
+                )
+            rows["users"].append(
+                {
+                    "id": uid,
+                    "created_at": at,
+                    "updated_at": at,
+                    "is_disabled": i % 10 == 0,
+                    "is_deactivated": False,
+                    "is_anonymized": False,
+                    "account_valid_from": datetime(2024, 5, 1, tzinfo=UTC),
+                    "standard_attributes": attrs,
+                    "custom_attributes": custom,
+                }
+            )
             for n, (key, type_, value, claim) in enumerate(logins):
-                rows["ids"].append({"id": new_id(), "user_id": uid, "type": "login_id",
-                                    "created_at": at + timedelta(milliseconds=n),
-                                    "updated_at": at, "dedup_key": f"login_id:{key}:{value}", "login_id_key": key,
-                                    "login_id_type": type_, "login_id": value, "original_login_id": value,
-                                    "claims": {claim: value}})
+                rows["ids"].append(
+                    {
+                        "id": new_id(),
+                        "user_id": uid,
+                        "type": "login_id",
+                        "created_at": at + timedelta(milliseconds=n),
+                        "updated_at": at,
+                        "dedup_key": f"login_id:{key}:{value}",
+                        "login_id_key": key,
+                        "login_id_type": type_,
+                        "login_id": value,
+                        "original_login_id": value,
+                        "claims": {claim: value},
+                    }
+                )
             if i % 3 == 0:
-                for type_, extra in (("oob_otp_email", {"oob_target": f"mfa-{i}@example.com"}),
-                                     ("totp", {"totp_secret": TOTP_SECRET, "totp_display_name": "Imported"})):
-                    rows["auths"].append({"id": new_id(), "user_id": uid, "type": type_, "kind": "secondary",
-                                          "is_default": False, "created_at": at, "updated_at": at, **extra})
-            for key in (["editor"] if i % 2 else ["editor", "viewer"]):
+                for type_, extra in (
+                    ("oob_otp_email", {"oob_target": f"mfa-{i}@example.com"}),
+                    ("totp", {"totp_secret": TOTP_SECRET, "totp_display_name": "Imported"}),
+                ):
+                    rows["auths"].append(
+                        {
+                            "id": new_id(),
+                            "user_id": uid,
+                            "type": type_,
+                            "kind": "secondary",
+                            "is_default": False,
+                            "created_at": at,
+                            "updated_at": at,
+                            **extra,
+                        }
+                    )
+            for key in ["editor"] if i % 2 else ["editor", "viewer"]:
                 rows["roles"].append({"user_id": uid, "role_id": role_ids[key]})
             if i % 5 == 0:
                 rows["groups"].append({"user_id": uid, "group_id": group_ids["ops"]})
-        for target, name in ((User, "users"), (Identity, "ids"), (VerifiedClaim, "claims"), (Authenticator, "auths"),
-                             (user_roles, "roles"), (user_groups, "groups")):
+        for target, name in (
+            (User, "users"),
+            (Identity, "ids"),
+            (VerifiedClaim, "claims"),
+            (Authenticator, "auths"),
+            (user_roles, "roles"),
+            (user_groups, "groups"),
+        ):
             if rows[name]:
                 db.session.execute(insert(target), rows[name])
         db.session.commit()
@@ -372,10 +498,32 @@ def _export_ndjson(bulk):
 
 def _import_record(exported):
     """An export record as an import record (what a migration script does)."""
-    keep = ("email", "phone_number", "preferred_username", "email_verified", "phone_number_verified", "name",
-            "given_name", "family_name", "middle_name", "nickname", "profile", "picture", "website", "gender",
-            "birthdate", "zoneinfo", "locale", "address", "custom_attributes", "roles", "groups", "disabled",
-            "account_valid_from", "account_valid_until")
+    keep = (
+        "email",
+        "phone_number",
+        "preferred_username",
+        "email_verified",
+        "phone_number_verified",
+        "name",
+        "given_name",
+        "family_name",
+        "middle_name",
+        "nickname",
+        "profile",
+        "picture",
+        "website",
+        "gender",
+        "birthdate",
+        "zoneinfo",
+        "locale",
+        "address",
+        "custom_attributes",
+        "roles",
+        "groups",
+        "disabled",
+        "account_valid_from",
+        "account_valid_until",
+    )
     record = {k: exported[k] for k in keep if k in exported}
     mfa = {}
     if exported["mfa"].get("emails"):

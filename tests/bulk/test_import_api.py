@@ -94,11 +94,19 @@ def test_body_limit_is_500_kb(thread_bulk, thread_app):
         return head + b"x" * (size - len(head) - len(tail)) + tail
 
     headers = {**thread_bulk.headers, "Content-Type": "application/json"}
-    error = _error(thread_bulk.client.post(IMPORT, data=body_of(501 * 1000), headers=headers), 413,
-                   "RequestEntityTooLarge", "JSONTooLarge")
+    error = _error(
+        thread_bulk.client.post(IMPORT, data=body_of(501 * 1000), headers=headers),
+        413,
+        "RequestEntityTooLarge",
+        "JSONTooLarge",
+    )
     assert error["message"]
-    _error(thread_bulk.client.post(IMPORT, data=body_of(2 * 1024 * 1024), headers=headers), 413,
-           "RequestEntityTooLarge", "JSONTooLarge")
+    _error(
+        thread_bulk.client.post(IMPORT, data=body_of(2 * 1024 * 1024), headers=headers),
+        413,
+        "RequestEntityTooLarge",
+        "JSONTooLarge",
+    )
     # At the limit the request is accepted; the oversized name then fails that record only.
     resp = thread_bulk.client.post(IMPORT, data=body_of(500 * 1000), headers=headers)
     assert resp.status_code == 200, resp.get_data(as_text=True)
@@ -108,11 +116,13 @@ def test_body_limit_is_500_kb(thread_bulk, thread_app):
 
 @pytest.mark.embedded
 def test_identifier_must_be_an_enabled_login_id(make_app, tmp_path):
-    app = make_app({"identity": {"login_id": {"keys": [{"key": "email", "type": "email"}]}}},
-                   redis_url=None, config_dir=tmp_path)
+    app = make_app(
+        {"identity": {"login_id": {"keys": [{"key": "email", "type": "email"}]}}}, redis_url=None, config_dir=tmp_path
+    )
     bulk = Bulk(app)
-    resp = bulk.client.post(IMPORT, json={"identifier": "phone_number", "records": [{"phone_number": "+85291230001"}]},
-                            headers=bulk.headers)
+    resp = bulk.client.post(
+        IMPORT, json={"identifier": "phone_number", "records": [{"phone_number": "+85291230001"}]}, headers=bulk.headers
+    )
     error = _error(resp, 400, "Invalid", "ValidationFailed")
     assert error["info"]["causes"][0]["location"] == "/identifier"
 
@@ -124,8 +134,9 @@ def test_unknown_task(thread_bulk):
     export_id = thread_bulk.post(EXPORT, {"format": "ndjson"})["result"]["id"]
     thread_bulk.wait(f"{EXPORT}/{export_id}")
     # An export task is not an import job.
-    _error(thread_bulk.client.get(f"{IMPORT}/{export_id}", headers=thread_bulk.headers), 404, "NotFound",
-           "TaskNotFound")
+    _error(
+        thread_bulk.client.get(f"{IMPORT}/{export_id}", headers=thread_bulk.headers), 404, "NotFound", "TaskNotFound"
+    )
 
 
 # -- hostile records ------------------------------------------------------------------------------
@@ -155,8 +166,10 @@ def test_hostile_records_fail_alone(bulk, bulk_app):
         {"email": "custom@example.com", "custom_attributes": {"undeclared": "x"}},
         {"email": "custom2@example.com", "custom_attributes": {"level": 1000}},
         {"email": "time@example.com", "account_valid_from": "yesterday"},
-        {"email": "expire@example.com", "password": {"type": "bcrypt", "password_hash": BCRYPT_HASH,
-                                                     "expire_after": "2030-13-01T00:00:00Z"}},
+        {
+            "email": "expire@example.com",
+            "password": {"type": "bcrypt", "password_hash": BCRYPT_HASH, "expire_after": "2030-13-01T00:00:00Z"},
+        },
         {"email": "dup@example.com", "phone_number": "+85291230042"},
         {"email": "hashtype@example.com", "password": {"type": "md5", "password_hash": "x"}},
         {"email": "hashmismatch@example.com", "password": {"type": "argon2", "password_hash": BCRYPT_HASH}},
@@ -186,8 +199,13 @@ def test_hostile_records_fail_alone(bulk, bulk_app):
         "info": {"cause": {"kind": "DuplicatedIdentity"}},
     }
     assert all("user_id" not in d for d in details[:-1])
-    assert result["summary"] == {"total": len(records), "inserted": 1, "updated": 0, "skipped": 0,
-                                 "failed": len(records) - 1}
+    assert result["summary"] == {
+        "total": len(records),
+        "inserted": 1,
+        "updated": 0,
+        "skipped": 0,
+        "failed": len(records) - 1,
+    }
     # A failed record leaves nothing behind, not even the user its first steps created.
     assert count_users(bulk_app) == 2
     assert user_state(bulk_app, "badtotp@example.com") is None
@@ -216,9 +234,14 @@ def test_one_identifier_twice_in_a_request(bulk, bulk_app):
 
 # -- tasks, details, redaction ---------------------------------------------------------------------
 def test_tasks_of_100_records_and_redaction(bulk, bulk_app):
-    records = [{"email": f"chunk-{i}@example.com", "password": {"type": "bcrypt", "password_hash": BCRYPT_HASH},
-                "mfa": {"password": {"type": "bcrypt", "password_hash": BCRYPT_HASH}, "totp": {"secret": TOTP_SECRET}}}
-               for i in range(250)]
+    records = [
+        {
+            "email": f"chunk-{i}@example.com",
+            "password": {"type": "bcrypt", "password_hash": BCRYPT_HASH},
+            "mfa": {"password": {"type": "bcrypt", "password_hash": BCRYPT_HASH}, "totp": {"secret": TOTP_SECRET}},
+        }
+        for i in range(250)
+    ]
     job_id = bulk.start_import(records)
     result = bulk.wait(f"{IMPORT}/{job_id}")
     assert result["summary"] == {"total": 250, "inserted": 250, "updated": 0, "skipped": 0, "failed": 0}
@@ -226,8 +249,10 @@ def test_tasks_of_100_records_and_redaction(bulk, bulk_app):
     assert [d["record"]["email"] for d in result["details"]] == [r["email"] for r in records]
     redacted = result["details"][7]["record"]
     assert redacted["password"] == {"type": "bcrypt", "password_hash": "REDACTED"}
-    assert redacted["mfa"] == {"password": {"type": "bcrypt", "password_hash": "REDACTED"},
-                               "totp": {"secret": "REDACTED"}}
+    assert redacted["mfa"] == {
+        "password": {"type": "bcrypt", "password_hash": "REDACTED"},
+        "totp": {"secret": "REDACTED"},
+    }
     assert result["id"] == job_id and result["completed_at"] >= result["created_at"]
     with bulk_app.app_context():
         tasks = db.session.scalars(select(BackgroundTask).where(BackgroundTask.parent_id == job_id)).all()

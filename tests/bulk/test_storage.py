@@ -42,8 +42,10 @@ def test_unsafe_names_are_refused(storage, key):
 def test_signed_urls(storage):
     url = storage.download_url("app-userexport_A-20260102030405Z.csv", NOW)
     expires = int(NOW.timestamp()) + 60
-    assert url.startswith(f"https://id.example.com/_api/admin/users/export/files/app-userexport_A-20260102030405Z.csv"
-                          f"?expires={expires}&signature=")
+    assert url.startswith(
+        f"https://id.example.com/_api/admin/users/export/files/app-userexport_A-20260102030405Z.csv"
+        f"?expires={expires}&signature="
+    )
     signature = url.rsplit("=", 1)[1]
     key = "app-userexport_A-20260102030405Z.csv"
     signer = storage.signer

@@ -122,7 +122,5 @@ def test_wrong_codes_are_refused_alike_up_to_the_revocation(flow_app, form):
         data = client.post(f"{FLOWS}/states", json={"state_token": token}).get_json()
         answers[email].append(data["result"]["action"]["data"]["failed_attempt_rate_limit_exceeded"])
     assert answers[known] == answers[unknown]
-    assert [a[:3] for a in answers[unknown][:6]] == [REFUSAL[form]] * 4 + [
-        (429, "TooManyRequest", "RateLimited")
-    ] * 2
+    assert [a[:3] for a in answers[unknown][:6]] == [REFUSAL[form]] * 4 + [(429, "TooManyRequest", "RateLimited")] * 2
     assert answers[unknown][6] is True

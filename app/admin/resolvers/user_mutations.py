@@ -10,6 +10,7 @@ from app.admin.ids import decode_id
 from app.admin.resolvers.identities import get_identity, login_id_definition
 from app.admin.resolvers.mutation import admin_mutation, user_payload
 from app.errors import Invalid, ValidationFailed
+from app.flows.steps import account_recovery
 from app.flows.steps.account_recovery import PURPOSE as ACCOUNT_RECOVERY
 from app.hooks.effects import user_event
 from app.identities.models import Identity, User
@@ -220,7 +221,10 @@ def send_reset_password_message(ctx: AdminContext, input: dict[str, Any]) -> tup
     svc = ctx.services
     user = svc.users.get(identity.user_id)
     channel = dict(MESSAGE_CHANNELS)[identity.login_id_type or ""]
-    svc.otp.send(ACCOUNT_RECOVERY, channel, identity.login_id or "", locale=_user_locale(user))
+    # By email a reset link, as Authgear sends and the default flow takes (app/authenticators/recovery_links.py).
+    meta = account_recovery.admin_link_meta(svc, user.id) if channel == "email" else None
+    form = "link" if meta else "code"
+    svc.otp.send(ACCOUNT_RECOVERY, channel, identity.login_id or "", locale=_user_locale(user), form=form, meta=meta)
     return True, user.id
 
 

@@ -100,6 +100,19 @@ def _link_meta(run: FlowRun, r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def admin_link_meta(svc: Any, user_id: str) -> dict[str, Any] | None:
+    """The Admin API's reset link (sendResetPasswordMessage) opens the default account_recovery flow
+    at its verify step, as Authgear's does; None when that flow has no such step at its top level."""
+    from app.flows.definitions import FlowCatalog
+
+    flow = FlowCatalog(svc.config.project).get("account_recovery", "default") or {}
+    steps = list(flow.get("steps") or [])
+    start = next((i for i, s in enumerate(steps) if s.get("type") == "verify_account_recovery_code"), None)
+    if start is None:
+        return None
+    return {"user_id": user_id, "flow": {"type": "account_recovery", "name": "default", "steps": steps[start:]}}
+
+
 def _send(run: FlowRun, first: bool = False) -> None:
     r = _recovery(run)
     form = r.get("otp_form", "code")
