@@ -46,8 +46,14 @@ def _record(run: Any, value: str) -> None:
 
 
 def branch_requires(run: Any, branch: dict[str, Any] | None) -> bool:
-    """Whether the branch asks for a check: its mode is `always` and the project's bot protection is on."""
+    """Whether the branch asks for a check: its mode is `always` and the project's bot protection is on.
+    A blocking hook's `bot_protection` (authentication.pre_initialize / post_identified, the later
+    answer kept in the flow state) replaces every branch's mode, as Authgear's GetBotProtectionData
+    lets the last milestone override it: `always`, `never`, or `{}` (no mode: no check)."""
     mode = ((branch or {}).get("bot_protection") or {}).get("mode")
+    answers = run.data.get("hook_answers") or {}
+    if "bot_protection" in answers:
+        mode = (answers["bot_protection"] or {}).get("mode")
     return mode == "always" and service(run).enabled
 
 

@@ -114,6 +114,10 @@ def _record(task_id: str, index: int, error: dict[str, Any] | None, now: datetim
         return
     handlers = [dict(h) for h in task.progress["handlers"]]
     handler = handlers[index]
+    if handler["state"] != "pending":
+        # A late answer of a worker that lost its lease: another worker has recorded this handler.
+        db.session.rollback()
+        return
     handler["attempts"] += 1
     if error is None:
         handler.update(state="delivered", next_at=None, delivered_at=now.timestamp())
