@@ -99,11 +99,16 @@ class CodeGrant(_GatehouseGrant, AuthorizationCodeGrant):
         user = self.authenticate_user(record)
         if user is None:
             raise InvalidGrantError("invalid authorization code")
+        from app.oidc import app2app  # app2app builds on this module's neighbours
+
+        # Authgear checks `x_app2app_device_key_jwt` before issuing; the key goes to the new grant.
+        device_key = app2app.device_key_of_code_request(self.server.provider, client, self.request.form)
         codes = self.server.provider.codes
         if not codes.consume(record.row):
             codes.revoke_issued(record.row)
             raise InvalidGrantError("invalid authorization code")
         body = self.server.issuance.for_code(client, record.row, user, self.server.request_context())
+        app2app.bind_after_code(record.row, device_key)
         return 200, body, self.TOKEN_RESPONSE_HEADER
 
 

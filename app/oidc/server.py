@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Error, OAuth2Payloa
 from flask import Request, Response, request
 
 from app.context import RequestContext
+from app.oidc.app2app import App2AppRequestGrant
 from app.oidc.biometric import BiometricRequestGrant
 from app.oidc.clients import OAuthClient
 from app.oidc.device_grants import AnonymousRequestGrant
@@ -64,6 +65,7 @@ class GatehouseAuthorizationServer(AuthorizationServer):
         self.register_grant(SettingsActionGrant)
         self.register_grant(AnonymousRequestGrant)
         self.register_grant(BiometricRequestGrant)
+        self.register_grant(App2AppRequestGrant)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         return self.provider.clients.get(client_id)

@@ -55,6 +55,8 @@ class OfflineGrant(db.Model):
     created_user_agent: Mapped[str | None] = mapped_column(String(1000))
     last_access_ip: Mapped[str | None] = mapped_column(String(64))
     last_access_user_agent: Mapped[str | None] = mapped_column(String(1000))
+    # App2app (app/oidc/app2app.py): the public JWK of the device key bound to this grant.
+    app2app_device_key: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class OAuthAuthorization(db.Model):
