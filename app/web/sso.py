@@ -129,7 +129,8 @@ def begin(page: str, x_step: str, step: WebStep, action: dict[str, Any], alias: 
         "redirect_uri": services().sso.callback_url(alias),
         "response_mode": "form_post",
     }
-    return _to_provider(page, x_step, step, inp, alias, option["name"])
+    demo = option["status"] == "using_demo_credentials"
+    return _to_provider(page, x_step, step, inp, alias, option["name"], demo)
 
 
 def link_choice(x_step: str, step: WebStep, action: dict[str, Any]) -> Response:
@@ -155,7 +156,9 @@ def link_choice(x_step: str, step: WebStep, action: dict[str, Any]) -> Response:
     return advance(new, step, "account_linking")
 
 
-def _to_provider(page: str, x_step: str, step: WebStep, inp: dict[str, Any], alias: str, name: str) -> Response:
+def _to_provider(
+    page: str, x_step: str, step: WebStep, inp: dict[str, Any], alias: str, name: str, demo: bool = False
+) -> Response:
     from app.web.flow_pages import fail
 
     svc = services()
@@ -173,6 +176,8 @@ def _to_provider(page: str, x_step: str, step: WebStep, inp: dict[str, Any], ali
     waiting.extra.update(oauth_url=_with_state(url, state), oauth_provider=name, oauth_page=page)
     waiting.extra["oauth_back"] = x_step
     store.put(x_waiting, waiting)
+    if demo:  # Authgear's confirmation before a provider on demo credentials
+        return redirect(f"{DEMO_PAGE}?{urlencode({'x_step': x_waiting})}", 303)
     return redirect(f"/sso/oauth2/leave?{urlencode({'x_step': x_waiting})}", 303)
 
 
@@ -204,6 +209,30 @@ def auto_start(page: str, x_step: str, step: WebStep, action: dict[str, Any]) ->
 
 
 # -- 2. on to the provider ------------------------------------------------------------------------------
+DEMO_PAGE = "/authflow/v2/oauth_provider_demo_credential"
+
+
+@bp.route(DEMO_PAGE, methods=["GET", "POST"])
+def sso_demo_credential() -> BaseResponse:
+    """Authgear's oauth_provider_demo_credential page: a provider on the demo credentials
+    (`credentials_behavior: use_demo_credentials`) is for testing only; continue, or return to the
+    page the user came from."""
+    x_step = request.args.get("x_step")
+    step = web_steps().load(x_step)
+    if step is None or x_step is None or not step.extra.get("oauth_url"):
+        return views.expired_page("login", step)
+    if request.method == "POST":
+        return redirect(f"/sso/oauth2/leave?{urlencode({'x_step': x_step})}", 303)
+    back = str(step.extra.get("oauth_back") or "")
+    page = str(step.extra.get("oauth_page") or "login")
+    return views.render_simple(
+        "oauth_provider_demo_credential",
+        step=step,
+        provider=step.extra.get("oauth_provider"),
+        return_url=_back(page, back) if back else "/login",
+    )
+
+
 @bp.route("/sso/oauth2/leave")
 def sso_leave() -> BaseResponse:
     x_step = request.args.get("x_step")

@@ -70,7 +70,8 @@ def _error_view(
         return {"error": None, "error_field": None}
     text = error_text(error, page)
     field = None
-    if error.get("reason") in FIELD_REASONS and error.get("identification") != "passkey":
+    # A passkey or provider sign-in typed nothing: its error goes above the form, not under a field.
+    if error.get("reason") in FIELD_REASONS and error.get("identification") not in ("passkey", "oauth"):
         field = (error.get("info") or {}).get("field") or MAIN_FIELD.get(page)
         if page == "fill_in_user_profile" and field is None:
             field = next((n for n in form._fields if n.startswith("attr_")), None)
