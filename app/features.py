@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema
 
-from app.config import ConfigError, deep_merge
+from app.config import USAGE_LIMIT_SCHEMA, ConfigError, deep_merge
 
 FILE_NAME = "authgear.features.yaml"
 
@@ -39,17 +39,6 @@ TEST_MODE_SCHEMA = _closed(
     }
 )
 
-_USAGE_LIMITS = {
-    "type": "array",
-    "items": _closed(
-        {
-            "quota": {"type": "integer", "minimum": 0},
-            "period": {"enum": ["day", "month"]},
-            "action": {"enum": ["alert", "block"]},
-        },
-        ["quota", "period", "action"],
-    ),
-}
 
 # The top level is closed as in Authgear; sections Gatehouse does not act on are only required to be
 # objects, those it reads (and `usage`, whose periods are calendar words) are checked key by key.
@@ -73,7 +62,7 @@ SCHEMA: dict[str, Any] = _closed(
                     "hooks": {"type": "array", "items": _OBJECT},
                     "limits": {
                         **_closed(
-                            {k: _USAGE_LIMITS for k in ("user_export", "user_import", "email", "whatsapp", "sms")}
+                            {k: USAGE_LIMIT_SCHEMA for k in ("user_export", "user_import", "email", "whatsapp", "sms")}
                         ),
                         "type": ["object", "null"],
                     },
