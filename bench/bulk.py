@@ -41,6 +41,7 @@ from harness import ROOT, admin_token, stop_process
 from psycopg.types.json import Jsonb
 from rq import Queue, Worker
 
+from app.jobs.export_records import PG_EXPORT_FIRST
 from app.project_files import complete_secrets
 
 PROJECT_ID = "gatehouse-bench"
@@ -80,26 +81,10 @@ INSERT INTO user_roles (user_id, role_id)
   SELECT s.id, r.id FROM seeds s JOIN roles r ON r.key = 'seed_role_' || (s.n % 5);
 """
 
-# The join of the export's statement (app/jobs/export_records.py, `_PG_BATCH`) over all users at once.
-ANCHOR_SQL = """
-SELECT u.id, u.created_at, u.last_login_at, u.is_disabled, u.delete_at, u.is_anonymized, u.anonymize_at,
-       u.account_valid_from, u.account_valid_until, u.standard_attributes,
-       NULLIF(u.custom_attributes, '{}'::jsonb),
-       (SELECT json_agg(json_build_array(i.type, i.login_id_key, i.login_id_type, i.login_id,
-                                         i.original_login_id, i.provider_alias, i.provider_type,
-                                         i.provider_subject_id, i.claims) ORDER BY i.created_at, i.id)
-          FROM identities i WHERE i.user_id = u.id),
-       (SELECT json_agg(json_build_array(a.type, a.oob_target, a.totp_secret) ORDER BY a.created_at, a.id)
-          FROM authenticators a
-         WHERE a.user_id = u.id AND a.kind = 'secondary' AND a.type IN ('oob_otp_email', 'oob_otp_sms', 'totp')),
-       ARRAY(SELECT r.key FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id
-             ORDER BY r.key),
-       ARRAY(SELECT g.key FROM user_groups ug JOIN groups g ON g.id = ug.group_id WHERE ug.user_id = u.id
-             ORDER BY g.key),
-       ARRAY(SELECT v.name || ' ' || v.value FROM verified_claims v WHERE v.user_id = u.id)
-  FROM users u
- ORDER BY u.created_at, u.id
-"""
+# The export's own first-batch statement (app/jobs/export_records.py), over every user at once: one
+# query, one server-side cursor, so the anchor is the same join the exporter reads in batches.
+ANCHOR_SQL = PG_EXPORT_FIRST
+ANCHOR_LIMIT = 2**62
 
 
 def write_project(directory: Path) -> dict:
@@ -256,7 +241,7 @@ def cursor_anchor(database_url: str, out_dir: Path) -> tuple[int, float]:
     users = 0
     with psycopg.connect(database_url) as conn, conn.cursor(name="anchor") as cursor, open(path, "w") as out:
         cursor.itersize = 2000
-        cursor.execute(ANCHOR_SQL)
+        cursor.execute(ANCHOR_SQL, {"limit": ANCHOR_LIMIT})
         for row in cursor:
             out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
             users += 1

@@ -9,6 +9,9 @@ import datetime as dt
 import select
 import socket
 import socketserver
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +108,29 @@ class ConnectProxy(socketserver.ThreadingTCPServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class ProviderServers:
+    """One TLS server answering for every provider host, and the CONNECT proxy in front of it; the
+    stand-ins subclass it and call `serve` with their request handler."""
+
+    httpd: ThreadingHTTPServer
+    proxy: ConnectProxy
+
+    def serve(self, handler: type[BaseHTTPRequestHandler], cert: Path, key: Path) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        # A client that gave up (the timeout tests) is not the stand-in's error.
+        self.httpd.handle_error = lambda *_: None  # type: ignore[method-assign]
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.proxy = ConnectProxy(self.httpd.server_address[1])
+        for target in (self.httpd.serve_forever, self.proxy.serve_forever):
+            threading.Thread(target=target, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.proxy.shutdown()
+        self.httpd.server_close()
+        self.proxy.server_close()

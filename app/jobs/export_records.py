@@ -98,7 +98,7 @@ SELECT u.id, u.created_at, u.last_login_at, u.is_disabled, u.delete_at, u.is_ano
  ORDER BY u.created_at, u.id
  LIMIT %(limit)s
 """
-_PG_FIRST = _PG_BATCH.format(after="true")
+PG_EXPORT_FIRST = _PG_BATCH.format(after="true")  # also the benchmark's anchor (bench/bulk.py)
 _PG_NEXT = _PG_BATCH.format(after="(u.created_at, u.id) > (%(created_at)s, %(id)s)")
 
 
@@ -143,7 +143,7 @@ def _pg_batches(batch_size: int) -> Iterator[list[Any]]:
         assert driver is not None
         with driver.cursor() as cursor:
             set_json_loads(_json_loads, cursor)
-            cursor.execute(_PG_NEXT if "id" in params else _PG_FIRST, params)
+            cursor.execute(_PG_NEXT if "id" in params else PG_EXPORT_FIRST, params)
             rows = _Complete(cursor.fetchall())
         if not rows:
             return

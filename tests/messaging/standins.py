@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import ssl
 import threading
 from base64 import b64decode
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.provider_tls import ConnectProxy, make_certs
+from tests.provider_tls import ProviderServers, make_certs
 
 HOSTS = ["api.twilio.com", "rest.nexmo.com", "graph.facebook.com", "whatsapp.example.com"]
 
@@ -64,7 +63,7 @@ def _twilio_error(code: int, message: str, status: int) -> tuple[int, dict[str, 
     }
 
 
-class Standins:
+class Standins(ProviderServers):
     def __init__(self, folder: Path) -> None:
         self.ca, cert, key = make_certs(folder, HOSTS, "Gatehouse messaging test CA")
         self.requests: list[Recorded] = []
@@ -77,22 +76,7 @@ class Standins:
         self.on_prem_users: dict[str, str] = {}  # username -> password
         self.on_prem_tokens: set[str] = set()
         self._cond = threading.Condition()
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        handler = type("Handler", (_Handler,), {"standins": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.httpd.handle_error = lambda *_: None  # type: ignore[method-assign]
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.proxy = ConnectProxy(self.httpd.server_address[1])
-        for target in (self.httpd.serve_forever, self.proxy.serve_forever):
-            threading.Thread(target=target, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.proxy.shutdown()
-        self.httpd.server_close()
-        self.proxy.server_close()
+        self.serve(type("Handler", (_Handler,), {"standins": self}), cert, key)
 
     def to(self, host: str) -> list[Recorded]:
         return [r for r in self.requests if r.host == host]

@@ -17,11 +17,9 @@ import hmac
 import html
 import json
 import secrets
-import ssl
-import threading
 import time
 from base64 import urlsafe_b64encode
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -31,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
-from tests.provider_tls import ConnectProxy, make_certs
+from tests.provider_tls import ProviderServers, make_certs
 
 HOSTS = [
     "accounts.google.com",
@@ -58,7 +56,7 @@ def b64(data: bytes) -> str:
     return urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class Standins:
+class Standins(ProviderServers):
     def __init__(self, folder: Path) -> None:
         self.ca, cert, key = make_certs(folder, HOSTS)
         self.signing = RSAKey.generate_key(2048, parameters={"kid": "standin-1", "alg": "RS256", "use": "sig"})
@@ -69,23 +67,7 @@ class Standins:
         self.codes: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, str]] = []  # (host, method, path) seen
         self.apple_public_key: Any = None
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        handler = type("Handler", (_Handler,), {"standins": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        # A client that gave up (the timeout tests) is not the stand-in's error.
-        self.httpd.handle_error = lambda *_: None  # type: ignore[method-assign]
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.proxy = ConnectProxy(self.httpd.server_address[1])
-        for target in (self.httpd.serve_forever, self.proxy.serve_forever):
-            threading.Thread(target=target, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.proxy.shutdown()
-        self.httpd.server_close()
-        self.proxy.server_close()
+        self.serve(type("Handler", (_Handler,), {"standins": self}), cert, key)
 
     def jwks(self) -> dict[str, Any]:
         return KeySet([self.signing]).as_dict(private=False)
