@@ -194,9 +194,11 @@ class PageRun:
         if keys == {"resend"}:
             # The button waits out the cooldown (disabled, counting down); a scenario that resends
             # within it checks the server's own refusal, so the button is enabled here.
+            # Enabled and submitted in one script turn, so the countdown's next tick cannot disable it
+            # again in between.
             button = self.page.get_by_role("button", name=re.compile("^Send a new code")).first
-            button.evaluate("b => { b.disabled = false; }")
-            button.click()
+            with self.page.expect_navigation():
+                button.evaluate("b => { b.disabled = false; b.form.requestSubmit(b); }")
             self.page.wait_for_load_state("load")
             return None
         if keys == {"index"}:
