@@ -56,7 +56,7 @@ run: $(STAMP) catalogs
 	$(BIN)/flask --app app gatehouse init --public-origin http://localhost:$(PORT)
 	$(BIN)/flask --app app gatehouse serve --host $(HOST) --port $(PORT)$(if $(RELOAD), --reload)
 
-test: $(STAMP) catalogs $(AXE) $(OIDC_UPSTREAM) lint test-pg test-embedded
+test: $(STAMP) catalogs $(AXE) $(OIDC_UPSTREAM) $(SDK) lint test-pg test-embedded
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench worker.py

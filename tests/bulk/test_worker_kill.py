@@ -9,7 +9,7 @@ import uuid
 
 import redis
 from rq import Queue, Worker
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.audit import AuditLog
 from app.extensions import db
@@ -17,7 +17,7 @@ from app.identities.models import Identity, User
 from tests.bulk.conftest import BULK_OVERRIDES, IMPORT, Bulk
 from tests.conftest import REDIS_URL
 
-TOTAL = 400
+TOTAL = 1000
 TAKEOVER_LIMIT_SECONDS = 15
 
 
@@ -44,13 +44,24 @@ def test_killed_worker_is_taken_over_quickly_and_loses_and_duplicates_nothing(ma
     while bulk.get(path)["result"]["progress"]["processed"] < 130:  # into the second task of 100
         assert time.monotonic() < deadline, [w.log() for w in workers]
         time.sleep(0.02)
-    busy = {w.pid for w in Worker.all(queue=queue) if w.get_current_job_id()}
-    assert len(busy) == 1
-    victim = next(w for w in workers if w.pid in busy)
+    with app.app_context():
+        hold = db.engine.connect()
+    # The job's task rows locked: the worker running it stops at its next batch (or hand-over) and
+    # stays busy, so the worker killed is the one holding the task, whatever the import's speed.
+    held = hold.begin()
+    hold.execute(text("SELECT id FROM background_tasks WHERE parent_id = :job ORDER BY id FOR UPDATE"), {"job": job_id})
+    busy_seen: list[set[int]] = []
+    while len(busy_seen) < 5 or any(b != busy_seen[-1] or len(b) != 1 for b in busy_seen[-5:]):
+        assert time.monotonic() < deadline, [w.log() for w in workers]
+        busy_seen.append({w.pid for w in Worker.all(queue=queue) if w.get_current_job_id()})
+        time.sleep(0.1)
+    victim = next(w for w in workers if w.pid in busy_seen[-1])
     survivor = next(w for w in workers if w is not victim)
     victim.kill()
     killed_at = time.monotonic()
     stalled = bulk.get(path)["result"]
+    held.rollback()
+    hold.close()
     assert stalled["status"] == "pending", "the import finished before the worker could be killed"
     done_before = stalled["progress"]["processed"]
     assert 0 < done_before < TOTAL

@@ -26,7 +26,13 @@ SDK_JS = HERE / "node_modules" / "@authgear" / "web" / "dist" / "authgear-web.ii
 PAGE = HERE / "page"
 CLIENT = "sdk-spa"
 
-pytestmark = pytest.mark.skipif(not SDK_JS.exists(), reason="run `make tests/sdk/node_modules` (npm ci in tests/sdk)")
+
+@pytest.fixture(autouse=True)
+def _sdk_installed() -> None:
+    """`make test` installs the SDK; a missing one fails the tests instead of skipping them."""
+    assert SDK_JS.exists(), (
+        "run `make tests/sdk/node_modules/@authgear/web/dist/authgear-web.iife.js` (npm ci in tests/sdk)"
+    )
 
 
 class Server:
