@@ -464,7 +464,7 @@ SCHEMA: dict[str, Any] = {
                             "x_max_concurrent_session": {"enum": [0, 1]},
                             "x_custom_ui_uri": {"type": "string"},
                             # Authgear's app2app and pre-authenticated URL keys (app/oidc/app2app.py,
-                            # app/oidc/preauthenticated_urls.py)
+                            # app/oidc/pre_authenticated_urls.py)
                             "x_app2app_enabled": _BOOL,
                             "x_app2app_insecure_device_key_binding_enabled": _BOOL,
                             "x_pre_authenticated_url_enabled": _BOOL,

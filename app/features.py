@@ -2,7 +2,8 @@
 
 Authgear's plans put limits and switches here (rate and usage limits, `identity.oauth.maximum_providers`,
 `test_mode`, ...). A project without the file gets Authgear's effective defaults. Gatehouse acts on
-`test_mode` (fixed OOB OTP code, suppressed email and SMS); the other sections are checked, kept with
+`test_mode` (fixed OOB OTP code, suppressed email and SMS), `admin_api.create_session_enabled`,
+`identity.oauth` and `oauth.client.app2app_enabled`; the other sections are checked, kept with
 their defaults and reported once at start as not implemented.
 """
 
@@ -105,8 +106,12 @@ IMPLEMENTED_PATHS = frozenset(
         "admin_api.create_session_enabled",
         # maximum_providers and providers.<type>.disabled (app/sso/config.py)
         "identity.oauth",
+        # app2app (app/oidc/app2app.py)
+        "oauth.client.app2app_enabled",
     }
 )
+# Sections whose keys are reported one level down (`oauth.client.<key>`): parts are implemented.
+_NESTED_SECTIONS = frozenset({"oauth.client"})
 
 
 def default_features() -> dict[str, Any]:
@@ -127,8 +132,13 @@ def validate_features(raw: Any) -> tuple[dict[str, Any], list[str]]:
     features = deep_merge(DEFAULTS, raw)
     unimplemented: list[str] = []
     for key, value in raw.items():
-        if key not in ("test_mode", "admin_api", "identity"):
+        if key not in ("test_mode", "admin_api", "identity", "oauth"):
             unimplemented.append(key)
             continue
-        unimplemented += [f"{key}.{k}" for k in value or {} if f"{key}.{k}" not in IMPLEMENTED_PATHS]
+        for k, inner in (value or {}).items():
+            path = f"{key}.{k}"
+            if path in _NESTED_SECTIONS and isinstance(inner, dict):
+                unimplemented += [f"{path}.{n}" for n in inner if f"{path}.{n}" not in IMPLEMENTED_PATHS]
+            elif path not in IMPLEMENTED_PATHS:
+                unimplemented.append(path)
     return features, sorted(unimplemented)

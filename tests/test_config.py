@@ -488,6 +488,16 @@ def test_features_file_is_read_with_authgear_defaults(tmp_path):
     assert cfg.features["test_mode"]["fixed_oob_otp"] == {"enabled": True, "code": "111111"}
     assert cfg.features["test_mode"]["email"] == {"suppressed": False}
     assert cfg.unimplemented_features == []  # identity.oauth is implemented (app/sso/config.py)
+    # oauth.client.app2app_enabled is implemented (app/oidc/app2app.py); the other client limits are not.
+    (tmp_path / "authgear.features.yaml").write_text("oauth: {client: {app2app_enabled: true}}\n")
+    cfg = load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)})
+    assert cfg.features["oauth"]["client"] == {"maximum": 99, "soft_maximum": 99, "app2app_enabled": True}
+    assert cfg.unimplemented_features == []
+    (tmp_path / "authgear.features.yaml").write_text(
+        "oauth: {client: {app2app_enabled: true, maximum: 5, custom_ui_enabled: true}}\n"
+    )
+    cfg = load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)})
+    assert cfg.unimplemented_features == ["oauth.client.custom_ui_enabled", "oauth.client.maximum"]
     (tmp_path / "authgear.features.yaml").write_text("test_mode: {fixed_oob_otp: {enabled: true}}\n")
     with pytest.raises(ConfigError, match=r"authgear.features.yaml /test_mode/fixed_oob_otp: 'code'"):
         load_config(env={"GATEHOUSE_CONFIG_DIR": str(tmp_path)})

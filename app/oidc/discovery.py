@@ -1,8 +1,11 @@
 """The discovery document (OIDC Discovery 1.0 section 3, RFC 8414), contract 1.2.
 
-Both well-known URLs serve the same object with Authgear's key set; the values say exactly what
-Gatehouse implements: no device_sso or pre-authenticated-url
-scopes, and no DPoP (the key stays, with an empty list, so clients see DPoP is not supported).
+Both well-known URLs serve the same object with Authgear's key set and values
+(pkg/lib/oauth/metadata.go, pkg/lib/oauth/oidc/metadata.go): every scope of Authgear's AllowedScopes
+(`device_sso` and the pre-authenticated-url scope included), and the three grant types Authgear lists;
+Authgear's own grants (id-token, settings-action, anonymous-request, biometric-request,
+app2app-request, token-exchange) work without being listed, as in Authgear. No DPoP (the key stays,
+with an empty list, so clients see DPoP is not supported).
 """
 
 from __future__ import annotations

@@ -226,7 +226,8 @@ class IdTokenGrant(_GatehouseGrant, BaseGrant, TokenEndpointMixin):
         # missing one (Authgear's error when the grant has no session), saying nothing about it.
         if access is None or access.client.client_id != self.request.client.client_id:
             raise InvalidGrantError("valid session is required", status_code=401)
-        body = self.server.issuance.id_token_only(self.request.client, access)
+        device_secret = self.request.form.get("device_secret")
+        body = self.server.issuance.id_token_only(self.request.client, access, device_secret)
         return 200, body, self.TOKEN_RESPONSE_HEADER
 
 

@@ -1,7 +1,8 @@
 """ID tokens (OIDC Core 2, contract 1.7) and the `sid` claim (contract 0.4).
 
 RS256 with the first `oauth` key and its `kid`, five minutes of life. Claims: iss, aud (client ID),
-iat, exp, sub, auth_time, sid, amr (when not empty), nonce (when sent), Authgear's four user claims,
+iat, exp, sub, auth_time, sid, amr (when not empty), nonce (when sent), ds_hash (the device secret's
+hash, when the grant has one), Authgear's four user claims,
 and standard attributes for clients allowed personal data, limited by the granted scopes.
 """
 
@@ -69,7 +70,9 @@ class IdTokenIssuer:
         scopes: list[str],
         nonce: str | None = None,
         facts: UserFacts | None = None,
+        ds_hash: str | None = None,
     ) -> str:
+        """`ds_hash`: the grant's device secret hash (device SSO), when it has one."""
         now = int(self.clock().timestamp())
         payload: dict[str, Any] = {
             "iss": self.issuer,
@@ -84,6 +87,8 @@ class IdTokenIssuer:
             payload["amr"] = list(amr)
         if nonce:
             payload["nonce"] = nonce
+        if ds_hash:
+            payload["ds_hash"] = ds_hash
         for key, value in self.claims.id_token_claims(user, client, scopes, facts).items():
             payload.setdefault(key, value)
         payload = token_claims("id_token", user, payload, None)  # oidc.id_token.pre_create may add claims

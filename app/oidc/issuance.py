@@ -20,6 +20,7 @@ from authlib.oauth2.rfc6749 import InvalidGrantError
 from app.context import RequestContext
 from app.extensions import db
 from app.identities.models import User
+from app.oidc import device_secrets
 from app.oidc.claims import UserFacts
 from app.oidc.clients import OAuthClient
 from app.oidc.id_token import SID_IDP, SID_OFFLINE_GRANT, encode_sid
@@ -78,8 +79,11 @@ class TokenIssuance:
         )
         p.codes.record_issued(code, access.id, grant.id if grant else None)
         body = _body(access.token, access.expires_in, scopes)
+        ds_hash = None
         if wants_refresh and refresh_token:
             body["refresh_token"] = refresh_token
+            if grant is not None and device_secrets.wants_device_secret(scopes):
+                ds_hash = device_secrets.issue(grant, body)
         if OPENID in scopes:
             body["id_token"] = p.id_tokens.issue(
                 client=client,
@@ -89,6 +93,7 @@ class TokenIssuance:
                 amr=list(code.amr or []),
                 scopes=scopes,
                 nonce=code.nonce,
+                ds_hash=ds_hash,
             )
         p.svc.audit.write("oauth.token.issued", ctx, user.id, {"client_id": client.client_id, "grant": "code"})
         return body
@@ -127,6 +132,7 @@ class TokenIssuance:
         body = _body(access.token, access.expires_in, scopes)
         if new_refresh_token:
             body["refresh_token"] = new_refresh_token
+        ds_hash = device_secrets.rotate_if_device_sso(grant, list(grant.scopes or []), body)
         if OPENID in scopes:
             body["id_token"] = p.id_tokens.issue(
                 client=client,
@@ -136,6 +142,7 @@ class TokenIssuance:
                 amr=list(grant.amr or []),
                 scopes=scopes,
                 facts=facts,
+                ds_hash=ds_hash,
             )
         return body
 
@@ -172,18 +179,24 @@ class TokenIssuance:
         body["refresh_token"] = refresh_token
         return body
 
-    def id_token_only(self, client: OAuthClient, access: AccessContext) -> dict[str, Any]:
+    def id_token_only(
+        self, client: OAuthClient, access: AccessContext, device_secret: str | None = None
+    ) -> dict[str, Any]:
         # The ID token is for use as an id_token_hint, so it carries no scope-released attributes.
-        return {
-            "id_token": self.p.id_tokens.issue(
-                client=client,
-                user=access.user,
-                sid=access.sid,
-                auth_time=access.auth_time,
-                amr=access.amr,
-                scopes=[],
-            )
-        }
+        body: dict[str, Any] = {}
+        ds_hash = None
+        if access.offline_grant is not None:
+            ds_hash = device_secrets.rotate_if_presented(access.offline_grant, device_secret, body)
+        body["id_token"] = self.p.id_tokens.issue(
+            client=client,
+            user=access.user,
+            sid=access.sid,
+            auth_time=access.auth_time,
+            amr=access.amr,
+            scopes=[],
+            ds_hash=ds_hash,
+        )
+        return body
 
     def _jwt_user_claims(
         self, client: OAuthClient, user: User, facts: UserFacts | None = None

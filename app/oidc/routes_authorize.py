@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Response, g, redirect, render_template, request
+from werkzeug.datastructures import MultiDict
 
 from app.extensions import csrf, db
 from app.identities.models import User
+from app.oidc import pre_authenticated_urls
 from app.oidc.app_session_tokens import AppSessionTokenInvalid, AppSessionTokens
 from app.oidc.authz_request import (
     AuthorizeError,
@@ -65,6 +67,8 @@ def _current_session(provider: OIDCProvider) -> tuple[IdPSession, User] | None:
 def authorize() -> Response:
     provider = oidc_provider()
     params = request.form if request.method == "POST" else request.args
+    if pre_authenticated_urls.is_pre_authenticated_url_request(params):
+        return _sign_in_with_pre_authenticated_url(provider, params)
     try:
         pending = parse_authorization_request(params, provider.clients, provider.clock().timestamp(), provider.issuer)
         if pending.id_token_hint:
@@ -111,6 +115,19 @@ def _sign_in_with_app_session_token(provider: OIDCProvider, pending: PendingRequ
         resp = redirect(pending.redirect_uri, 302)
     db.session.commit()
     set_session_cookie(resp, cookie, provider.config)
+    return resp
+
+
+def _sign_in_with_pre_authenticated_url(provider: OIDCProvider, params: MultiDict) -> Response:
+    """Authgear's pre-authenticated URL (app/oidc/pre_authenticated_urls.py): the token signs the
+    browser in as the app's user, then the browser goes to the web app's redirect URI."""
+    try:
+        resp, cookie = pre_authenticated_urls.handle_authorize(provider, params, request_context())
+    except AuthorizeError as error:
+        return error_response(error)
+    db.session.commit()
+    if cookie:
+        set_session_cookie(resp, cookie, provider.config)
     return resp
 
 

@@ -9,11 +9,14 @@ OPENID = "openid"
 OFFLINE_ACCESS = "offline_access"
 FULL_ACCESS = "https://authgear.com/scopes/full-access"
 FULL_USERINFO = "https://authgear.com/scopes/full-userinfo"
+# Device SSO and pre-authenticated URLs (app/oidc/device_secrets.py, app/oidc/pre_authenticated_urls.py).
+DEVICE_SSO = "device_sso"
+PRE_AUTHENTICATED_URL = "https://authgear.com/scopes/pre-authenticated-url"
 
-# Contract 1.2 minus `device_sso` and `pre-authenticated-url`, which Gatehouse does not implement:
-# discovery advertises exactly what works.
+# Contract 1.2, in Authgear's order (pkg/lib/oauth/scope.go AllowedScopes).
 SUPPORTED_SCOPES = (
     OFFLINE_ACCESS,
+    DEVICE_SSO,
     OPENID,
     "profile",
     "email",
@@ -21,6 +24,7 @@ SUPPORTED_SCOPES = (
     "phone",
     FULL_ACCESS,
     FULL_USERINFO,
+    PRE_AUTHENTICATED_URL,
 )
 
 # OIDC Core 5.4: the standard claims released by each scope (contract 1.6).
@@ -68,6 +72,24 @@ def validate_user_scopes(client: OAuthClient, scopes: list[str]) -> None:
         raise ScopeError("invalid_scope", "offline_access requires the refresh_token grant")
     if FULL_ACCESS in scopes and not client.full_access_allowed:
         raise ScopeError("invalid_scope", "full-access scope is not allowed for this client")
+    check_pre_authenticated_url_scopes(client, scopes)
+
+
+def check_pre_authenticated_url_scopes(client: OAuthClient, scopes: list[str]) -> None:
+    """Authgear's rules (ValidateScopesByClientConfig), in its order: `device_sso` and the
+    pre-authenticated-url scope need `x_pre_authenticated_url_enabled`, and the latter needs
+    `device_sso` before it."""
+    enabled = bool(client.config.get("x_pre_authenticated_url_enabled", False))
+    has_device_sso = False
+    for scope in scopes:
+        if scope == DEVICE_SSO:
+            has_device_sso = True
+            if not enabled:
+                raise ScopeError("invalid_scope", "device_sso is not allowed for this client")
+        if scope == PRE_AUTHENTICATED_URL and not has_device_sso:
+            raise ScopeError("invalid_scope", "device_sso must be requested when using pre-authenticated url")
+        if scope == PRE_AUTHENTICATED_URL and not enabled:
+            raise ScopeError("invalid_scope", "pre-authenticated url is not allowed for this client")
 
 
 def claims_for_scopes(scopes: list[str]) -> set[str] | None:

@@ -25,6 +25,7 @@ from app.oidc.grants import (
     reject_repeated_parameters,
 )
 from app.oidc.issuance import TokenIssuance
+from app.oidc.pre_authenticated_urls import TokenExchangeGrant
 from app.oidc.provider import OIDCProvider
 from app.transport import request_context
 
@@ -66,6 +67,7 @@ class GatehouseAuthorizationServer(AuthorizationServer):
         self.register_grant(AnonymousRequestGrant)
         self.register_grant(BiometricRequestGrant)
         self.register_grant(App2AppRequestGrant)
+        self.register_grant(TokenExchangeGrant)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         return self.provider.clients.get(client_id)

@@ -57,6 +57,8 @@ class OfflineGrant(db.Model):
     last_access_user_agent: Mapped[str | None] = mapped_column(String(1000))
     # App2app (app/oidc/app2app.py): the public JWK of the device key bound to this grant.
     app2app_device_key: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # Device SSO (app/oidc/device_secrets.py): the SHA-256 hex of the grant's current device secret.
+    device_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class OAuthAuthorization(db.Model):

@@ -65,8 +65,19 @@ def test_discovery_advertises_exactly_what_is_implemented(oidc_client):
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
     assert doc["subject_types_supported"] == ["public"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {"none", "client_secret_post", "client_secret_basic"}
-    assert "device_sso" not in doc["scopes_supported"]
-    assert {"openid", "offline_access", "profile", "email", "address", "phone"} <= set(doc["scopes_supported"])
+    # Authgear's AllowedScopes, in its order (pkg/lib/oauth/scope.go).
+    assert doc["scopes_supported"] == [
+        "offline_access",
+        "device_sso",
+        "openid",
+        "profile",
+        "email",
+        "address",
+        "phone",
+        "https://authgear.com/scopes/full-access",
+        "https://authgear.com/scopes/full-userinfo",
+        "https://authgear.com/scopes/pre-authenticated-url",
+    ]
     assert doc["dpop_signing_alg_values_supported"] == []
     assert {"iss", "aud", "sub", "email", "email_verified", "updated_at", "address"} <= set(doc["claims_supported"])
 
