@@ -176,14 +176,13 @@ class ClientCredentials(_GatehouseGrant, ClientCredentialsGrant):
         provider = self.server.provider
         if resource_uri.startswith(provider.issuer):
             raise InvalidTargetError("resource URI must not be a prefixed by authgear endpoint")
-        resources = ResourceService(lambda cid: provider.clients.get(cid) is not None, provider.clock)
         try:
-            resource = resources.client_resource(client.client_id, resource_uri)
+            resource = ResourceService.grantable(client.client_id, resource_uri)  # one statement
         except ResourceNotFound:
             raise InvalidTargetError("resource not found") from None
         except ResourceNotAssociatedWithClient:
             raise InvalidTargetError("client is not associated with the resource") from None
-        allowed = [s.scope for s in resources.client_scopes(client.client_id, resource.id)]
+        allowed = resource.scopes
         requested = parse_scope(self.request.payload.scope)
         for scope in requested:
             if scope not in allowed:
