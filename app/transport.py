@@ -146,10 +146,16 @@ DEVICE_TOKEN_COOKIE = "mfa_device_token"  # noqa: S105 (a cookie name)
 
 
 def flow_context() -> FlowContext:
-    """The caller as the engine sees it: request facts, its IdP session and remembered device."""
+    """The caller as the engine sees it: request facts, its app or IdP session and remembered device."""
+    from app.oidc import app_sessions  # it uses this module's cookie names
+
     svc = services()
     cfg = svc.config
-    session = svc.sessions.resolve(request.cookies.get(session_cookie_name(cfg)))
+    app_session = app_sessions.from_cookies(request.cookies)
+    if app_session is not None:
+        session = app_session.session
+    else:
+        session = svc.sessions.resolve(request.cookies.get(session_cookie_name(cfg)))
     return FlowContext(
         request=request_context(),
         session_id=session.id if session else None,

@@ -7,10 +7,9 @@ Gatehouse (settings, a settings action) as its signed-in user without asking the
 2. It opens `/oauth2/authorize?login_hint=https://authgear.com/login_hint?type=app_session_token&
    app_session_token=...`; authorize takes the token and signs the browser in as the grant's user.
 
-Authgear then sets an `app_session` cookie resolved to the offline grant. Gatehouse's pages resolve
-the IdP session cookie only, so the browser gets an IdP session of its own instead, carrying the
-grant's authentication (`authenticated_at`, `amr`, so a settings change needing a recent login asks
-for it as it would in the app) and never outliving the grant.
+The browser then gets an app session (`app_session` cookie, app/oidc/app_sessions.py) bound to the
+grant: it carries the grant's authentication (`authenticated_at`, `amr`, so a settings change needing
+a recent login asks for it as it would in the app) and ends with the grant.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from app.context import RequestContext
 from app.errors import Forbidden
 from app.extensions import db
 from app.identities.models import User
+from app.oidc.app_sessions import open_session
 from app.oidc.offline_grants import RefreshCheck
 from app.oidc.provider import OIDCProvider
 from app.oidc.scopes import FULL_ACCESS
@@ -72,7 +72,7 @@ class AppSessionTokens:
         return self.secrets.issue({"offline_grant_id": check.grant.id})
 
     def exchange(self, token: str, ctx: RequestContext) -> tuple[IdPSession, str]:
-        """Uses the token up; a new IdP session of the grant's user and its cookie value."""
+        """Uses the token up; a new app session of the grant and its cookie value."""
         p = self.p
         payload = self.secrets.take(token)
         grant = db.session.get(OfflineGrant, payload["offline_grant_id"]) if payload else None
@@ -82,9 +82,6 @@ class AppSessionTokens:
         user = db.session.get(User, grant.user_id)
         if not p.claims.is_active(user, p.clock()):
             raise AppSessionTokenInvalid()
-        session, cookie = p.svc.sessions.create(grant.user_id, list(grant.amr or []), ctx, acr=grant.acr)
-        session.authenticated_at = grant.authenticated_at
-        session.expires_at = min(session.expires_at, grant.expires_at)
-        db.session.flush()
+        session, cookie = open_session(p, grant, ctx)
         p.svc.audit.write("app_session_token.exchanged", ctx, grant.user_id, {"offline_grant_id": grant.id})
         return session, cookie

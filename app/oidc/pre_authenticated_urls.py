@@ -19,10 +19,11 @@ with `device_sso` and the pre-authenticated-url scope opens a web app in the bro
    and the browser is redirected to the URI with `state`, signed in as the app's user.
 
 Errors are Authgear's (pkg/lib/oauth/handler/handler_token.go handlePreAuthenticatedURLToken,
-handler_authz.go). Unlike Authgear, whose browser gets an `app_access_token` cookie (an access token of
-a short-lived refresh token of A's offline grant), Gatehouse's pages resolve the IdP session cookie, so
-the browser gets an IdP session of the grant's user, carrying the grant's authentication and ending
-when B's access token would (`access_token_lifetime_seconds`), never after the grant.
+handler_authz.go). Authgear's browser gets an `app_access_token` cookie (an access token of a
+short-lived refresh token of A's offline grant); Gatehouse's gets an app session of A's grant
+(app/oidc/app_sessions.py) with the same life: it carries the grant's authentication, ends when B's
+access token would (`access_token_lifetime_seconds`) or with the grant, and, the grant holding the
+pre-authenticated-url scope, answers B's `prompt=none` as Authgear's cookie does.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from app.crypto import sha256_hex
 from app.extensions import db
 from app.identities.models import User
 from app.oidc import device_secrets
+from app.oidc.app_sessions import open_session
 from app.oidc.authz_request import AuthorizeError, redirect_allowed
 from app.oidc.clients import OAuthClient
 from app.oidc.id_token import SID_IDP, SID_OFFLINE_GRANT, decode_sid, encode_sid
@@ -237,7 +239,7 @@ def _redirect_uri(provider: OIDCProvider, client: OAuthClient, params: MultiDict
 
 
 def handle_authorize(provider: OIDCProvider, params: MultiDict, ctx: RequestContext) -> tuple[Response, str | None]:
-    """Step 3. Returns the response and, when the browser was signed in, the new IdP session's cookie
+    """Step 3. Returns the response and, when the browser was signed in, the new app session's cookie
     value (the route sets it). Raises `AuthorizeError`."""
     client = provider.clients.get(params.get("client_id"))
     if client is None:
@@ -293,11 +295,8 @@ def handle_authorize(provider: OIDCProvider, params: MultiDict, ctx: RequestCont
     ):
         raise fail("invalid_request", "invalid x_pre_authenticated_url_token")
 
-    session, cookie = provider.svc.sessions.create(grant.user_id, list(grant.amr or []), ctx, acr=grant.acr)
-    session.authenticated_at = grant.authenticated_at
     short_lived = provider.clock() + timedelta(seconds=client.access_token_lifetime)
-    session.expires_at = min(session.expires_at, short_lived, grant.expires_at)
-    db.session.flush()
+    session, cookie = open_session(provider, grant, ctx, short_lived)
     provider.svc.audit.write(
         "oauth.pre_authenticated_url_token.exchanged",
         ctx,

@@ -2,7 +2,8 @@
 
 authorize validates the request, keeps it as a pending request (`x_ref`) and sends the browser on:
 straight to consent for `prompt=none`, a settings action or an `id_token_hint` of the signed-in
-user when the IdP session cookie can be used as it is; back to the client with `login_required` for
+user when the IdP session cookie (or an app session that may stand for a login, app/oidc/app_sessions.py)
+can be used as it is; back to the client with `login_required` for
 `prompt=none` without one; to the hosted "continue as" page (`/authflow/v2/select_account`) for
 any other request with a usable IdP session; otherwise to the hosted login (or signup) page. A
 client with its own `x_custom_ui_uri` gets its UI instead of the hosted pages. The flow engine
@@ -20,7 +21,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.extensions import csrf, db
 from app.identities.models import User
-from app.oidc import pre_authenticated_urls
+from app.oidc import app_sessions, pre_authenticated_urls
 from app.oidc.app_session_tokens import AppSessionTokenInvalid, AppSessionTokens
 from app.oidc.authz_request import (
     AuthorizeError,
@@ -38,7 +39,7 @@ from app.oidc.provider import OIDCProvider, oidc_provider
 from app.oidc.responses import authorization_response, error_response, form_page_csp
 from app.oidc.settings_action import is_settings_action, settings_page_url
 from app.sessions.models import IdPSession
-from app.transport import request_context, session_cookie_name, set_session_cookie
+from app.transport import request_context
 
 
 def _login_redirect(client: OAuthClient, pending: PendingRequest, x_ref: str) -> Response:
@@ -58,8 +59,12 @@ def _consent_redirect(x_ref: str) -> Response:
     return redirect(f"/oauth2/consent?{urlencode({'x_ref': x_ref})}", 302)
 
 
-def _current_session(provider: OIDCProvider) -> tuple[IdPSession, User] | None:
-    return provider.live_session(request.cookies.get(session_cookie_name(provider.config)))
+def _current_session(provider: OIDCProvider, pending: PendingRequest) -> tuple[IdPSession, User] | None:
+    """The session a login may be answered with; a settings action, done by the settings page, takes
+    the browser's session as the settings page does (an app session of any grant)."""
+    if is_settings_action(pending):
+        return app_sessions.browser_session(provider, request.cookies)
+    return app_sessions.login_session(provider, request.cookies)
 
 
 @bp.route("/oauth2/authorize", methods=["GET", "POST"])
@@ -82,7 +87,7 @@ def authorize() -> Response:
         sdk_hint = sdk_login_hint(pending.login_hint or "")
         if sdk_hint is not None and sdk_hint["type"] == "app_session_token":
             return _sign_in_with_app_session_token(provider, pending, sdk_hint["app_session_token"])
-        live = _current_session(provider)
+        live = _current_session(provider, pending)
         usable = live is not None and not hint_mismatch(pending, live[1].id)
         if "none" in pending.prompt and not usable:
             raise pending.error("login_required", "authentication required")
@@ -114,7 +119,7 @@ def _sign_in_with_app_session_token(provider: OIDCProvider, pending: PendingRequ
     else:
         resp = redirect(pending.redirect_uri, 302)
     db.session.commit()
-    set_session_cookie(resp, cookie, provider.config)
+    app_sessions.set_cookie(resp, cookie, provider.config)
     return resp
 
 
@@ -127,7 +132,7 @@ def _sign_in_with_pre_authenticated_url(provider: OIDCProvider, params: MultiDic
         return error_response(error)
     db.session.commit()
     if cookie:
-        set_session_cookie(resp, cookie, provider.config)
+        app_sessions.set_cookie(resp, cookie, provider.config)
     return resp
 
 
@@ -180,7 +185,7 @@ def consent() -> Response:
     if client is None or not redirect_allowed(client, pending.redirect_uri, provider.issuer):
         return _page_error("the client of this authorization request is no longer valid")
     try:
-        live = _handed_over_login(provider, pending) or _current_session(provider)
+        live = _handed_over_login(provider, pending) or _current_session(provider, pending)
         now = provider.clock()
         if live is None or hint_mismatch(pending, live[1].id) or needs_login(pending, live[0], now):
             if "none" in pending.prompt:

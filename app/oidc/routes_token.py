@@ -6,12 +6,13 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Response, jsonify, request
 
 from app.extensions import csrf, db
+from app.oidc import app_sessions
 from app.oidc.blueprint import authorization_server, bp, with_cors
 from app.oidc.clients import OAuthClient
 from app.oidc.provider import oidc_provider
 from app.oidc.revocation import revoke_token
 from app.oidc.scopes import FULL_ACCESS, OPENID
-from app.transport import request_context, session_cookie_name
+from app.transport import request_context
 
 MAX_TOKEN_PARAM = 16 * 1024
 # What an IdP session is to the claims: a first-party client of no particular ID.
@@ -67,9 +68,9 @@ def userinfo() -> Response:
         return _preflight()
     token = _bearer_token()
     if token is None and not request.headers.get("Authorization") and "access_token" not in request.form:
-        # The Web SDK's cookie sessions send no token: the IdP session cookie answers, as a
-        # first-party session with full access (Authgear's SessionClientLike of an IdP session).
-        live = provider.live_session(request.cookies.get(session_cookie_name(provider.config)))
+        # The Web SDK's cookie sessions send no token: the app session or IdP session cookie answers,
+        # as a first-party session with full access (Authgear's SessionClientLike of an IdP session).
+        live = app_sessions.browser_session(provider, request.cookies)
         if live is None:
             return with_cors(_invalid_session(), provider)
         resp = jsonify(provider.claims.userinfo(live[1], IDP_SESSION_CLIENT, [OPENID, FULL_ACCESS]))

@@ -31,6 +31,11 @@ class IdPSession(db.Model):
     created_user_agent: Mapped[str | None] = mapped_column(String(1000))
     last_access_ip: Mapped[str | None] = mapped_column(String(64))
     last_access_user_agent: Mapped[str | None] = mapped_column(String(1000))
+    # An app session (app/oidc/app_sessions.py): the offline grant this browser session was opened
+    # from, whose life it shares; None for an ordinary IdP session.
+    offline_grant_id: Mapped[str | None] = mapped_column(
+        ForeignKey("offline_grants.id", ondelete="CASCADE", use_alter=True), index=True, default=None
+    )
 
 
 class OfflineGrant(db.Model):

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.extensions import db
-from app.oidc import pre_authenticated_urls
+from app.oidc import app_sessions, pre_authenticated_urls
 from app.sessions.models import OfflineGrant
 from app.transport import session_cookie_name
 from tests.oidc.helpers import CLIENTS, decode_jwt, exchange, get_code, new_session, query_of
@@ -119,7 +119,7 @@ def open_url(browser: Any, id_token: str, token: str, **extra: str) -> Any:
 
 
 def cookie_user(app: Any, response: Any) -> str | None:
-    name = session_cookie_name(app.extensions["gatehouse"].config)
+    name = app_sessions.cookie_name(app.extensions["gatehouse"].config)
     cookies = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(name + "=")]
     if not cookies:
         return None
@@ -127,8 +127,8 @@ def cookie_user(app: Any, response: Any) -> str | None:
     with app.app_context():
         from app.oidc.provider import oidc_provider
 
-        live = oidc_provider().live_session(value)
-        return live[1].id if live else None
+        found = app_sessions.resolve(oidc_provider(), value)
+        return found.user.id if found else None
 
 
 def error_of(resp: Any) -> tuple[int, str, str]:
@@ -348,3 +348,15 @@ def test_session_without_the_pre_authenticated_url_scope_is_refused(pre_app):
     # Without device_sso there is no device secret at all.
     _, plain = native_sign_in(pre_app, scope="openid offline_access")
     assert "device_secret" not in plain and "ds_hash" not in claims_of(pre_app, plain["id_token"])
+
+
+def test_the_browser_is_signed_out_with_the_app_grant(pre_app):
+    """Authgear's `app_access_token` is an access token of the app's grant: revoking the grant ends it."""
+    (user_id, _), tokens, body = pre_authenticated(pre_app)
+    browser = pre_app.test_client()
+    assert cookie_user(pre_app, open_url(browser, body["id_token"], body["access_token"])) == user_id
+    assert browser.get("/settings").status_code == 200
+    revoked = pre_app.test_client().post("/oauth2/revoke", data={"token": tokens["refresh_token"], "client_id": NATIVE})
+    assert revoked.status_code == 200
+    assert browser.get("/settings").status_code == 302
+    assert browser.get("/_resolver/resolve").headers["X-Authgear-Session-Valid"] == "false"

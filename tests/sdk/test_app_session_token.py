@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from app.oidc import app_sessions
 from app.oidc.scopes import FULL_ACCESS
 from app.transport import session_cookie_name
 from tests.oidc.helpers import SPA, SPA_CB, exchange, get_code, new_session, pkce_pair, query_of
@@ -31,7 +32,8 @@ def _app_session_token(client: Any, refresh_token: str) -> Any:
 
 
 def _cookie_user(app: Any, response: Any) -> str | None:
-    name = session_cookie_name(app.extensions["gatehouse"].config)
+    """The user of the app session cookie the response sets (app/oidc/app_sessions.py)."""
+    name = app_sessions.cookie_name(app.extensions["gatehouse"].config)
     cookies = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(name + "=")]
     if not cookies:
         return None
@@ -39,8 +41,8 @@ def _cookie_user(app: Any, response: Any) -> str | None:
     with app.app_context():
         from app.oidc.provider import oidc_provider
 
-        live = oidc_provider().live_session(value)
-        return live[1].id if live else None
+        found = app_sessions.resolve(oidc_provider(), value)
+        return found.user.id if found else None
 
 
 def _open_settings(client: Any, token: str, **extra: str) -> Any:

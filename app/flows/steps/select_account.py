@@ -51,12 +51,13 @@ def suppresses_idp_session(request: dict[str, Any]) -> bool:
 
 def _usable_session(run: FlowRun) -> Any:
     """The caller's IdP session when the authorization request lets it be continued, else None."""
+    from app.oidc import app_sessions
     from app.sessions.models import IdPSession
 
     if not run.ctx.session_id or not run.ctx.session_user_id:
         return None
     session = db.session.get(IdPSession, run.ctx.session_id)
-    if session is None:
+    if session is None or not app_sessions.stands_for_login(session):
         return None
     request = oauth_request(run) or {}
     if suppresses_idp_session(request):

@@ -1,9 +1,9 @@
 """The settings blueprint and what every settings page shares.
 
-Who is signed in: flask-login with a request loader that resolves the IdP session cookie (the
-same cookie the hosted pages set), so `current_user` is a `SettingsUser` holding the user and the
-session, or anonymous. Anonymous visitors of `/settings` go to the login page; of any other
-settings page, to `/settings` (contract 7.2).
+Who is signed in: flask-login with a request loader that resolves the app session cookie, then the
+IdP session cookie (the one the hosted pages set; app/oidc/app_sessions.py), so `current_user` is a
+`SettingsUser` holding the user and the session, or anonymous. Anonymous visitors of `/settings` go
+to the login page; of any other settings page, to `/settings` (contract 7.2).
 
 Sensitive changes ask for a fresh authentication first: when the session's last authentication
 is older than `ui.settings_reauth_max_age_seconds`, the page starts the engine's `reauth` flow,
@@ -30,11 +30,12 @@ from app.context import RequestContext
 from app.errors import AppError
 from app.extensions import db, login_manager
 from app.identities.models import User
+from app.oidc import app_sessions
 from app.oidc.authz_request import PendingRequest
 from app.oidc.provider import oidc_provider
 from app.services import services
 from app.sessions.models import IdPSession
-from app.transport import request_context, session_cookie_name
+from app.transport import request_context
 from app.web.blueprint import _hints as web_hints
 from app.web.blueprint import _page_headers as web_page_headers
 from app.web.blueprint import engine, web_flow_context
@@ -62,7 +63,7 @@ class SettingsUser(UserMixin):
 
 @login_manager.request_loader
 def _load_from_cookie(req: Any) -> SettingsUser | None:
-    live = oidc_provider().live_session(req.cookies.get(session_cookie_name(services().config)))
+    live = app_sessions.browser_session(oidc_provider(), req.cookies)
     if live is None:
         return None
     session, user = live

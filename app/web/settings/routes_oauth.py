@@ -231,14 +231,14 @@ def oauth_leave() -> BaseResponse:
 def finish(state: dict[str, Any], query: str) -> BaseResponse:
     """The callback's half for `purpose: settings_link` (called by app.web.sso.sso_callback): links the
     account to the user still signed in, then on to the settings page."""
+    from app.oidc import app_sessions
     from app.oidc.provider import oidc_provider
-    from app.transport import session_cookie_name
 
     svc = services()
     x_ref = str(state.get("x_ref") or "")
     alias = str(state.get("alias") or "")
     back = {"x_ref": x_ref or None}
-    live = oidc_provider().live_session(request.cookies.get(session_cookie_name(svc.config)))
+    live = app_sessions.browser_session(oidc_provider(), request.cookies)
     if live is None or live[1].id != state.get("user_id"):
         return redirect("/settings", 303)
     session, user = live
