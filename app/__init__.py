@@ -27,6 +27,7 @@ from app.i18n import init_babel
 from app.kvstore import KVStore, MemoryStore, RedisStore
 from app.resolver import invalidation as resolver_invalidation
 from app.resolver.cache import ResolutionCache
+from app.resolver.fast import CachedResolutions
 from app.services import Services
 
 log = logging.getLogger("gatehouse")
@@ -76,6 +77,14 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
     _register_body_limit(app)
     _register_blueprints(app)
     _register_security_headers(app)
+    # The resolver's cached answers, in front of Flask (the after-request hooks' headers included).
+    app.wsgi_app = CachedResolutions(  # type: ignore[method-assign]
+        app.wsgi_app,
+        app.extensions[resolver_invalidation.EXTENSION_KEY],
+        cookie_prefix=config.cookie_prefix,
+        flask_session_cookie=app.config["SESSION_COOKIE_NAME"],
+        response_headers=[(name, value) for _, name, value in security_headers(True, config.secure_cookies)],
+    )
     if config.trust_proxy:
         app.wsgi_app = TrustedProxy(app.wsgi_app)  # type: ignore[method-assign]
 
@@ -92,15 +101,27 @@ class _Flask(Flask):
     function or method whose code is not a coroutine's is returned as it is, as Flask would."""
 
     def ensure_sync(self, func: Any) -> Any:
+        if type(func) not in _PLAIN_CALLABLES:
+            return super().ensure_sync(func)
+        # The hooks and views are the same few objects on every request: their verdict is kept.
+        if func in _SYNC:
+            return func
         code = getattr(func, "__code__", None)
         if (
             code is not None
             and not code.co_flags & _CO_ASYNC
-            and type(func) in _PLAIN_CALLABLES
             and not hasattr(func, "_is_coroutine_marker")  # inspect.markcoroutinefunction (3.12)
         ):
+            if len(_SYNC) < _SYNC_MAX:
+                _SYNC.add(func)
             return func
         return super().ensure_sync(func)
+
+
+# Plain functions and methods (hashed by identity) known not to be coroutines; bounded, in case
+# something passes new closures on every request.
+_SYNC: set[Any] = set()
+_SYNC_MAX = 4096
 
 
 _CO_ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
@@ -171,7 +192,8 @@ def _register_body_limit(app: Flask) -> None:
 
     @app.before_request
     def _limit() -> None:
-        if (request.content_length or 0) > MAX_BODY_BYTES:
+        # Most requests (every GET) carry no Content-Length: no header parsing for them.
+        if "CONTENT_LENGTH" in request.environ and (request.content_length or 0) > MAX_BODY_BYTES:
             raise RequestEntityTooLarge("JSONTooLarge", "request body too large")
 
 
@@ -192,20 +214,46 @@ class TrustedProxy(ProxyFix):
         return super().__call__(environ, start_response)
 
 
+# The headers every response gets unless it set them itself, precomputed: (lower-case name, name, value).
+_EVERY_RESPONSE = (
+    ("x-content-type-options", "X-Content-Type-Options", "nosniff"),
+    ("referrer-policy", "Referrer-Policy", "same-origin"),
+)
+_HTML_RESPONSE = (
+    (
+        "content-security-policy",
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    ("x-frame-options", "X-Frame-Options", "DENY"),
+)
+_HTTPS_RESPONSE = (("strict-transport-security", "Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
+
+
+def security_headers(html: bool, https: bool) -> tuple[tuple[str, str, str], ...]:
+    """The headers a response gets unless it set them: (lower-case name, name, value)."""
+    return _EVERY_RESPONSE + (_HTML_RESPONSE if html else ()) + (_HTTPS_RESPONSE if https else ())
+
+
 def _register_security_headers(app: Flask) -> None:
     https = app.extensions["gatehouse"].config.secure_cookies
+    wanted_plain = security_headers(False, https)
+    wanted_html = security_headers(True, https)
 
     @app.after_request
     def _headers(resp: Response) -> Response:
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")
-        if resp.mimetype == "text/html":
-            resp.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-            )
-            resp.headers.setdefault("X-Frame-Options", "DENY")
-        if https:
-            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        # One pass over the response's headers (each `setdefault` would scan them all again).
+        headers = resp.headers
+        present = set()
+        content_type = None
+        for name, value in headers:
+            name = name.lower()
+            present.add(name)
+            if name == "content-type" and content_type is None:
+                content_type = value
+        html = content_type is not None and content_type.partition(";")[0].strip() == "text/html"
+        for lower, name, value in wanted_html if html else wanted_plain:
+            if lower not in present:
+                headers.add(name, value)
         return resp

@@ -18,16 +18,20 @@ change tokens in the key-value store on every use, so a revocation anywhere take
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+import redis
 
 from app.crypto import sha256_hex
 from app.db import Clock
-from app.kvstore import KVStore
+from app.kvstore import KVStore, RedisStore
 
 GLOBAL = "*"
 MAX_AGE = timedelta(seconds=60)
@@ -57,6 +61,10 @@ class ResolutionCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._lock = threading.Lock()
+        # The MGET every use makes: on connections of its own when the store is Redis.
+        self._get_many: Callable[..., list[bytes | None]] = (
+            DirectMGet(store) if isinstance(store, RedisStore) else store.get_many
+        )
 
     @staticmethod
     def key(kind: str, credential: str) -> str:
@@ -112,7 +120,51 @@ class ResolutionCache:
             self.store.set(_change_key(user_id), secrets.token_hex(8), ttl=CHANGE_TOKEN_TTL)
 
     def _read(self, user_id: str) -> ChangeTokens | None:
-        user_token, global_token = self.store.get_many(_change_key(user_id), _change_key(GLOBAL))
+        user_token, global_token = self._get_many(_change_key(user_id), _change_key(GLOBAL))
         if user_token is None or global_token is None:
             return None
         return user_token, global_token
+
+
+class DirectMGet:
+    """`RedisStore.get_many` (one MGET) sent on connections of its own, made like the client's and
+    with its timeouts, without the client's per-command machinery (pool bookkeeping, a readiness
+    poll of the socket, retry wrappers, metrics), which costs twice the round trip's own CPU: the
+    resolver makes one MGET per request. Idle connections are kept in a list (one per thread that
+    used one at the same time); a connection that fails is dropped, and a failure on one that
+    sat idle (a restarted Redis) is tried once more on a new connection, as the client would."""
+
+    def __init__(self, store: RedisStore) -> None:
+        pool = store.client.connection_pool
+        self._connection_class: Any = pool.connection_class
+        self._connection_kwargs = dict(pool.connection_kwargs)
+        self._prefix = store.prefix
+        self._idle: list[Any] = []
+        self._pid = os.getpid()
+
+    def __call__(self, *keys: str) -> list[bytes | None]:
+        if self._pid != os.getpid():  # a forked child shares no socket with its parent
+            self._idle, self._pid = [], os.getpid()
+        names = [self._prefix + key for key in keys]
+        try:
+            conn, reused = self._idle.pop(), True
+        except IndexError:
+            conn, reused = self._connection_class(**self._connection_kwargs), False
+        try:
+            values = self._mget(conn, names)
+        except redis.ConnectionError:
+            if not reused:
+                raise
+            conn = self._connection_class(**self._connection_kwargs)
+            values = self._mget(conn, names)
+        self._idle.append(conn)
+        return values
+
+    @staticmethod
+    def _mget(conn: Any, names: list[str]) -> list[bytes | None]:
+        try:
+            conn.send_command("MGET", *names)
+            return conn.read_response()
+        except BaseException:
+            conn.disconnect()
+            raise

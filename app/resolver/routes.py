@@ -7,8 +7,9 @@ session is invalid. Last access is written at most once a minute per session.
 
 Cost per request (it runs before every request behind the gateway): a resolution seen before is
 served from the process's cache after one key-value round trip that proves nothing about its user
-changed since (app/resolver/cache.py). Otherwise one statement finds the token or session with its
-user (and grant) and one computes the user facts, both in autocommit mode.
+changed since (app/resolver/cache.py), answered in front of Flask (app/resolver/fast.py). Otherwise
+one statement finds the token or session with its user (and grant) and one computes the user facts,
+both in autocommit mode.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from flask import Blueprint, Response, current_app, request
 
 from app.extensions import db
 from app.identities.models import User
+from app.oidc import app_sessions
 from app.oidc.provider import OIDCProvider, oidc_provider
 from app.resolver.cache import ResolutionCache
+from app.resolver.fast import STORE_ERROR_KEY, bearer_token
 from app.resolver.invalidation import EXTENSION_KEY
 from app.services import services
 from app.transport import clear_session_cookie, request_context, session_cookie_name
@@ -42,9 +45,7 @@ class Resolved:
 
 
 def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
+    return bearer_token(request.headers.get("Authorization", ""))
 
 
 def _plus(moment: datetime, seconds: float | timedelta | None) -> datetime | None:
@@ -93,6 +94,25 @@ def _by_idp_session(provider: OIDCProvider, token: str) -> Resolved | None:
     return Resolved(user, list(session.amr or []), session.authenticated_at, deadlines)
 
 
+def _by_app_session(provider: OIDCProvider, token: str) -> Resolved | None:
+    """An app session (app/oidc/app_sessions.py): its grant's life, its own authentication."""
+    found = app_sessions.resolve(provider, token)
+    if found is None:
+        return None
+    session, user, grant = found
+    if provider.clock() - grant.last_access_at >= TOUCH_INTERVAL:
+        provider.offline_grants.touch(grant, request_context())
+    client = provider.clients.get(grant.client_id)
+    deadlines = (
+        session.expires_at,
+        grant.expires_at,
+        _plus(grant.last_access_at, client.refresh_token_idle_timeout if client else None),
+        grant.last_access_at + TOUCH_INTERVAL,
+        user.account_valid_until,
+    )
+    return Resolved(user, list(session.amr or []), session.authenticated_at, deadlines)
+
+
 def _headers(provider: OIDCProvider, resolved: Resolved) -> dict[str, str]:
     facts = provider.claims.user_facts(resolved.user)
     headers = {
@@ -111,15 +131,22 @@ def _headers(provider: OIDCProvider, resolved: Resolved) -> dict[str, str]:
     return headers
 
 
+# What every resolver response carries besides the X-Authgear-* headers: no body (`Content-Length`
+# set here spares werkzeug measuring the empty body and scanning the headers to add it).
+_EMPTY = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")]
+_INVALID = [*_EMPTY, ("X-Authgear-Session-Valid", "false")]
+
+
 @bp.route("/_resolver/resolve", methods=["GET", "HEAD"])
 @bp.route("/resolve", methods=["GET", "HEAD"])
 def resolve() -> Response:
+    failed = request.environ.pop(STORE_ERROR_KEY, None)
+    if failed is not None:  # the cached path in front (app/resolver/fast.py) could not reach the store
+        raise failed
     provider = oidc_provider()
     config = services().config
     cookies = request.cookies
     idp_cookie = cookies.get(session_cookie_name(config))
-    # The app_session cookie carries an app session token, which Gatehouse does not issue yet, so it
-    # counts as a credential that does not resolve.
     candidates = [
         ("bearer", _bearer()),
         ("app_session", cookies.get(config.cookie_prefix + "app_session")),
@@ -127,19 +154,23 @@ def resolve() -> Response:
         ("idp_session", idp_cookie),
     ]
     present = [(kind, value) for kind, value in candidates if value]
-    resp = Response(status=200)
     if not present:
-        return resp
+        return Response(status=200, headers=_EMPTY)
     headers = _resolve_first(provider, current_app.extensions[EXTENSION_KEY], present)
     if headers is None:
-        resp.headers["X-Authgear-Session-Valid"] = "false"
+        resp = Response(status=200, headers=_INVALID)
         if idp_cookie:
             clear_session_cookie(resp, config)
     else:
-        resp.headers.update(headers)
+        # The headers in one list: `Headers.update` would scan the list once per header.
+        resp = Response(status=200, headers=[*_EMPTY, *headers.items()])
     if db.session.registry.has():  # a cached resolution touched no database session
         db.session.commit()
     return resp
+
+
+# The cache key's kind of each credential (app/resolver/fast.py looks cookies up by the same kinds).
+_CACHE_KINDS = {"bearer": "token", "app_session": "app_session", "app_access_token": "token", "idp_session": "session"}
 
 
 def _resolve_first(
@@ -148,9 +179,7 @@ def _resolve_first(
     """The headers of the first credential that resolves, from the cache or from the database."""
     autocommit = False
     for kind, value in present:
-        if kind not in ("bearer", "app_access_token", "idp_session"):
-            continue
-        key = cache.key("session" if kind == "idp_session" else "token", value)
+        key = cache.key(_CACHE_KINDS[kind], value)
         cached = cache.lookup(key)
         if cached is not None:
             return cached
@@ -163,6 +192,8 @@ def _resolve_first(
             autocommit = True
         if kind == "idp_session":
             resolved = _by_idp_session(provider, value)
+        elif kind == "app_session":
+            resolved = _by_app_session(provider, value)
         else:
             resolved = _by_access_token(provider, value)
         if resolved is not None:
