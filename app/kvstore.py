@@ -18,7 +18,10 @@ class KVStore(Protocol):
     def get_many(self, *keys: str) -> list[bytes | None]: ...
     def set(self, key: str, value: bytes | str, ttl: float | None = None, only_new: bool = False) -> bool: ...
     def delete(self, *keys: str) -> None: ...
+    def take(self, key: str) -> bytes | None: ...
     def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
+    def get_and_incr(self, get_key: str, key: str, ttl: float) -> tuple[bytes | None, int]: ...
+    def set_new_then_set(self, key: str, value: str, then_key: str, then_value: str, ttl: float) -> bool: ...
     def ttl(self, key: str) -> float | None: ...
     def ping(self) -> bool: ...
     def clear(self) -> None: ...
@@ -87,6 +90,13 @@ class MemoryStore:
             for key in keys:
                 self._data.pop(key, None)
 
+    def take(self, key: str) -> bytes | None:
+        """`get` and `delete`, atomically."""
+        with self._lock:
+            item = self._live(key)
+            self._data.pop(key, None)
+            return item[0] if item else None
+
     def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         with self._lock:
             item = self._live(key)
@@ -99,6 +109,22 @@ class MemoryStore:
                 self._data[key] = (str(value).encode(), item[1])
             self._wrote(now)  # type: ignore[arg-type]
             return value
+
+    def get_and_incr(self, get_key: str, key: str, ttl: float) -> tuple[bytes | None, int]:
+        """`get(get_key)` and `incr(key, ttl)`."""
+        return self.get(get_key), self.incr(key, ttl)
+
+    def set_new_then_set(self, key: str, value: str, then_key: str, then_value: str, ttl: float) -> bool:
+        """`set(key, value, ttl, only_new=True)` and, when it set, `set(then_key, then_value, ttl)`;
+        both or neither, atomically."""
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            now = self._clock()
+            self._data[key] = (value.encode(), now + ttl)  # type: ignore[operator]
+            self._data[then_key] = (then_value.encode(), now + ttl)  # type: ignore[operator]
+            self._wrote(now)  # type: ignore[arg-type]
+            return True
 
     def ttl(self, key: str) -> float | None:
         with self._lock:
@@ -121,12 +147,23 @@ class MemoryStore:
             return len(self._data)
 
 
+# SET NX of KEYS[1] and, only when it was set, SET of KEYS[2]; both with the TTL ARGV[3] (ms).
+_SET_NEW_THEN_SET = """
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3], 'NX') then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
 class RedisStore:
     """Redis-backed store shared by every web node and worker."""
 
     def __init__(self, client: redis.Redis, prefix: str = "gatehouse:") -> None:
         self.client = client
         self.prefix = prefix
+        self._set_new_then_set = client.register_script(_SET_NEW_THEN_SET)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -146,12 +183,31 @@ class RedisStore:
         if keys:
             self.client.delete(*(self._k(k) for k in keys))
 
+    def take(self, key: str) -> bytes | None:
+        """`get` and `delete`, atomically, in one round trip (GETDEL)."""
+        return self.client.getdel(self._k(key))
+
     def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         pipe = self.client.pipeline()
         pipe.incrby(self._k(key), amount)
         pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
         value, _ = pipe.execute()
         return int(value)
+
+    def get_and_incr(self, get_key: str, key: str, ttl: float) -> tuple[bytes | None, int]:
+        """`get(get_key)` and `incr(key, ttl)` in one round trip."""
+        pipe = self.client.pipeline()
+        pipe.get(self._k(get_key))
+        pipe.incrby(self._k(key), 1)
+        pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
+        previous, value, _ = pipe.execute()
+        return previous, int(value)
+
+    def set_new_then_set(self, key: str, value: str, then_key: str, then_value: str, ttl: float) -> bool:
+        """`set(key, value, ttl, only_new=True)` and, when it set, `set(then_key, then_value, ttl)`:
+        one round trip, both or neither (a script)."""
+        keys = [self._k(key), self._k(then_key)]
+        return bool(self._set_new_then_set(keys=keys, args=[value, then_value, int(ttl * 1000)]))
 
     def ttl(self, key: str) -> float | None:
         ms = self.client.pttl(self._k(key))

@@ -69,11 +69,12 @@ class RateLimiter:
         window = math.floor(now / period)
         overlap = 1.0 - (now - window * period) / period
         base = f"ratelimit:{name}:{_scope_key(scope)}:"
-        previous = int(self.store.get(base + str(window - 1)) or 0)
         key = base + str(window)
         # Keys must outlive the next window, which reads them as its `previous`.
         ttl = 2 * period + 1
-        count = self.store.incr(key, ttl)
+        # The previous window's count and this attempt's increment: one round trip.
+        raw_previous, count = self.store.get_and_incr(base + str(window - 1), key, ttl)
+        previous = int(raw_previous or 0)
         if count + previous * overlap > burst:
             self.store.incr(key, ttl, -1)
             raise rate_limited(group, name)
@@ -188,8 +189,7 @@ class AccountLockout:
         if ip is None:
             self.store.delete(total_key)
             return
-        contributed = int(self.store.get(contributor_key) or 0)
-        self.store.delete(contributor_key)
+        contributed = int(self.store.take(contributor_key) or 0)  # one round trip when there were none
         if contributed and self.store.get(total_key) is not None:
             if self.store.incr(total_key, self.history, -contributed) <= 0:
                 self.store.delete(total_key)

@@ -1,6 +1,6 @@
 """Password logins per second through the Authentication Flow API next to raw argon2id hashes per
-second with the configured parameters on the same cores (issue 10; target: logins at least 0.8 of
-hashes, since a login is one argon2id verification plus everything around it).
+second with the configured parameters on the same cores (issues 10 and 23; target: logins at least
+0.85 of hashes, since a login is one argon2id verification plus everything around it).
 
 One request per login: `POST /api/v1/authentication_flows` with `type: login` and a `batch_input` of
 the identification and the password, which creates the flow, identifies and authenticates, and
@@ -38,7 +38,7 @@ from harness import (
 from seed import PASSWORD, users
 
 FLOWS = "/api/v1/authentication_flows"
-TARGET = 0.8
+TARGET = 0.85  # issue 23 (issue 10 had 0.8)
 JSON = {"Content-Type": "application/json"}
 
 

@@ -79,11 +79,17 @@ class PasswordService:
         db.session.flush()
         return auth
 
-    def verify(self, user_id: str | None, password: str, kind: str = "primary") -> Authenticator | None:
+    def verify(
+        self, user_id: str | None, password: str, kind: str = "primary", loaded: Authenticator | None = None
+    ) -> Authenticator | None:
         """The authenticator when the password matches (upgrading an old hash), else None.
 
-        A user without a password still costs one argon2id check."""
-        auth = self.get(user_id, kind) if user_id else None
+        A user without a password still costs one argon2id check. `loaded`: the user's password
+        authenticator of `kind` as the caller already read it in this transaction (not read again)."""
+        if loaded is not None and (loaded.user_id, loaded.type, loaded.kind) == (user_id, "password", kind):
+            auth: Authenticator | None = loaded
+        else:
+            auth = self.get(user_id, kind) if user_id else None
         limit = None
         if auth is not None and self.rate_limiter is not None:
             limiter, rule = self.rate_limiter, self.expensive_per_user

@@ -8,10 +8,14 @@ it wrote and yields a new state token; an input error leaves the state as it was
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from app.crypto import random_alnum, sha256_hex
 from app.errors import AppError, BadRequest, Forbidden, InputSchemaInvalid, ValidationFailed
@@ -25,6 +29,7 @@ from app.flows.run import MAX_URL_QUERY_FIELDS, REGISTRY, Done, FlowContext, Flo
 from app.flows.state import AuthenticationFlowNotFound, FlowState, FlowStateStore, new_flow_id
 from app.flows.steps import account_linking, account_recovery, prompt_create_passkey
 from app.hooks import effects as hook_effects
+from app.hooks.sink import pending_events
 from app.services import Services
 from app.sso.service import IncomingOAuth
 
@@ -54,6 +59,27 @@ INPUT_SCHEMA = {
 # Without a state token (Authgear's resolveStateTokenFromInput): one input, a reset link's code.
 RESTORE_SCHEMA = obj({"state_token": {"type": "string"}, "input": {"type": "object"}}, required=["input"])
 GET_SCHEMA = obj({"state_token": STRING}, required=["state_token"])
+
+
+# -- which inputs wrote: only those commit before the next input of the same request --------------
+# An input that only read (an identify step's lookup) leaves its transaction open for the next input
+# of the batch instead of committing it: no COMMIT, and no pre-ping and BEGIN for the next one.
+# Writes are told from the statements sent (`_note_write`), which sees the unit of work, Core
+# statements and raw connection writes alike; anything but a plain SELECT (or a BEGIN) counts as a write.
+_writes: ContextVar[list[bool] | None] = ContextVar("gatehouse_flow_writes", default=None)
+_READS = frozenset({"SELECT", "BEGIN"})  # BEGIN: how a SQLite transaction opens (app/db.py)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_write(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+    seen = _writes.get()
+    if seen is None or seen[0]:
+        return
+    compiled = getattr(context, "compiled", None)
+    locks = getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
+    words = statement.split(None, 1)
+    if locks or not words or words[0].upper() not in _READS:
+        seen[0] = True  # a lock taken is held until COMMIT, like a write
 
 
 def _check_url_query(url_query: str) -> None:
@@ -111,7 +137,7 @@ class FlowEngine:
             raise Forbidden("AuthenticationFlowNoPublicSignup", "public signup is disabled", {"FlowType": flow_type})
         state.queue = flow["steps"]
         # authentication.pre_initialize: a refusal is the creation's error
-        started = self._apply(run, lambda: hook_effects.pre_initialize(run))
+        started = self._apply(run, lambda: hook_effects.pre_initialize(run), last=False)
         return self._feed(run, body.get("batch_input", []), started)
 
     def input(self, state_token: Any, inp: Any, ctx: FlowContext) -> FlowResult:
@@ -145,7 +171,7 @@ class FlowEngine:
         state.data["recovery"] = recovery
         state.queue = flow["steps"]
         run = FlowRun(state, self.svc, ctx, self.catalog)
-        started = self._apply(run, lambda: hook_effects.pre_initialize(run))
+        started = self._apply(run, lambda: hook_effects.pre_initialize(run), last=False)
         return self._feed(run, [inp], started)
 
     # -- running --------------------------------------------------------------------------------
@@ -159,28 +185,40 @@ class FlowEngine:
         """Apply inputs in order, each committed on its own, then save the state once under a new token:
         the states between the inputs of a batch are never handed out, so they are not stored."""
         finish = finish or {}
-        for inp in inputs:
+        for n, inp in enumerate(inputs, 1):
             if run.state.finished:
                 raise AuthenticationFlowNotFound()
             if not isinstance(inp, dict):
                 validate(inp, {"type": "object"})
             step = REGISTRY[run.step["type"]]
-            finish = self._apply(run, lambda step=step, inp=inp: step.input(run, inp))
-        token = self.states.save(run.state)
+            finish = self._apply(run, lambda step=step, inp=inp: step.input(run, inp), last=n == len(inputs))
+        if not inputs:
+            db.session.commit()  # what the creation read (pre_initialize, the first step's enter)
+        # A finished flow's state was stored as it claimed the finish (`_apply`).
+        token = run.memo.pop(_FINISHED_TOKEN, None) or self.states.save(run.state)
         return FlowResult(token, run.state, self._action(run), **finish)
 
-    def _apply(self, run: FlowRun, apply: Any) -> dict[str, Any]:
-        """Apply an input and advance; commit, or roll back and raise."""
+    def _apply(self, run: FlowRun, apply: Any, last: bool = True) -> dict[str, Any]:
+        """Apply an input and advance; commit, or roll back and raise. An input that is not the
+        request's `last` and wrote nothing leaves its transaction open for the next one."""
+        writes = [False]
+        watching = _writes.set(writes)
         try:
             outcome = apply()
             if isinstance(outcome, Done):
                 self._complete_current(run, outcome)
             finish = self._advance(run)
-            # Two inputs racing to finish one flow: only the first may sign in.
-            if run.state.finished and not self.states.claim_finish(run.state.flow_id):
-                raise AuthenticationFlowNotFound()
-            db.session.commit()
+            if run.state.finished:
+                # Two inputs racing to finish one flow: only the first may sign in. The finished
+                # state is stored with the claim (one round trip); no later input can change it.
+                token = self.states.claim_finish_and_save(run.state)
+                if token is None:
+                    raise AuthenticationFlowNotFound()
+                run.memo[_FINISHED_TOKEN] = token
+            if last or writes[0] or _unsaved(db.session()):
+                db.session.commit()
         except Exception as exc:
+            run.memo.pop(_FINISHED_TOKEN, None)
             db.session.rollback()
             # A refused authentication leaves its audit row, committed on its own.
             record_refused_input(run, exc)
@@ -189,6 +227,8 @@ class FlowEngine:
                 # (a signup_login flow that switched names its signup or login flow)
                 exc.info = {**exc.info, "FlowType": run.flow_type}
             raise
+        finally:
+            _writes.reset(watching)
         return finish
 
     def _complete_current(self, run: FlowRun, outcome: Done) -> None:
@@ -294,7 +334,7 @@ class FlowEngine:
     def _sign_in(self, run: FlowRun) -> str | None:
         """A new IdP session and its token; None when the login continued the caller's session
         (`select_account`), which is kept as it is, as Authgear does."""
-        user = self.svc.users.get(run.user_id or "")
+        user = run.user()
         self.svc.users.record_login(user)
         continued = run.data.get("select_account_session_id")
         if continued:
@@ -340,6 +380,14 @@ class FlowEngine:
             return f"{origin}/oauth2/consent?{urlencode({'x_ref': x_ref})}"
         ui = self.svc.config.project["ui"]
         return ui.get("default_redirect_uri") or f"{origin}/settings"
+
+
+_FINISHED_TOKEN = "finished_state_token"  # noqa: S105 (a memo key)
+
+
+def _unsaved(session: Any) -> bool:
+    """Changes or hook events of the session that only a commit would write."""
+    return bool(session.new or session.dirty or session.deleted or pending_events(session))
 
 
 def device_token_user(svc: Services, token: str | None) -> str | None:

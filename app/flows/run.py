@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 from app.context import RequestContext
 from app.flows.errors import AuthenticationFlowInvalidTargetStep, AuthenticationFlowStepNotFound
 from app.flows.state import FlowState
 from app.services import Services
+
+if TYPE_CHECKING:
+    from app.identities.models import User
 
 # A flow reads a handful of its page's query parameters (client_id, ui_locales, x_ref, ...).
 MAX_URL_QUERY_FIELDS = 50
@@ -52,6 +55,10 @@ class FlowRun:
     svc: Services
     ctx: FlowContext
     catalog: Any = None  # the engine's FlowCatalog, for signup_login switching to its target flow
+    # What this request has loaded and will use again (never stored with the state): rows a later
+    # step of the same request reads again are kept here, so the session's identity map, which
+    # holds them weakly, still has them (see `user`).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def step(self) -> dict[str, Any]:
@@ -95,6 +102,14 @@ class FlowRun:
     def client(self) -> dict[str, Any] | None:
         client_id = self.query.get("client_id")
         return self.svc.config.client(client_id) if client_id else None
+
+    def user(self) -> User:
+        """The flow's user (`UserNotFound` when there is none), read once per request: the steps
+        and the finish that need the row share it."""
+        user = self.memo.get("user")
+        if user is None or user.id != self.user_id:
+            user = self.memo["user"] = self.svc.users.get(self.user_id or "")
+        return user
 
     @property
     def signing_up(self) -> bool:

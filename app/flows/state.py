@@ -8,7 +8,7 @@ input any more.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from app.crypto import random_base32
@@ -37,8 +37,21 @@ class FlowState:
     finish: dict[str, Any] = field(default_factory=dict)
 
 
+_FIELDS = tuple(f.name for f in fields(FlowState))
+
+
 def new_flow_id() -> str:
     return "authflow_" + random_base32(32)
+
+
+def _dump(state: FlowState) -> str:
+    # The fields themselves, not `asdict` (a deep copy of the whole state that json.dumps would
+    # walk again): the state holds JSON values only.
+    return json.dumps({name: getattr(state, name) for name in _FIELDS})
+
+
+def _new_token() -> str:
+    return "authflowstate_" + random_base32(32)
 
 
 class FlowStateStore:
@@ -46,8 +59,8 @@ class FlowStateStore:
         self.store = store
 
     def save(self, state: FlowState) -> str:
-        token = "authflowstate_" + random_base32(32)
-        self.store.set(f"authflow:state:{token}", json.dumps(asdict(state)), ttl=FLOW_LIFETIME_SECONDS)
+        token = _new_token()
+        self.store.set(f"authflow:state:{token}", _dump(state), ttl=FLOW_LIFETIME_SECONDS)
         return token
 
     def load(self, token: Any) -> FlowState:
@@ -61,6 +74,19 @@ class FlowStateStore:
     def claim_finish(self, flow_id: str) -> bool:
         """True for the one caller that finishes the flow; False if it had finished already."""
         return self.store.set(f"authflow:finished:{flow_id}", "1", ttl=FLOW_LIFETIME_SECONDS, only_new=True)
+
+    def claim_finish_and_save(self, state: FlowState) -> str | None:
+        """`claim_finish` and `save` of the finished state in one round trip: its new token, or None
+        (and nothing stored) when the flow had finished already."""
+        token = _new_token()
+        claimed = self.store.set_new_then_set(
+            f"authflow:finished:{state.flow_id}",
+            "1",
+            f"authflow:state:{token}",
+            _dump(state),
+            ttl=FLOW_LIFETIME_SECONDS,
+        )
+        return token if claimed else None
 
     def is_finished(self, flow_id: str) -> bool:
         return self.store.get(f"authflow:finished:{flow_id}") is not None

@@ -260,6 +260,11 @@ def _after_transaction_end(session: Session, transaction: Any) -> None:
         session.info.pop(_QUEUED, None)
 
 
+def pending_events(session: Session) -> list[PendingEvent]:
+    """The non-blocking events noted in the session's transaction, staged when it commits."""
+    return session.info.get(_PENDING, [])
+
+
 def install(app: Flask) -> HookSink:
     sink = HookSink.build(app.extensions["gatehouse"].config, app.extensions["gatehouse"].clock)
     app.extensions[EXTENSION_KEY] = sink

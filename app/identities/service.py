@@ -11,17 +11,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import hooks
 from app.audit import AuditLogWriter
 from app.context import RequestContext
-from app.db import Clock, utcnow
+from app.db import CHANGES_USERS, Clock, utcnow
 from app.errors import Invalid, NotFound, ValidationFailed, duplicated_identity
 from app.extensions import db
 from app.identities.models import Identity, User, VerifiedClaim
 from app.identities.normalize import NormalizedLoginID, normalize
+
+# A login's record: last_login_at and updated_at are access fields, no cached resolution changes.
+_RECORD_LOGIN = (
+    update(User.__table__)
+    .where(User.__table__.c.id == bindparam("user_id"))
+    .values(last_login_at=bindparam("last_login_at"), updated_at=bindparam("updated_at"))
+    .execution_options(**{CHANGES_USERS: []})
+)
+
+_IDENTITY_WITH_USER = (
+    select(Identity, User).join(User, User.id == Identity.user_id).where(Identity.dedup_key == bindparam("dedup_key"))
+)
 
 # Standard attribute filled from a login ID of each type.
 CLAIM_BY_TYPE = {"email": "email", "phone": "phone_number", "username": "preferred_username"}
@@ -97,6 +110,13 @@ class UserService:
         spec, norm = self.normalize(key_or_type, raw)
         dedup = f"login_id:{spec.key}:{norm.unique_key}"
         return db.session.scalar(select(Identity).where(Identity.dedup_key == dedup))
+
+    def find_identity_with_user(self, key_or_type: str, raw: Any) -> tuple[Identity, User] | None:
+        """`find_identity` and its user, in one statement (a login reads both)."""
+        spec, norm = self.normalize(key_or_type, raw)
+        dedup = f"login_id:{spec.key}:{norm.unique_key}"
+        found = db.session.execute(_IDENTITY_WITH_USER, {"dedup_key": dedup}).first()
+        return (found[0], found[1]) if found is not None else None
 
     def find_by_any_login_id(self, raw: Any) -> Identity | None:
         """The login ID `raw` names under any configured key, as Authgear's lookup by value does
@@ -179,7 +199,12 @@ class UserService:
         )
 
     def record_login(self, user: User) -> None:
-        user.last_login_at = self.clock()
+        """One Core UPDATE (every login runs it), not the unit of work's flush; the row in the session
+        gets the written values. Recording a login changes no cached resolution: no user's."""
+        now, updated = self.clock(), utcnow()  # `updated_at` as its `onupdate` would set it
+        db.session.execute(_RECORD_LOGIN, {"user_id": user.id, "last_login_at": now, "updated_at": updated})
+        set_committed_value(user, "last_login_at", now)
+        set_committed_value(user, "updated_at", updated)
 
     # -- internals ------------------------------------------------------------------------------
     def _add_login_id(self, user: User, spec: LoginIDSpec, norm: NormalizedLoginID, raw: str | None) -> Identity:

@@ -1,4 +1,8 @@
-"""IdP sessions: create, resolve from the session cookie, touch (throttled), list and revoke."""
+"""IdP sessions: create, resolve from the session cookie, touch (throttled), list and revoke.
+
+An app session (a row naming its offline grant, app/oidc/app_sessions.py) is not an IdP session here:
+the session cookie never resolves to one, and it is neither listed nor revoked with them (it ends with
+its grant)."""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.audit import AuditLogWriter
 from app.context import RequestContext
 from app.crypto import random_alnum, sha256_hex
-from app.db import Clock, utcnow
+from app.db import CHANGES_USERS, Clock, new_id, utcnow
 from app.extensions import db
 from app.identities.models import User
 from app.sessions.models import IdPSession, OfflineGrant
@@ -21,8 +26,11 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 _SESSION_WITH_USER = (
     select(IdPSession, User)
     .join(User, User.id == IdPSession.user_id)
-    .where(IdPSession.token_hash == bindparam("token_hash"))
+    .where(IdPSession.token_hash == bindparam("token_hash"), IdPSession.offline_grant_id.is_(None))
 )
+# A new session is one Core INSERT (a new credential changes no cached resolution: no user's).
+_INSERT_SESSION = IdPSession.__table__.insert().execution_options(**{CHANGES_USERS: []})
+_SESSION_COLUMNS = tuple(c.key for c in IdPSession.__table__.columns)
 
 
 class SessionService:
@@ -44,6 +52,7 @@ class SessionService:
         token = random_alnum(32)
         now = self.clock()
         session = IdPSession(
+            id=new_id(),
             user_id=user_id,
             token_hash=sha256_hex(token),
             created_at=now,
@@ -56,9 +65,14 @@ class SessionService:
             created_user_agent=ctx.user_agent or None,
             last_access_ip=ctx.ip or None,
             last_access_user_agent=ctx.user_agent or None,
+            offline_grant_id=None,
         )
+        # A Core INSERT instead of the unit of work's flush (every login runs this), then the row is
+        # attached to the session as the persistent row it now is: later changes to it (an app
+        # session's fields) are flushed as UPDATEs.
+        db.session.execute(_INSERT_SESSION, {c: getattr(session, c) for c in _SESSION_COLUMNS})
+        make_transient_to_detached(session)
         db.session.add(session)
-        db.session.flush()
         self.audit.write("session.created", ctx, user_id, {"session_id": session.id, "amr": list(amr)})
         return session, token
 
@@ -72,7 +86,10 @@ class SessionService:
         """The live session for a cookie value, or None."""
         if not token or len(token) > 200:
             return None
-        session = db.session.scalar(select(IdPSession).where(IdPSession.token_hash == sha256_hex(token)))
+        stmt = select(IdPSession).where(
+            IdPSession.token_hash == sha256_hex(token), IdPSession.offline_grant_id.is_(None)
+        )
+        session = db.session.scalar(stmt)
         if session is None or not self.is_live(session):
             return None
         return session
@@ -102,7 +119,8 @@ class SessionService:
         return True
 
     def list_for_user(self, user_id: str) -> list[IdPSession]:
-        stmt = select(IdPSession).where(IdPSession.user_id == user_id).order_by(IdPSession.last_access_at.desc())
+        stmt = select(IdPSession).where(IdPSession.user_id == user_id, IdPSession.offline_grant_id.is_(None))
+        stmt = stmt.order_by(IdPSession.last_access_at.desc())
         return [s for s in db.session.scalars(stmt) if self.is_live(s)]
 
     def revoke(self, session_id: str, ctx: RequestContext | None = None) -> bool:
@@ -123,7 +141,7 @@ class SessionService:
         self.audit.write("user.signed_out", ctx, session.user_id)
 
     def revoke_all(self, user_id: str, except_session_id: str | None = None, ctx: RequestContext | None = None) -> int:
-        stmt = select(IdPSession.id).where(IdPSession.user_id == user_id)
+        stmt = select(IdPSession.id).where(IdPSession.user_id == user_id, IdPSession.offline_grant_id.is_(None))
         if except_session_id:
             stmt = stmt.where(IdPSession.id != except_session_id)
         ids = list(db.session.scalars(stmt))

@@ -179,3 +179,61 @@ def test_one_state_finished_twice_at_once_signs_in_once(flow_app, services_of):
     with app.app_context():
         sessions = db.session.scalar(select(func.count()).select_from(IdPSession).where(IdPSession.user_id == user_id))
     assert sessions == 1
+
+
+def test_a_password_login_is_one_transaction_of_a_constant_number_of_statements(flow_app, services_of):
+    """A login in one request (`batch_input`) reads the identity with its user, then the password,
+    and writes the login, the session and its two audit rows: six statements and one COMMIT, the
+    same for every user (none re-read after an earlier input's commit)."""
+    from sqlalchemy import event
+
+    from app.audit import AuditLog
+    from app.identities.models import User
+    from app.sessions.models import IdPSession
+
+    app = flow_app({"authentication": {"secondary_authentication_mode": "disabled"}})  # no second factor
+    with services_of(app)() as svc:
+        ids = []
+        for name in ("count_user_1", "count_user_2"):
+            user = svc.users.create_user([("username", name)])
+            svc.passwords.create(user.id, "Count-pass-1")
+            ids.append(user.id)
+        db.session.commit()
+        engine = db.engine
+    statements: list[str] = []
+    commits: list[int] = []
+
+    def on_statement(_conn, _cursor, statement, *_):
+        if statement.split(None, 1)[0].upper() != "BEGIN":  # SQLite's BEGIN is a statement
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+    counts = []
+    try:
+        for name in ("count_user_1", "count_user_2", "count_user_1"):
+            statements.clear()
+            commits.clear()
+            body = {
+                "type": "login",
+                "name": "default",
+                "batch_input": [
+                    {"identification": "username", "login_id": name},
+                    {"authentication": "primary_password", "password": "Count-pass-1"},
+                ],
+            }
+            result = app.test_client().post(FLOWS, json=body).get_json()["result"]
+            assert result["action"]["type"] == "finished"
+            counts.append((len(statements), len(commits)))
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert counts == [(6, 1)] * 3
+    with app.app_context():
+        for user_id, logins in zip(ids, (2, 1), strict=True):
+            user = db.session.get(User, user_id)
+            assert user.last_login_at is not None and user.updated_at >= user.last_login_at
+            sessions = select(func.count()).select_from(IdPSession).where(IdPSession.user_id == user_id)
+            assert db.session.scalar(sessions) == logins
+            audit = select(AuditLog.activity_type).where(AuditLog.user_id == user_id).order_by(AuditLog.id)
+            rows = [r for r in db.session.scalars(audit) if r in ("session.created", "user.authenticated")]
+            assert rows == ["session.created", "user.authenticated"] * logins

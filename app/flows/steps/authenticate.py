@@ -52,6 +52,10 @@ def _kind(authentication: str) -> str:
     return "primary" if authentication.startswith("primary_") else "secondary"
 
 
+def _loaded_key(authentication: str) -> str:
+    return f"authenticate:{authentication}"
+
+
 def no_authenticator() -> InvariantViolated:
     return InvariantViolated("NoAuthenticator", "no authenticator")
 
@@ -77,7 +81,7 @@ def in_mfa_grace_period(run: FlowRun) -> bool:
         end_at = _parse_time(grace["end_at"])
         if end_at is not None and end_at > now:
             return True
-    end = run.svc.users.get(run.user_id or "").mfa_grace_period_end_at
+    end = run.user().mfa_grace_period_end_at
     return end is not None and now < end
 
 
@@ -121,7 +125,9 @@ class Authenticate:
         for b in branches(run):
             a = b["authentication"]
             if a in ("primary_password", "secondary_password"):
-                if svc.passwords.get(user_id, _kind(a)) is not None:
+                password = svc.passwords.get(user_id, _kind(a))
+                if password is not None:
+                    run.memo[_loaded_key(a)] = password  # the input of the same request verifies it
                     out.append({"authentication": a})
             elif a in PRIMARY_OOB_LOGIN_ID:
                 out += [self._oob_option(run, a, t) for t in self._login_id_targets(run, b, PRIMARY_OOB_LOGIN_ID[a])]
@@ -218,7 +224,8 @@ class Authenticate:
         if authentication in ("primary_password", "secondary_password"):
             validate(inp, obj({"authentication": STRING, "password": PASSWORD, **DEVICE}, ["password"]))
             authentication_rate_limits(run, user_id)
-            auth = run.svc.passwords.verify(user_id, inp["password"], _kind(authentication))
+            loaded = run.memo.get(_loaded_key(authentication))
+            auth = run.svc.passwords.verify(user_id, inp["password"], _kind(authentication), loaded)
             if auth is None:
                 failed_attempt(run, user_id, authentication)
                 raise invalid_credentials()

@@ -36,7 +36,7 @@ def account_status_error(user: User, now: Any) -> Forbidden | None:
 @register("check_account_status")
 class CheckAccountStatus:
     def enter(self, run: FlowRun) -> Outcome:
-        error = account_status_error(run.svc.users.get(run.user_id or ""), run.svc.clock())
+        error = account_status_error(run.user(), run.svc.clock())
         if error is not None:
             raise error
         return Done()

@@ -127,10 +127,11 @@ class Identify:
     def _login(self, run: FlowRun, branch: dict[str, Any], identified: dict[str, Any], raw: str) -> Outcome:
         limits = run.project["authentication"]["rate_limits"]["account_enumeration"]["per_ip"]
         run.svc.rate_limiter.check("authentication.account_enumeration", "AccountEnumerationPerIP", run.ip, limits)
-        identity = run.svc.users.find_identity(identified["identification"], raw)
-        if identity is None:
+        found = run.svc.users.find_identity_with_user(identified["identification"], raw)
+        if found is None:
             note_mismatch(run, login_id_failed(identified["value"]))
             raise _user_not_found()
+        identity, run.memo["user"] = found  # read with the identity: the later steps use it (`run.user`)
         if run.flow_type == "reauth" and run.ctx.session_user_id and identity.user_id != run.ctx.session_user_id:
             raise BadRequest("AuthenticationFlowDifferentUserID", "a different user is signed in")
         run.data["user_id"] = identity.user_id
