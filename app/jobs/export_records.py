@@ -98,7 +98,7 @@ SELECT u.id, u.created_at, u.last_login_at, u.is_disabled, u.delete_at, u.is_ano
  ORDER BY u.created_at, u.id
  LIMIT %(limit)s
 """
-PG_EXPORT_FIRST = _PG_BATCH.format(after="true")  # also the benchmark's anchor (bench/bulk.py)
+PG_EXPORT_FIRST = _PG_BATCH.format(after="true")
 _PG_NEXT = _PG_BATCH.format(after="(u.created_at, u.id) > (%(created_at)s, %(id)s)")
 
 

@@ -72,21 +72,24 @@ def recover_orphans(runner: JobRunner, now: datetime) -> list[str]:
             BackgroundTask.kind == user_export.KIND, BackgroundTask.status == "pending", old_enough
         )
     )
-    for task_id in list(exports):
-        if not runner.is_alive(task_id):
-            runner.enqueue(user_export.QUEUE, user_export.run_export, task_id, user_export.TIMEOUT_SECONDS)
-            recovered.append(task_id)
+    candidates = [
+        (user_export.QUEUE, user_export.run_export, task_id, user_export.TIMEOUT_SECONDS) for task_id in exports
+    ]
     jobs = db.session.scalars(
         select(BackgroundTask).where(
             BackgroundTask.kind == user_import.JOB_KIND, BackgroundTask.status == "pending", old_enough
         )
     )
     for job in list(jobs):
-        for task_id in user_import.runnable_tasks(job):
-            if not runner.is_alive(task_id):
-                timeout = user_import.TASK_TIMEOUT_SECONDS
-                runner.enqueue(user_import.QUEUE, user_import.run_import_task, task_id, timeout)
-                recovered.append(task_id)
+        candidates += [
+            (user_import.QUEUE, user_import.run_import_task, task_id, user_import.TASK_TIMEOUT_SECONDS)
+            for task_id in user_import.runnable_tasks(job)
+        ]
+    alive = runner.alive([task_id for _, _, task_id, _ in candidates])  # one round trip, not three per task
+    for queue_name, func, task_id, timeout in candidates:
+        if task_id not in alive:
+            runner.enqueue(queue_name, func, task_id, timeout)
+            recovered.append(task_id)
     recovered += hook_delivery.recover(runner, now, ENQUEUE_GRACE)  # hook events lost or due for a retry
     db.session.rollback()
     if recovered:

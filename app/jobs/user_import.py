@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from app.errors import AppError, InternalError, ValidationFailed
 from app.extensions import db
 from app.flows.inputs import obj, validate
-from app.jobs.import_records import LOGIN_ID_TYPES, Outcome, RecordImporter, redact
+from app.jobs.import_records import LOGIN_ID_TYPES, LoginIDRules, Outcome, RecordImporter, redact
 from app.jobs.runner import JobRunner, Lease, get_runner
 from app.jobs.tasks import (
     MAX_ATTEMPTS,
@@ -51,9 +51,10 @@ QUEUE = "user_import"
 RECORDS_PER_TASK = 100
 MAX_BODY_BYTES = 500 * 1000  # contract 0.3
 TASK_TIMEOUT_SECONDS = 600
-# Records per transaction: large enough that statements and commits are shared by many records,
-# small enough that a task reports progress (and a killed worker loses) only part of its work.
-BATCH_RECORDS = 50
+# Records per transaction: a whole task, so its statements (the lookup, one COPY per table) and
+# its commit are shared by 100 records, and it completes in the transaction of its records. A
+# killed worker loses at most that much work; a task of more records would go on in batches.
+BATCH_RECORDS = RECORDS_PER_TASK
 OUTCOMES = ("inserted", "updated", "skipped", "failed")
 
 REQUEST_SCHEMA = obj(
@@ -118,6 +119,7 @@ def create_job(svc: Services, body: dict[str, Any]) -> BackgroundTask:
 
 def _records_overlap(svc: Services, records: list[Any]) -> bool:
     """Whether some login ID value appears in more than one record (then order matters)."""
+    rules = LoginIDRules(svc.users)
     seen: set[tuple[str, str]] = set()
     for record in records:
         for name, login_id_type in LOGIN_ID_TYPES.items():
@@ -125,7 +127,7 @@ def _records_overlap(svc: Services, records: list[Any]) -> bool:
             if not isinstance(value, str):
                 continue
             try:
-                key = (login_id_type, svc.users.normalize(login_id_type, value)[1].unique_key)
+                key = (login_id_type, rules.normalize(login_id_type, value)[1].unique_key)
             except AppError:
                 key = (login_id_type, value)  # not enabled or not valid: compared as given
             if key in seen:
@@ -169,10 +171,9 @@ def run_import_task(task_id: str) -> None:
 
 
 def _process(svc: Services, lease: Lease, task_id: str, attempt: int) -> str | None:
-    task = db.session.get(BackgroundTask, task_id)
-    assert task is not None
-    records: list[Any] = task.input["records"]
-    importer = RecordImporter(svc, task.input["identifier"], bool(task.input["upsert"]))
+    importer: RecordImporter | None = None  # made once the task's input is read
+    records: list[Any] | None = None
+    task_input: dict[str, Any] = {}
     # A task that has killed its worker again and again ends here instead of forever.
     given_up = None
     if attempt > MAX_ATTEMPTS:
@@ -181,27 +182,33 @@ def _process(svc: Services, lease: Lease, task_id: str, attempt: int) -> str | N
         if lease.lost:
             return None  # another worker may have taken the task over: it continues from here
         write_first(task_id)
-        row = db.session.execute(
-            select(BackgroundTask.status, BackgroundTask.result, BackgroundTask.progress)
-            .where(BackgroundTask.id == task_id)
-            .with_for_update()
-        ).one_or_none()
+        columns = [BackgroundTask.status, BackgroundTask.result, BackgroundTask.progress]
+        if records is None:
+            columns.append(BackgroundTask.input)  # read once, in the first locked read
+        row = db.session.execute(select(*columns).where(BackgroundTask.id == task_id).with_for_update()).one_or_none()
         if row is None or row.status != "pending":
             db.session.rollback()
             return None
+        if records is None:
+            task_input = row.input
+            records = task_input["records"]
+            importer = RecordImporter(svc, task_input["identifier"], bool(task_input["upsert"]))
         details: list[dict[str, Any]] = list((row.result or {}).get("details", []))
         index = len(details)
-        if index >= len(records):
-            break  # keep the lock: the task completes in this transaction
-        if given_up is not None:
-            details.extend(Outcome(errors=[given_up]).to_detail(i) for i in range(index, len(records)))
-        else:
-            # A batch of records per transaction, written with set-based statements (see
-            # app/jobs/import_records.py); their outcomes are stored in the same transaction, so
-            # they are applied together or not at all.
-            batch = records[index : index + BATCH_RECORDS]
-            details.extend(o.to_detail(i) for i, o in enumerate(importer.run_batch(batch), start=index))
+        if index < len(records):
+            if given_up is not None:
+                details.extend(Outcome(errors=[given_up]).to_detail(i) for i in range(index, len(records)))
+            else:
+                # A batch of records per transaction, written with set-based statements (see
+                # app/jobs/import_records.py); their outcomes are stored in the same transaction, so
+                # they are applied together or not at all.
+                assert importer is not None
+                batch = records[index : index + BATCH_RECORDS]
+                details.extend(o.to_detail(i) for i, o in enumerate(importer.run_batch(batch), start=index))
         progress = {**(row.progress or {}), "processed": len(details)}
+        if len(details) >= len(records):
+            # The task completes in the transaction of its last batch (the row is still locked).
+            return _complete(task_id, task_input, progress, details, given_up, svc.clock())
         db.session.execute(
             update(BackgroundTask)
             .where(BackgroundTask.id == task_id)
@@ -209,23 +216,32 @@ def _process(svc: Services, lease: Lease, task_id: str, attempt: int) -> str | N
         )
         db.session.commit()
         db.session.expunge_all()  # the next records read users afresh
-    return _complete(task_id, details, given_up, svc.clock())
 
 
-def _complete(task_id: str, details: list[dict[str, Any]], error: dict[str, Any] | None, now: datetime) -> str | None:
-    """Marks the task completed (redacting its stored records) and, when it was the job's last,
-    the job; commits and returns the next task to run."""
-    task = lock_task(task_id)
-    assert task is not None
+def _complete(
+    task_id: str,
+    task_input: dict[str, Any],
+    progress: dict[str, Any],
+    details: list[dict[str, Any]],
+    error: dict[str, Any] | None,
+    now: datetime,
+) -> str | None:
+    """Marks the task (locked by the caller) completed, redacting its stored records, and, when it
+    was the job's last, the job; commits and returns the next task to run."""
     counts = Counter(d["outcome"] for d in details)
-    task.status = "completed"
-    task.completed_at = now
-    task.result = {"summary": {"total": len(details), **{k: counts[k] for k in OUTCOMES}}, "details": details}
-    task.input = {**task.input, "records": [redact(r) for r in task.input["records"]]}
+    values: dict[str, Any] = {
+        "status": "completed",
+        "completed_at": now,
+        "result": {"summary": {"total": len(details), **{k: counts[k] for k in OUTCOMES}}, "details": details},
+        "input": {**task_input, "records": [redact(r) for r in task_input["records"]]},
+        "progress": progress,
+    }
     if error is not None:
-        task.error = error
-    db.session.flush()
-    job = lock_task(task.parent_id) if task.parent_id else None
+        values["error"] = error
+    parent_id = db.session.execute(
+        update(BackgroundTask).where(BackgroundTask.id == task_id).values(**values).returning(BackgroundTask.parent_id)
+    ).scalar_one()
+    job = lock_task(parent_id) if parent_id else None
     remaining = runnable_tasks(job) if job is not None else []
     next_id = remaining[0] if remaining and job is not None and job.input.get("sequential", True) else None
     if job is not None and not remaining:

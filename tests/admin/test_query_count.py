@@ -128,3 +128,50 @@ def test_search_counts_in_the_same_scan_as_the_page(client, admin_headers, svc):
     )["users"]
     assert tail["totalCount"] == 5
     assert [e["node"]["endUserAccountID"] for e in tail["edges"]] == ["match-001@example.com", "match-000@example.com"]
+
+
+BENCH_PAGE = """
+query Page($first: Int!) {
+  users(first: $first) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id createdAt lastLoginAt isDisabled endUserAccountID formattedName
+      identities { edges { node { id type claims } } }
+      roles { edges { node { id key } } }
+    } }
+  }
+}
+"""
+
+
+@pytest.mark.embedded
+def test_statement_count_does_not_grow_with_the_users_on_the_page(client, admin_headers, svc):
+    """The admin bench's page (bench/admin.py): 5 users with one identity each, then 50 users,
+    most of them with two identities and two roles, cost the same number of statements."""
+    counts = {}
+    for total, added in ((5, 5), (50, 45)):
+        users = make_users(svc, added, prefix=f"page{total}")
+        if total == 50:
+            role_a = svc.roles.create_role("page_a")
+            role_b = svc.roles.create_role("page_b")
+            for i, user in enumerate(users):
+                svc.users.add_login_id(user, "username", f"pageuser{i}")
+            db.session.execute(
+                insert(user_roles),
+                [{"user_id": u.id, "role_id": r.id} for u in users for r in (role_a, role_b)],
+            )
+            db.session.commit()
+        db.session.remove()
+        with counting_statements() as statements:
+            body = {"query": BENCH_PAGE, "variables": {"first": 50}}
+            resp = client.post("/graphql", json=body, headers=admin_headers)
+        data = ok(resp.get_json())["users"]
+        assert data["totalCount"] == total and len(data["edges"]) == total
+        if total == 50:
+            newest = data["edges"][0]["node"]
+            assert len(newest["identities"]["edges"]) == 2 and len(newest["roles"]["edges"]) == 2
+        counts[total] = len(statements)
+    print("statements for 5 and 50 users:", counts)
+    assert counts[5] == counts[50], counts
+    assert counts[50] <= 6, counts  # count, page, identities, roles (plus the transaction's own)
