@@ -115,7 +115,8 @@ def test_browser_login_and_link_through_the_account_linking_page(linking_web, co
     page2.click('button[data-provider="oidc"]')
     _at_provider_sign_in(page2, "alice")
     page2.wait_for_url(re.compile(r"/authflow/v2/finish"))
-    page2.goto(server.url("/settings"))
-    page2.wait_for_url(re.compile(r"/settings"))
+    # The finish page moves on to the settings page by itself (a second navigation would race it).
+    page2.wait_for_url(re.compile(r"/settings$"))
+    page2.wait_for_load_state("load")
     assert "alice@example.com" in page2.locator("main").inner_text()
     assert _oauth_owners(server.app) == [user_id]

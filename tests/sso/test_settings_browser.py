@@ -71,7 +71,9 @@ def test_browser_connect_and_disconnect_a_second_provider(sso_app, upstream, con
         page.wait_for_url(re.compile(r"/authflow/v2/finish"))
         assert _types(server.app) == ["oidc"]
 
-        page.goto(server.url("/settings"))
+        # The finish page moves on to the settings page by itself (a second navigation would race it).
+        page.wait_for_url(re.compile(r"/settings$"))
+        page.wait_for_load_state("load")
         page.click('a[href="/settings/identity/oauth"]')
         page.wait_for_url(re.compile(r"/settings/identity/oauth$"))
         shots.visit(page, "settings-oauth-list")
