@@ -199,3 +199,18 @@ def register_resource(app: Any, uri: str, client_ids: list[str], scopes: list[st
             service.add_resource_to_client(uri, client_id)
             service.add_scopes_to_client(uri, client_id, scopes or [])
         db.session.commit()
+
+
+def app_session_user(app: Any, response: Any) -> str | None:
+    """The user of the app session cookie the response sets (app/oidc/app_sessions.py)."""
+    from app.oidc import app_sessions
+    from app.oidc.provider import oidc_provider
+
+    name = app_sessions.cookie_name(app.extensions["gatehouse"].config)
+    cookies = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(name + "=")]
+    if not cookies:
+        return None
+    value = cookies[0].split(";")[0].split("=", 1)[1]
+    with app.app_context():
+        found = app_sessions.resolve(oidc_provider(), value)
+        return found.user.id if found else None

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.extensions import db
-from app.oidc import app_sessions, pre_authenticated_urls
+from app.oidc import pre_authenticated_urls
 from app.sessions.models import OfflineGrant
 from app.transport import session_cookie_name
-from tests.oidc.helpers import CLIENTS, decode_jwt, exchange, get_code, new_session, query_of
+from tests.oidc.helpers import CLIENTS, app_session_user, decode_jwt, exchange, get_code, new_session, query_of
 
 ORIGIN = "http://localhost:3000"
 NATIVE, NATIVE_CB = "preauth-native", "com.example.preauth://callback"
@@ -118,19 +118,6 @@ def open_url(browser: Any, id_token: str, token: str, **extra: str) -> Any:
     return browser.get("/oauth2/authorize", query_string=params)
 
 
-def cookie_user(app: Any, response: Any) -> str | None:
-    name = app_sessions.cookie_name(app.extensions["gatehouse"].config)
-    cookies = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(name + "=")]
-    if not cookies:
-        return None
-    value = cookies[0].split(";")[0].split("=", 1)[1]
-    with app.app_context():
-        from app.oidc.provider import oidc_provider
-
-        found = app_sessions.resolve(oidc_provider(), value)
-        return found.user.id if found else None
-
-
 def error_of(resp: Any) -> tuple[int, str, str]:
     body = resp.get_json()
     return resp.status_code, body["error"], body.get("error_description", "")
@@ -179,7 +166,7 @@ def test_pre_authenticated_url_signs_the_browser_in_as_the_app_user(pre_app):
     location = urlsplit(opened.headers["Location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == WEB_ORIGIN + "/landing"
     assert query_of(opened.headers["Location"]) == {"from": "app", "state": "s-123"}
-    assert cookie_user(pre_app, opened) == user_id
+    assert app_session_user(pre_app, opened) == user_id
     # The browser is signed in: the settings page and the cookie's userinfo answer as that user.
     page = browser.get("/settings")
     assert page.status_code == 200 and email in page.get_data(as_text=True)
@@ -254,7 +241,7 @@ def test_wrong_device_secret_and_bad_exchange_requests_are_refused(pre_app):
 def test_replayed_pre_authenticated_url_token_is_refused(pre_app):
     (user_id, _), _, body = pre_authenticated(pre_app)
     first = open_url(pre_app.test_client(), body["id_token"], body["access_token"])
-    assert cookie_user(pre_app, first) == user_id
+    assert app_session_user(pre_app, first) == user_id
     again = open_url(pre_app.test_client(), body["id_token"], body["access_token"])
     assert again.status_code == 302
     assert query_of(again.headers["Location"]) == {
@@ -263,7 +250,7 @@ def test_replayed_pre_authenticated_url_token_is_refused(pre_app):
         "error_description": "invalid x_pre_authenticated_url_token",
         "state": "s-123",
     }
-    assert cookie_user(pre_app, again) is None
+    assert app_session_user(pre_app, again) is None
 
 
 def test_expired_pre_authenticated_url_token_is_refused(pre_app, monkeypatch):
@@ -274,7 +261,7 @@ def test_expired_pre_authenticated_url_token_is_refused(pre_app, monkeypatch):
     time.sleep(0.6)
     resp = open_url(pre_app.test_client(), body["id_token"], body["access_token"])
     assert query_of(resp.headers["Location"])["error_description"] == "invalid x_pre_authenticated_url_token"
-    assert cookie_user(pre_app, resp) is None
+    assert app_session_user(pre_app, resp) is None
 
 
 def test_origin_not_allowed_is_refused_without_using_the_token(pre_app):
@@ -283,9 +270,9 @@ def test_origin_not_allowed_is_refused_without_using_the_token(pre_app):
     refused = open_url(browser, body["id_token"], body["access_token"], redirect_uri="https://evil.example/landing")
     assert refused.status_code == 400 and "Location" not in refused.headers
     assert "redirect URI is not allowed" in refused.get_data(as_text=True)
-    assert cookie_user(pre_app, refused) is None
+    assert app_session_user(pre_app, refused) is None
     # Checked before the token is used, as in Authgear: the right origin still works.
-    assert cookie_user(pre_app, open_url(browser, body["id_token"], body["access_token"])) == user_id
+    assert app_session_user(pre_app, open_url(browser, body["id_token"], body["access_token"])) == user_id
 
 
 def test_authorize_request_rules(pre_app):
@@ -300,7 +287,7 @@ def test_authorize_request_rules(pre_app):
     for extra, description in cases:
         resp = open_url(browser, body["id_token"], body["access_token"], **extra)
         assert query_of(resp.headers["Location"])["error_description"] == description, extra
-        assert cookie_user(pre_app, resp) is None
+        assert app_session_user(pre_app, resp) is None
     # The token is bound to the client it was issued for.
     other = open_url(browser, body["id_token"], body["access_token"], client_id=NATIVE, redirect_uri=NATIVE_CB)
     assert query_of(other.headers["Location"])["error_description"] == "incorrect client_id"
@@ -354,7 +341,7 @@ def test_the_browser_is_signed_out_with_the_app_grant(pre_app):
     """Authgear's `app_access_token` is an access token of the app's grant: revoking the grant ends it."""
     (user_id, _), tokens, body = pre_authenticated(pre_app)
     browser = pre_app.test_client()
-    assert cookie_user(pre_app, open_url(browser, body["id_token"], body["access_token"])) == user_id
+    assert app_session_user(pre_app, open_url(browser, body["id_token"], body["access_token"])) == user_id
     assert browser.get("/settings").status_code == 200
     revoked = pre_app.test_client().post("/oauth2/revoke", data={"token": tokens["refresh_token"], "client_id": NATIVE})
     assert revoked.status_code == 200

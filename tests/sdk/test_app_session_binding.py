@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from app.oidc import app_sessions
 from app.transport import session_cookie_name
-from tests.oidc.helpers import SPA, SPA_CB, authorize_params, pkce_pair, query_of
+from tests.oidc.helpers import SPA_CB, authorize_params, pkce_pair, query_of
 from tests.sdk.test_app_session_token import _app_session_token, _open_settings, _refresh_token
 
 FLOWS = "/api/v1/authentication_flows"
@@ -87,27 +87,3 @@ def test_the_login_page_does_not_offer_continue_as(sdk_app):
     page = browser.get(resp.headers["Location"], headers={"Accept": "text/html"}, follow_redirects=True)
     assert page.request.path != "/authflow/v2/select_account"
     assert not re.search(r'name="x_action" value="continue"', page.get_data(as_text=True))
-
-
-def test_a_settings_action_still_uses_the_app_session(sdk_app):
-    user, refresh_token = _refresh_token(sdk_app)
-    token = _app_session_token(sdk_app.test_client(), refresh_token).get_json()["result"]["app_session_token"]
-    _, challenge = pkce_pair()
-    browser = sdk_app.test_client()
-    params = {
-        "client_id": SPA,
-        "redirect_uri": SPA_CB,
-        "response_type": "urn:authgear:params:oauth:response-type:settings-action",
-        "x_settings_action": "change_password",
-        "scope": "openid",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "login_hint": "https://authgear.com/login_hint?"
-        + urlencode({"type": "app_session_token", "app_session_token": token}),
-    }
-    first = browser.get("/oauth2/authorize", query_string=params)
-    page = browser.get(first.headers["Location"])
-    assert urlsplit(page.headers["Location"]).path == "/settings/change_password"
-    # The page answers the app's user (who has no password yet: its create-password page).
-    shown = browser.get(page.headers["Location"], follow_redirects=True)
-    assert shown.status_code == 200 and shown.request.path == "/settings/create_password"

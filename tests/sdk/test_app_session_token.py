@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from app.oidc import app_sessions
 from app.oidc.scopes import FULL_ACCESS
 from app.transport import session_cookie_name
-from tests.oidc.helpers import SPA, SPA_CB, exchange, get_code, new_session, pkce_pair, query_of
+from tests.oidc.helpers import SPA, SPA_CB, app_session_user, exchange, get_code, new_session, pkce_pair, query_of
 from tests.sdk.conftest import SDK_ORIGIN
 
 HINT = "https://authgear.com/login_hint?"
@@ -29,20 +28,6 @@ def _refresh_token(app: Any, scope: str = f"openid offline_access {FULL_ACCESS}"
 
 def _app_session_token(client: Any, refresh_token: str) -> Any:
     return client.post("/oauth2/app_session_token", json={"refresh_token": refresh_token})
-
-
-def _cookie_user(app: Any, response: Any) -> str | None:
-    """The user of the app session cookie the response sets (app/oidc/app_sessions.py)."""
-    name = app_sessions.cookie_name(app.extensions["gatehouse"].config)
-    cookies = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(name + "=")]
-    if not cookies:
-        return None
-    value = cookies[0].split(";")[0].split("=", 1)[1]
-    with app.app_context():
-        from app.oidc.provider import oidc_provider
-
-        found = app_sessions.resolve(oidc_provider(), value)
-        return found.user.id if found else None
 
 
 def _open_settings(client: Any, token: str, **extra: str) -> Any:
@@ -69,14 +54,14 @@ def test_app_session_token_signs_the_browser_in_once(sdk_app):
     browser = sdk_app.test_client()
     opened = _open_settings(browser, result["app_session_token"])
     assert opened.status_code == 302 and opened.headers["Location"] == SETTINGS
-    assert _cookie_user(sdk_app, opened) == user.id
+    assert app_session_user(sdk_app, opened) == user.id
     # The settings page now answers as that user instead of sending the browser to log in.
     page = browser.get("/settings")
     assert page.status_code == 200
 
     again = _open_settings(sdk_app.test_client(), result["app_session_token"])
     assert query_of(again.headers["Location"])["error"] == "invalid_request"
-    assert _cookie_user(sdk_app, again) is None
+    assert app_session_user(sdk_app, again) is None
 
 
 def test_settings_action_with_app_session_token_reaches_its_page(sdk_app):
@@ -96,9 +81,12 @@ def test_settings_action_with_app_session_token_reaches_its_page(sdk_app):
     }
     first = browser.get("/oauth2/authorize", query_string=params)
     assert first.status_code == 302 and first.headers["Location"].startswith("/oauth2/consent?")
-    assert _cookie_user(sdk_app, first) == user.id
+    assert app_session_user(sdk_app, first) == user.id
     page = browser.get(first.headers["Location"])
     assert urlsplit(page.headers["Location"]).path == "/settings/change_password"
+    # The page answers the app's user (who has no password yet: its create-password page).
+    shown = browser.get(page.headers["Location"], follow_redirects=True)
+    assert shown.status_code == 200 and shown.request.path == "/settings/create_password"
 
 
 def test_refresh_token_without_full_access_is_refused(sdk_app):
