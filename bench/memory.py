@@ -34,12 +34,15 @@ from harness import (
     write_json,
 )
 from seed import (
-    M2M_CLIENT,
+    M2M_JWT_CLIENT,
     PASSWORD,
+    RESOURCE,
+    SCOPES,
     SPA_CLIENT,
     access_token,
     client_secret,
     refresh_tokens,
+    register_resource,
     session,
     users,
 )
@@ -57,8 +60,9 @@ def mix(stack: Stack) -> list[tuple[int, str, str, str | None, dict[str, str]]]:
     user = session(stack, people[0])
     bearer = {"Authorization": f"Bearer {access_token(stack, user, SPA_CLIENT['client_id'])}"}
     refresh = refresh_tokens(stack, user, SPA_CLIENT["client_id"], 1)[0]
-    secret = client_secret(stack, M2M_CLIENT["client_id"])
-    basic = base64.b64encode(f"{M2M_CLIENT['client_id']}:{secret}".encode()).decode()
+    register_resource(stack)
+    secret = client_secret(stack, M2M_JWT_CLIENT["client_id"])
+    basic = base64.b64encode(f"{M2M_JWT_CLIENT['client_id']}:{secret}".encode()).decode()
     login = {
         "type": "login",
         "name": "default",
@@ -76,7 +80,7 @@ def mix(stack: Stack) -> list[tuple[int, str, str, str | None, dict[str, str]]]:
             "client_credentials",
             "POST",
             "/oauth2/token",
-            urlencode({"grant_type": "client_credentials", "resource": "https://api.example.com/"}),
+            urlencode({"grant_type": "client_credentials", "resource": RESOURCE, "scope": " ".join(SCOPES)}),
             {**FORM, "Authorization": f"Basic {basic}"},
         ),
         (
@@ -167,7 +171,7 @@ def main() -> None:
         raise SystemExit("--requests must be between 100 and 50000")
 
     rows: list[Row] = []
-    project = bench_project("gatehouse-bench-memory", [SPA_CLIENT, M2M_CLIENT])
+    project = bench_project("gatehouse-bench-memory", [SPA_CLIENT, M2M_JWT_CLIENT])
     with Stack(project, server=args.server) as stack:
         with step("seeding users, a session, tokens and clients"):
             requests = mix(stack)

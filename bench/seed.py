@@ -19,6 +19,10 @@ SPA_CLIENT = {
 }
 JWT_CLIENT = {**SPA_CLIENT, "client_id": "bench-jwt", "name": "Bench JWT", "issue_jwt_access_token": True}
 M2M_CLIENT = {"client_id": "bench-m2m", "name": "Bench M2M", "x_application_type": "m2m"}
+# The m2m client of the token benches: JWT access tokens for a registered resource (register_resource).
+M2M_JWT_CLIENT = {**M2M_CLIENT, "issue_jwt_access_token": True}
+RESOURCE = "https://api.example.com/"
+SCOPES = ["read:orders", "write:orders"]
 
 
 @dataclass
@@ -127,3 +131,20 @@ def refresh_tokens(stack: Stack, user: SeededUser, client_id: str, count: int) -
 def client_secret(stack: Stack, client_id: str) -> str:
     items: list[dict[str, Any]] = stack.secrets["oauth.client_secrets"]["items"]
     return next(i["keys"][0]["k"] for i in items if i["client_id"] == client_id)
+
+
+def register_resource(stack: Stack) -> None:
+    """The resource with its scopes, linked to the m2m client with all of them (as the Admin API's
+    createResource, createScope, addResourceToClientID and addScopesToClientID do)."""
+    from app.extensions import db
+    from app.resources.service import ResourceService
+
+    app = stack.app()
+    with app.app_context():
+        service = ResourceService(lambda _: True)
+        service.create_resource(RESOURCE)
+        for scope in SCOPES:
+            service.create_scope(RESOURCE, scope)
+        service.add_resource_to_client(RESOURCE, M2M_JWT_CLIENT["client_id"])
+        service.add_scopes_to_client(RESOURCE, M2M_JWT_CLIENT["client_id"], SCOPES)
+        db.session.commit()

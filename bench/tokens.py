@@ -61,15 +61,22 @@ from harness import (
     write_json,
     wrk_2xx,
 )
-from seed import M2M_CLIENT, SPA_CLIENT, client_secret, refresh_tokens, session, users
+from seed import (
+    M2M_JWT_CLIENT,
+    RESOURCE,
+    SCOPES,
+    SPA_CLIENT,
+    client_secret,
+    refresh_tokens,
+    register_resource,
+    session,
+    users,
+)
 
 TOKEN = "/oauth2/token"
 BASELINE = "/healthz/live"
 CONNECTIONS = 16
 GRANTS = 200
-RESOURCE = "https://api.example.com/"
-SCOPES = ["read:orders", "write:orders"]
-M2M_JWT_CLIENT = {**M2M_CLIENT, "issue_jwt_access_token": True}
 ANCHOR_SCRIPT = ROOT / "bench" / "oidc_provider_anchor.mjs"
 ANCHOR_PACKAGE = ROOT / "tests" / "sso" / "upstream" / "node_modules" / "oidc-provider" / "package.json"
 ANCHOR_TARGET = 0.4  # client_credentials >= 0.4 x oidc-provider
@@ -152,23 +159,6 @@ class OidcProviderAnchor:
             return resp.status, resp.read()
         finally:
             conn.close()
-
-
-def register_resource(stack: Stack) -> None:
-    """The resource with its scopes, linked to the m2m client with all of them (as the Admin API's
-    createResource, createScope, addResourceToClientID and addScopesToClientID do)."""
-    from app.extensions import db
-    from app.resources.service import ResourceService
-
-    app = stack.app()
-    with app.app_context():
-        service = ResourceService(lambda _: True)
-        service.create_resource(RESOURCE)
-        for scope in SCOPES:
-            service.create_scope(RESOURCE, scope)
-        service.add_resource_to_client(RESOURCE, M2M_JWT_CLIENT["client_id"])
-        service.add_scopes_to_client(RESOURCE, M2M_JWT_CLIENT["client_id"], SCOPES)
-        db.session.commit()
 
 
 def requests_for(stack: Stack) -> tuple[dict[str, tuple[dict[str, str], list[str]]], str]:

@@ -16,12 +16,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
-
-from webauthn import verify_authentication_response, verify_registration_response
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, generate_challenge, parse_client_data_json
-from webauthn.helpers.exceptions import WebAuthnException
 
 from app.db import Clock
 from app.errors import NotFound, Unauthorized
@@ -70,6 +67,29 @@ class Registration:
     user_handle: str
 
 
+@cache
+def _webauthn() -> Any:
+    """py_webauthn, imported on first use: it costs a web worker about 6 MB, and most requests of
+    most projects never run a passkey ceremony."""
+    import webauthn
+    import webauthn.helpers
+    import webauthn.helpers.exceptions
+
+    return webauthn
+
+
+def _bad_response_errors() -> tuple[type[Exception], ...]:
+    return (_webauthn().helpers.exceptions.WebAuthnException, KeyError, TypeError, ValueError)
+
+
+def _b64(data: bytes) -> str:
+    return _webauthn().helpers.bytes_to_base64url(data)
+
+
+def _unb64(text: str) -> bytes:
+    return _webauthn().helpers.base64url_to_bytes(text)
+
+
 def _parse_json(response: Any) -> dict[str, Any]:
     if not isinstance(response, dict):
         raise invalid_credentials()
@@ -78,11 +98,12 @@ def _parse_json(response: Any) -> dict[str, Any]:
 
 def challenge_of(response: dict[str, Any]) -> str:
     """The challenge a response's clientDataJSON names; a malformed response is invalid credentials."""
+    errors = _bad_response_errors()
     try:
-        client_data = parse_client_data_json(base64url_to_bytes(response["response"]["clientDataJSON"]))
-    except (WebAuthnException, KeyError, TypeError, ValueError):
+        client_data = _webauthn().helpers.parse_client_data_json(_unb64(response["response"]["clientDataJSON"]))
+    except errors:
         raise invalid_credentials() from None
-    return bytes_to_base64url(client_data.challenge)
+    return _b64(client_data.challenge)
 
 
 class RelyingParty:
@@ -93,11 +114,11 @@ class RelyingParty:
 
     # -- options --------------------------------------------------------------------------------
     def creation_options(self, user_handle: str, name: str, exclude: list[str]) -> dict[str, Any]:
-        challenge = bytes_to_base64url(generate_challenge())
+        challenge = _b64(_webauthn().helpers.generate_challenge())
         public_key: dict[str, Any] = {
             "challenge": challenge,
             "rp": {"id": self.config.rp_id, "name": self.config.name},
-            "user": {"id": bytes_to_base64url(user_handle.encode()), "name": name, "displayName": name},
+            "user": {"id": _b64(user_handle.encode()), "name": name, "displayName": name},
             "pubKeyCredParams": [{"type": "public-key", "alg": ES256}, {"type": "public-key", "alg": RS256}],
             "timeout": MODAL_TIMEOUT_MS,
             "authenticatorSelection": dict(AUTHENTICATOR_SELECTION),
@@ -114,7 +135,7 @@ class RelyingParty:
         """Options for `navigator.credentials.get`: with `allow`, only those credentials of one user
         (an empty list allows none, as Authgear); without, any discoverable credential, and the long
         timeout Authgear gives a ceremony that may wait in an autofill list."""
-        challenge = bytes_to_base64url(generate_challenge())
+        challenge = _b64(_webauthn().helpers.generate_challenge())
         timeout = MODAL_TIMEOUT_MS if allow is not None else CONDITIONAL_TIMEOUT_MS
         public_key: dict[str, Any] = {
             "challenge": challenge,
@@ -167,25 +188,26 @@ class RelyingParty:
         challenge = challenge_of(response)
         session = self.peek(challenge, "creation")
         public_key = session["options"]["publicKey"]
+        errors = _bad_response_errors()
         try:
-            verified = verify_registration_response(
+            verified = _webauthn().verify_registration_response(
                 credential=response,
-                expected_challenge=base64url_to_bytes(challenge),
+                expected_challenge=_unb64(challenge),
                 expected_rp_id=self.config.rp_id,
                 expected_origin=self.config.origin,
                 require_user_presence=True,
                 require_user_verification=public_key["authenticatorSelection"]["userVerification"] == "required",
                 supported_pub_key_algs=[p["alg"] for p in public_key["pubKeyCredParams"]],
             )
-        except (WebAuthnException, KeyError, TypeError, ValueError):
+        except errors:
             raise invalid_credentials() from None
         user = public_key["user"]
         registration = Registration(
-            credential_id=bytes_to_base64url(verified.credential_id),
+            credential_id=_b64(verified.credential_id),
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
             display_name=user["displayName"],
-            user_handle=base64url_to_bytes(user["id"]).decode(),
+            user_handle=_unb64(user["id"]).decode(),
         )
         return registration, challenge
 
@@ -205,16 +227,17 @@ class RelyingParty:
 
     def verify_assertion(self, response: dict[str, Any], challenge: str, public_key: bytes, sign_count: int) -> int:
         """Checks the signature, origin, RP ID, user presence and sign count; the new sign count."""
+        errors = _bad_response_errors()
         try:
-            verified = verify_authentication_response(
+            verified = _webauthn().verify_authentication_response(
                 credential=response,
-                expected_challenge=base64url_to_bytes(challenge),
+                expected_challenge=_unb64(challenge),
                 expected_rp_id=self.config.rp_id,
                 expected_origin=self.config.origin,
                 credential_public_key=public_key,
                 credential_current_sign_count=sign_count,
                 require_user_verification=False,
             )
-        except (WebAuthnException, KeyError, TypeError, ValueError):
+        except errors:
             raise invalid_credentials() from None
         return verified.new_sign_count
