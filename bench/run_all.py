@@ -42,6 +42,9 @@ EXPORT_LINE = re.compile(
     r"^export (?P<fmt>\w+)\s*: (?P<n>[\d,]+) users in (?P<s>[\d.]+) s; (?P<rate>[\d,]+) users/s; "
     r".*peak (?P<peak>[\d,]+) MiB"
 )
+EXPORT_RATIO_LINE = re.compile(
+    r"^export (?P<fmt>\w+)\s*: (?P<rate>[\d,]+) users/s = (?P<ratio>[\d.]+) x the limit around it \((?P<limit>[\d,]+);"
+)
 COPY_LINE = re.compile(
     r"^import: COPY of the same rows (?P<before>[\d,]+) users/s before the import, (?P<after>[\d,]+) after"
 )
@@ -110,6 +113,13 @@ def _bulk_rows(name: str, line: str) -> list[dict]:
         label = f"export {match['fmt']}, {number(match['n']):,.0f} users"
         extra = {"worker_peak_rss_mib": number(match["peak"])}
         return [Row(name, label, number(match["rate"]), "users/s", extra=extra).__dict__]
+    if match := EXPORT_RATIO_LINE.match(line):
+        label = f"export {match['fmt']}, the largest size, against a server-side cursor over the plain join"
+        rate, limit = number(match["rate"]), number(match["limit"])
+        row = Row(name, label, rate, "users/s")
+        row.limit_name, row.limit, row.ratio = f"cursor {limit:,.0f}", limit, rate / limit
+        row.target, row.met = ">= 0.45 x cursor", rate / limit >= 0.45
+        return [row.__dict__]
     return []
 
 
