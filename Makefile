@@ -65,7 +65,7 @@ test-pg: $(STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -q
 
 test-embedded: $(STAMP)
-	GATEHOUSE_TEST_BACKEND=embedded $(BIN)/pytest -q -m embedded
+	GATEHOUSE_TEST_BACKEND=embedded $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -q -m embedded
 
 # Every script under bench/ against gunicorn/granian + PostgreSQL + Redis started by the scripts
 # (a few minutes); writes bench/results.json and bench/results.md. Needs wrk (installed when missing).
