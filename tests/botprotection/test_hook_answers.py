@@ -6,7 +6,6 @@ siteverify server."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,20 +13,11 @@ import pytest
 from tests.botprotection.conftest import bot_protection_config
 from tests.botprotection.test_flow_api import CLOUDFLARE, _bp, _create, _input, _options, _user
 from tests.factories import random_password
-from tests.hooks.conftest import WEBHOOK_KEY, Receiver
+from tests.hooks.conftest import WEBHOOK_KEY, receiver  # noqa: F401 (fixture)
 
 
 @pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
-    assert r.bad_signatures == 0
-
-
-@pytest.fixture
-def hooked_app(bp_app, make_config, standin, hooks):
+def hooked_app(bp_app, make_config, standin, receiver):  # noqa: F811
     """`hooked_app(**requirements)`: bot protection on (with those requirements), and blocking
     handlers of pre_initialize (`/pre`) and post_identified (`/post`) on the receiver."""
 
@@ -38,8 +28,8 @@ def hooked_app(bp_app, make_config, standin, hooks):
         secrets["webhook"] = {"keys": [{"kid": "hook", "kty": "oct", "alg": "HS256", "k": key}]}
         hook = {
             "blocking_handlers": [
-                {"event": "authentication.pre_initialize", "url": hooks.url("pre")},
-                {"event": "authentication.post_identified", "url": hooks.url("post")},
+                {"event": "authentication.pre_initialize", "url": receiver.url("pre")},
+                {"event": "authentication.post_identified", "url": receiver.url("post")},
             ]
         }
         return bp_app({**bot_protection_config(**requirements), "hook": hook}, secrets=secrets)
@@ -54,9 +44,9 @@ def _answer(mode: str | None) -> Any:
     return lambda event: (200, body)
 
 
-def test_pre_initialize_always_asks_on_identify_where_no_requirement_does(hooked_app, hooks, standin):
-    hooks.answers["pre"] = _answer("always")
-    hooks.answers["post"] = _answer(None)  # no bot_protection: the earlier answer stands
+def test_pre_initialize_always_asks_on_identify_where_no_requirement_does(hooked_app, receiver, standin):  # noqa: F811
+    receiver.answers["pre"] = _answer("always")
+    receiver.answers["post"] = _answer(None)  # no bot_protection: the earlier answer stands
     app = hooked_app()
     password = random_password()
     user = _user(app, password)
@@ -75,12 +65,12 @@ def test_pre_initialize_always_asks_on_identify_where_no_requirement_does(hooked
     done = _input(client, result["state_token"], {"authentication": "primary_password", "password": password})
     assert done.get_json()["result"]["action"]["type"] == "finished"
     assert len(standin.requests) == 1
-    assert [e["type"] for e in hooks.events["post"]] == ["authentication.post_identified"]
+    assert [e["type"] for e in receiver.events["post"]] == ["authentication.post_identified"]
 
 
-def test_never_then_always_follows_the_latest_answer(hooked_app, hooks, standin):
-    hooks.answers["pre"] = _answer("never")
-    hooks.answers["post"] = _answer("always")
+def test_never_then_always_follows_the_latest_answer(hooked_app, receiver, standin):  # noqa: F811
+    receiver.answers["pre"] = _answer("never")
+    receiver.answers["post"] = _answer("always")
     app = hooked_app(signup_or_login="always")
     password = random_password()
     user = _user(app, password)
@@ -104,9 +94,9 @@ def test_never_then_always_follows_the_latest_answer(hooked_app, hooks, standin)
     assert len(standin.requests) == 1
 
 
-def test_an_answer_without_a_mode_turns_the_requirement_off(hooked_app, hooks, standin):
-    hooks.answers["pre"] = _answer("")  # `bot_protection: {}`: Authgear's empty mode, no check
-    hooks.answers["post"] = _answer(None)
+def test_an_answer_without_a_mode_turns_the_requirement_off(hooked_app, receiver, standin):  # noqa: F811
+    receiver.answers["pre"] = _answer("")  # `bot_protection: {}`: Authgear's empty mode, no check
+    receiver.answers["post"] = _answer(None)
     app = hooked_app(signup_or_login="always", password="always")
     password = random_password()
     user = _user(app, password)

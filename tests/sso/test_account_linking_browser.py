@@ -13,8 +13,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.identities.models import Identity
 from tests.factories import make_user
-from tests.sso.conftest import UPSTREAM_SECRET
-from tests.sso.test_pages import _at_provider_sign_in
+from tests.sso.test_pages import _at_provider_sign_in, oidc_web  # noqa: F401 (fixture)
 from tests.web.conftest import (  # noqa: F401 (fixtures)
     LiveServer,
     _catalogs,
@@ -41,33 +40,16 @@ LINK_CORP = {
 
 
 @pytest.fixture
-def linking_web(sso_app, upstream):
-    servers: list[LiveServer] = []
+def linking_web(oidc_web):  # noqa: F811
+    """The SSO pages' live server with Alice, who has a password, already signed up."""
 
     def build(overrides=None):
-        server = LiveServer()
-        servers.append(server)
-        upstream.start([server.url("/sso/oauth2/callback/corp")])
-        provider = {
-            "alias": "corp",
-            "type": "oidc",
-            "client_id": "gatehouse",
-            "discovery_document_endpoint": upstream.discovery,
-        }
-        server.app = sso_app(
-            [provider],
-            {"corp": UPSTREAM_SECRET},
-            overrides={"http": {"public_origin": server.origin}, **(overrides or {})},
-            sso_http_proxy=None,
-            sso_tls_ca_cert_file=None,
-        )
+        server = oidc_web(overrides)
         with server.app.app_context():
             user_id = make_user(server.app.extensions["gatehouse"], "alice@example.com", PASSWORD).id
         return server, user_id
 
-    yield build
-    for server in servers:
-        server.stop()
+    return build
 
 
 def _oauth_owners(app) -> list[str]:

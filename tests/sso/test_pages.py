@@ -230,7 +230,7 @@ def test_x_oauth_provider_alias_goes_straight_to_the_provider(sso_app, standins)
 def oidc_web(sso_app, upstream):
     servers: list[LiveServer] = []
 
-    def build():
+    def build(overrides: dict[str, Any] | None = None) -> LiveServer:
         server = LiveServer()
         servers.append(server)
         upstream.start([server.url("/sso/oauth2/callback/corp")])
@@ -243,7 +243,7 @@ def oidc_web(sso_app, upstream):
         server.app = sso_app(
             [provider],
             {"corp": UPSTREAM_SECRET},
-            overrides={"http": {"public_origin": server.origin}},
+            overrides={"http": {"public_origin": server.origin}, **(overrides or {})},
             sso_http_proxy=None,
             sso_tls_ca_cert_file=None,
         )
