@@ -30,7 +30,6 @@ from typing import Any
 from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
     InvalidRequestError,
-    OAuth2Error,
     UnauthorizedClientError,
 )
 from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
@@ -205,9 +204,7 @@ class App2AppRequestGrant(BaseGrant, TokenEndpointMixin):
         try:
             validate_user_scopes(client, scopes)
         except ScopeError as error:
-            oauth_error = OAuth2Error(error.description)
-            oauth_error.error = error.error
-            raise oauth_error from None
+            raise error.as_oauth_error() from None
         provider.authorizations.grant(user.id, client.client_id, scopes)
         challenge = form.get("code_challenge") or None
         code = provider.codes.create(

@@ -25,7 +25,6 @@ from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
-    OAuth2Error,
     UnauthorizedClientError,
 )
 from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
@@ -171,9 +170,7 @@ class BiometricRequestGrant(BaseGrant, TokenEndpointMixin):
         try:
             validate_user_scopes(client, scopes)
         except ScopeError as error:
-            oauth_error = OAuth2Error(error.description)
-            oauth_error.error = error.error
-            raise oauth_error from None
+            raise error.as_oauth_error() from None
         if OFFLINE_ACCESS not in scopes or FULL_ACCESS not in scopes:
             raise InvalidScopeError("offline_access and full-access must be requested")
         identities = biometric_identities(svc)

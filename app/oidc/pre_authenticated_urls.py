@@ -169,7 +169,7 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
             try:
                 validate_user_scopes(client, requested)
             except ScopeError as error:
-                raise _oauth_error(error.error, error.description) from None
+                raise error.as_oauth_error() from None
             scopes = requested
         provider.authorizations.grant(grant.user_id, client.client_id, scopes)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc6749 import OAuth2Error
+
 from app.identities.account import PROFILE_ATTRIBUTES
 from app.oidc.clients import OAuthClient
 
@@ -46,6 +48,12 @@ class ScopeError(Exception):
         super().__init__(description)
         self.error = error
         self.description = description
+
+    def as_oauth_error(self) -> OAuth2Error:
+        """The same rule broken, as the token endpoint answers it (`error`, `error_description`)."""
+        out = OAuth2Error(self.description)
+        out.error = self.error
+        return out
 
 
 def parse_scope(raw: str | None) -> list[str]:
