@@ -106,13 +106,17 @@ class ClaimsService:
                 VerifiedClaim.name == claim_name,
                 VerifiedClaim.value == func.coalesce(Identity.login_id, ""),
             )
+            .correlate_except(VerifiedClaim)
             .exists()
         )
-        direct = select(user_roles.c.role_id).where(user_roles.c.user_id == user_id)
+        # Nested subqueries do not correlate with `user_id`'s table on their own: every level names
+        # its own tables and correlates the rest, or it would read the roles of every user.
+        direct = select(user_roles.c.role_id).where(user_roles.c.user_id == user_id).correlate_except(user_roles)
         via_groups = (
             select(group_roles.c.role_id)
             .join(user_groups, user_groups.c.group_id == group_roles.c.group_id)
             .where(user_groups.c.user_id == user_id)
+            .correlate_except(group_roles, user_groups)
         )
         roles = select(func.aggregate_strings(Role.key, _ROLE_SEPARATOR)).where(Role.id.in_(union(direct, via_groups)))
         anonymous = select(Identity.id).where(Identity.user_id == user_id, Identity.type == "anonymous")

@@ -222,6 +222,28 @@ def test_refreshed_tokens_carry_the_users_current_facts(oidc_client, login, oidc
         assert claims[CUSTOM + "roles"] == ["editor"] and claims[CUSTOM + "is_verified"] is True
 
 
+@pytest.mark.embedded
+def test_refreshed_tokens_carry_only_their_own_users_roles(oidc_client, login, oidc_app):
+    """Roles given to another user, directly or through a group, never appear in this user's tokens."""
+    user = login(oidc_client)
+    code, verifier = get_code(oidc_client, client_id=JWT_SPA)
+    first = exchange(oidc_client, code, verifier, client_id=JWT_SPA).get_json()
+    other = login(oidc_app.test_client())
+    with oidc_app.app_context():
+        svc = oidc_app.extensions["gatehouse"]
+        svc.roles.create_role("admin")
+        svc.roles.create_role("auditor")
+        svc.roles.add_user_to_roles(other.id, ["admin"])
+        svc.roles.create_group("staff")
+        svc.roles.add_group_to_roles("staff", ["auditor"])
+        svc.roles.add_user_to_groups(other.id, ["staff"])
+        db.session.commit()
+    body = _refresh(oidc_client, first["refresh_token"], client_id=JWT_SPA).get_json()
+    for token in (body["id_token"], body["access_token"]):
+        claims = decode_jwt(token, _jwks(oidc_client)).claims
+        assert claims["sub"] == user.id and claims[CUSTOM + "roles"] == []
+
+
 def test_refresh_token_is_bound_to_its_client(oidc_client, login):
     login(oidc_client)
     code, verifier = get_code(oidc_client)
