@@ -13,11 +13,19 @@ Three bounds, from the configuration (app/config.py, README "Production"):
 - connecting (`connect_timeout`), TCP keepalives and `tcp_user_timeout` (libpq), and the pool's
   wait for a free connection (`pool_timeout`).
 
+A pooled connection is checked (`SELECT 1`) when it is taken after lying idle for
+`PING_AFTER_IDLE` seconds or more, rather than at every checkout as SQLAlchemy's `pool_pre_ping`
+would: under load a connection comes back within milliseconds and the ping was a round trip and
+~0.1 ms of CPU on every request. A connection that fails its check is replaced, and with it every
+pooled one (a restarted server closed them all); one that dies while in use fails its statement,
+which SQLAlchemy takes for a disconnection and which answers 503 (app/errors.py), as before.
+
 `bounded_waits(seconds)` lowers the I/O bound for the block (the health check uses it).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,14 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 if TYPE_CHECKING:
     from app.config import AppConfig
 
 CONNECT_TIMEOUT = 3  # seconds; libpq counts whole seconds, at least 2
 POOL_TIMEOUT = 5  # seconds a request waits for a free pooled connection
+PING_AFTER_IDLE = 1.0  # seconds a pooled connection may lie idle and still be taken unchecked
 # Connect argument that carries the I/O bound to `_connect`, which takes it out before libpq sees it.
 _IO_TIMEOUT_ARG = "gatehouse_io_timeout"
 _STATEMENT_TIMEOUT_ARG = "gatehouse_statement_timeout"
@@ -51,6 +61,7 @@ class BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
     """A psycopg connection whose every wait on the server ends within `io_timeout` seconds."""
 
     io_timeout: float | None = None
+    idle_since: float | None = None  # monotonic time of its return to the pool; None: never used
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         if timeout is not None:  # psycopg's own bounded waits (notifies) keep their meaning
@@ -92,7 +103,7 @@ def postgres_engine_options(config: AppConfig) -> dict[str, object]:
     if config.db_io_timeout:
         # Data sent and never acknowledged (a black-holed route) fails the socket after this long.
         connect_args["tcp_user_timeout"] = int(config.db_io_timeout * 1000)
-    return {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT, "connect_args": connect_args}
+    return {"pool_timeout": POOL_TIMEOUT, "connect_args": connect_args}
 
 
 @event.listens_for(Engine, "do_connect")
@@ -109,3 +120,25 @@ def _connect(dialect: Any, _record: object, cargs: list[Any], cparams: dict[str,
     conn = BoundedConnection.connect(*cargs, **cparams)
     conn.io_timeout = io_timeout or None
     return conn
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_after_idle(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+    """Checks a `BoundedConnection` that lay idle for `PING_AFTER_IDLE` seconds or more."""
+    if not isinstance(dbapi_connection, BoundedConnection):
+        return
+    idle_since = dbapi_connection.idle_since
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+        return  # new (just connected), or back from a request a moment ago
+    try:
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except psycopg.Error as e:
+        # The pool replaces this connection and every other pooled one, then connects again.
+        raise exc.InvalidatePoolError(f"pooled connection failed its check: {e}") from e
+
+
+@event.listens_for(Pool, "checkin")
+def _mark_idle(dbapi_connection: Any, _record: object) -> None:
+    if isinstance(dbapi_connection, BoundedConnection):
+        dbapi_connection.idle_since = time.monotonic()

@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from app.dbtimeouts import CONNECT_TIMEOUT
+from app.dbtimeouts import CONNECT_TIMEOUT, PING_AFTER_IDLE
 from app.extensions import db
 from tests.oidc.helpers import SPA, SPA_CB, oidc_overrides, oidc_secrets
 from tests.resolver.conftest import Issuer
@@ -240,4 +240,28 @@ def test_a_database_that_hangs_mid_request_answers_503_within_the_bound(node, pg
     _assert_unavailable(resp)
     assert took < IO_TIMEOUT + 1.0
     pg_proxy.set_mode("forward")
+    assert _token_endpoint_works(client)
+
+
+def test_a_restarted_database_is_invisible_to_the_next_request(node, pg_proxy):
+    """Pooled connections closed by the server while idle are checked when next taken and replaced,
+    every pooled one at once: the request after a restart answers as usual."""
+    app = node()
+    clients = [app.test_client() for _ in range(3)]
+    assert all(_token_endpoint_works(c) for c in clients)
+    pg_proxy.set_mode("refuse")  # closes every connection, as a restarting server does
+    pg_proxy.set_mode("forward")
+    time.sleep(PING_AFTER_IDLE + 0.1)
+    assert all(_token_endpoint_works(c) for c in clients)
+
+
+def test_a_connection_lost_moments_after_use_fails_one_request_only(node, pg_proxy):
+    """A connection taken within PING_AFTER_IDLE of its last use is not checked: if the server closed
+    it meanwhile, that request answers 503 and the pool is renewed for the next one."""
+    app = node()
+    client = app.test_client()
+    assert _token_endpoint_works(client)
+    pg_proxy.set_mode("refuse")
+    pg_proxy.set_mode("forward")
+    _assert_unavailable(_code_grant(client))
     assert _token_endpoint_works(client)

@@ -28,6 +28,10 @@ JWT access tokens (the resolver validates them from memory; see app/oidc/README.
 A JWT access token is valid while its signature verifies with a key of /oauth2/jwks, `iss` is ours,
 `typ` is `at+jwt` and `exp` is in the future. Revocation deletes the `access_tokens` row named by
 `jti`, so a verifier that wants revocation to take effect before `exp` looks the row up.
+
+Client tokens are not stored, as in Authgear (TokenService.IssueClientCredentialsAccessToken): no
+user is behind them, the resolver and UserInfo refuse them, and a resource server verifies them with
+/oauth2/jwks until `exp`; `/oauth2/revoke` answers 200 for them and they stay valid until then.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ MAX_TOKEN_LENGTH = 16 * 1024
 @dataclass(frozen=True)
 class IssuedAccessToken:
     token: str
-    id: str  # of its `access_tokens` row
+    id: str | None  # of its `access_tokens` row; None for a client token (not stored)
     expires_in: int
 
 
@@ -108,10 +112,11 @@ class AccessTokenService:
         return IssuedAccessToken(self.keys.sign(claims, typ=JWT_TYP), token_id, client.access_token_lifetime)
 
     def issue_for_client(self, client: OAuthClient, resource: str, scopes: list[str]) -> IssuedAccessToken:
-        """client_credentials (RFC 6749 section 4.4) for a resource (RFC 8707)."""
-        opaque, token_hash, token_id, now = self._store(client, None, scopes, None, None)
+        """client_credentials (RFC 6749 section 4.4) for a resource (RFC 8707); not stored."""
+        opaque = random_alnum(32)
         if not client.issues_jwt_access_tokens:
-            return IssuedAccessToken(opaque, token_id, client.access_token_lifetime)
+            return IssuedAccessToken(opaque, None, client.access_token_lifetime)
+        token_hash, now = sha256_hex(opaque), int(self.clock().timestamp())
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": [resource],
@@ -122,12 +127,12 @@ class AccessTokenService:
             "jti": token_hash,
             "scope": " ".join(scopes),
         }
-        return IssuedAccessToken(self.keys.sign(claims, typ=JWT_TYP), token_id, client.access_token_lifetime)
+        return IssuedAccessToken(self.keys.sign(claims, typ=JWT_TYP), None, client.access_token_lifetime)
 
     def _store(
         self,
         client: OAuthClient,
-        user_id: str | None,
+        user_id: str,
         scopes: list[str],
         offline_grant_id: str | None,
         idp_session_id: str | None,

@@ -7,9 +7,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import func, select
 
+from app.audit import AuditLog
 from app.extensions import db
 from app.resources.service import ResourceService
+from app.sessions.models import AccessToken
 from tests.oidc.helpers import M2M, WEB, basic, client_secret, decode_jwt, register_resource
 
 API = "https://api.example.com"
@@ -138,6 +141,23 @@ def test_the_resolver_and_userinfo_do_not_take_a_client_token(oidc_client, oidc_
     assert "X-Authgear-User-ID" not in resolved.headers
     userinfo = oidc_client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token}"})
     assert userinfo.status_code == 401
+
+
+def test_a_client_token_is_not_stored_and_revoking_it_answers_200(oidc_client, oidc_app, m2m_token):
+    """As Authgear: a client token is a signed statement, written nowhere (each grant writes only its
+    `m2m.token.created` audit entry); RFC 7009 answers 200 for a token the server does not hold."""
+    register_resource(oidc_app, API, [M2M], ["read"])
+    with oidc_app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(AccessToken))
+    token = m2m_token(resource=API).get_json()["access_token"]
+    with oidc_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AccessToken)) == before
+        audited = db.session.scalars(select(AuditLog.activity_type).order_by(AuditLog.id.desc())).first()
+        assert audited == "m2m.token.created"
+    revoked = oidc_client.post(
+        "/oauth2/revoke", data={"token": token}, headers=basic(M2M, client_secret(oidc_app, M2M))
+    )
+    assert revoked.status_code == 200
 
 
 def test_a_wrong_secret_is_refused_before_the_resource_is_looked_up(oidc_client, oidc_app):
