@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from app.admin.pagination import encode_cursor
 from app.extensions import db
-from app.identities.models import Identity
+from app.identities.models import Identity, User
 from app.sessions.models import IdPSession
 from tests.admin.conftest import error_of, gid, make_users, ok
 from tests.factories import make_user
@@ -310,3 +311,30 @@ def test_user_fields(gql, svc):
     # no password hash, no secrets anywhere in the answer
     assert "argon2" not in str(u)
     assert db.session.query(IdPSession).count() == 1
+
+
+@pytest.mark.embedded
+def test_total_count_follows_creations_and_deletions(gql, svc):
+    """The unfiltered totalCount is kept by triggers (migration 0009), not counted: it follows users
+    created one by one, many in one statement, and deleted, and equals a count of the table."""
+    users = make_users(svc, 5)
+    assert page(gql, first=1)["totalCount"] == 5
+    for user in users[:2]:
+        ok(gql("mutation($id: ID!) { deleteUser(input: {userID: $id}) { deletedUserID } }", id=gid("User", user.id)))
+    now = svc.clock()
+    db.session.execute(
+        User.__table__.insert(),
+        [
+            {
+                "id": f"bulk-{i}",
+                "created_at": now,
+                "updated_at": now,
+                "standard_attributes": {},
+                "custom_attributes": {},
+            }
+            for i in range(7)
+        ],
+    )
+    db.session.commit()
+    assert page(gql, first=1)["totalCount"] == 10 == db.session.scalar(select(func.count()).select_from(User))
+    assert page(gql, first=1, kw="user-00")["totalCount"] == 3  # filtered: counted with the page

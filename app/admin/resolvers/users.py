@@ -16,7 +16,7 @@ from app.admin.resolvers.common import context, related_connection, selects_fiel
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.identities.account import outside_valid_period
-from app.identities.models import Identity, User
+from app.identities.models import Identity, User, UserCountShard
 from app.roles.models import Group, Role, user_groups, user_roles
 from app.roles.service import escape_like
 
@@ -99,6 +99,8 @@ def resolve_users(_: Any, info: GraphQLResolveInfo, **args: Any) -> Connection:
         return loaders.see_users(ctx, (row[0] for row in rows))
 
     def count() -> int:
+        if not clauses:
+            return UserCountShard.total()
         return db.session.scalar(select(func.count()).select_from(User).where(*clauses)) or 0
 
     connection = Connection(PageArgs.parse(args), fetch, count, total_with_page=count_in_page)
