@@ -5,9 +5,9 @@ Three bounds, from the configuration (app/config.py, README "Production"):
 
 - `statement_timeout` (server side): PostgreSQL cancels a statement that runs too long, e.g. one
   waiting on a lock; the connection stays usable.
-- the I/O bound (client side): no wait for the server's answer (a query, COMMIT, the pool's
-  pre-ping) lasts longer. It covers what the server cannot: a server that is hung, or a network path
-  that swallows packets while the TCP connection looks alive. Past it the connection is closed and
+- the I/O bound (client side): no wait for the server's answer (a query, COMMIT, the pool's check
+  of an idle connection) lasts longer. It covers what the server cannot: a server that is hung, or a
+  network path that swallows packets while the TCP connection looks alive. Past it the connection is closed and
   `DatabaseTimeout` raised. It is longer than `statement_timeout`, so a slow statement gets
   PostgreSQL's own clean cancel first.
 - connecting (`connect_timeout`), TCP keepalives and `tcp_user_timeout` (libpq), and the pool's
@@ -53,8 +53,8 @@ _WaitTimeout: type[Exception] = getattr(pg_errors, "_WaitTimeout", pg_errors.Ope
 
 class DatabaseTimeout(psycopg.OperationalError):  # noqa: N818 (reads as what happened, like TimeoutError)
     """The database did not answer within the bound; the connection has been closed, so SQLAlchemy
-    takes it for a disconnection: it drops the connection (and, seen by the pool's pre-ping, every
-    pooled one, then tries one new connection, bounded by `connect_timeout`)."""
+    takes it for a disconnection: it drops the connection and every pooled one, then tries one new
+    connection, bounded by `connect_timeout`."""
 
 
 class BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]

@@ -186,7 +186,8 @@ def test_a_hung_database_answers_503_within_the_bounds(node, pg_proxy):
     assert _token_endpoint_works(client)  # pooled connections, as in production
     pg_proxy.set_mode("blackhole")  # the server takes every byte and never answers
 
-    token, took = _timed(lambda: _code_grant(client))  # the pool's pre-ping, then one new connection
+    # The statement (or the check of an idle connection) times out, then one new connection does.
+    token, took = _timed(lambda: _code_grant(client))
     _assert_unavailable(token)
     assert took < IO_TIMEOUT + CONNECT_TIMEOUT + 1.0
 
@@ -225,7 +226,7 @@ def test_a_hung_redis_answers_503_within_the_bounds(node, redis_proxy):
 
 
 def test_a_database_that_hangs_mid_request_answers_503_within_the_bound(node, pg_proxy):
-    """The hang starts after the pool's pre-ping, on the request's own statement."""
+    """The hang starts on the request's own statement, after any check of the pooled connection."""
     app = node()
     client = app.test_client()
     assert _token_endpoint_works(client)

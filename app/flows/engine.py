@@ -63,7 +63,7 @@ GET_SCHEMA = obj({"state_token": STRING}, required=["state_token"])
 
 # -- which inputs wrote: only those commit before the next input of the same request --------------
 # An input that only read (an identify step's lookup) leaves its transaction open for the next input
-# of the batch instead of committing it: no COMMIT, and no pre-ping and BEGIN for the next one.
+# of the batch instead of committing it: no COMMIT, and no BEGIN for the next one.
 # Writes are told from the statements sent (`_note_write`), which sees the unit of work, Core
 # statements and raw connection writes alike; anything but a plain SELECT (or a BEGIN) counts as a write.
 _writes: ContextVar[list[bool] | None] = ContextVar("gatehouse_flow_writes", default=None)
