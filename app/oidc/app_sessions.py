@@ -19,7 +19,10 @@ they use an IdP session, but:
   the grant's, while an IdP session implicitly has that scope;
 - the session cookie never resolves to it, and it is neither listed nor revoked with the IdP
   sessions (app/sessions/service.py): in Authgear it is no session of its own, only a way into the
-  grant, which the settings page lists as the app.
+  grant, which the settings page lists as the app;
+- signing out in the browser (`/logout`, `/oauth2/end_session`) ends it with its grant and clears its
+  cookie, as Authgear's session.Manager.Logout invalidates the session the request resolved to; an
+  IdP session the browser also holds ends too (`sign_out`).
 
 Unlike Authgear, where a pre-authenticated URL sets an `app_access_token` cookie (an access token of
 the grant), the pre-authenticated URL's session is an app session too, ending with the web client's
@@ -43,7 +46,7 @@ from app.identities.models import User
 from app.oidc.provider import EXTENSION_KEY, OIDCProvider
 from app.oidc.scopes import PRE_AUTHENTICATED_URL
 from app.sessions.models import IdPSession, OfflineGrant
-from app.transport import session_cookie_name
+from app.transport import clear_session_cookie, session_cookie_name
 
 COOKIE = "app_session"
 _APP_SESSION = (
@@ -69,6 +72,15 @@ def set_cookie(resp: Response, token: str, config: AppConfig) -> None:
     resp.set_cookie(
         cookie_name(config), token, domain=domain, path="/", secure=config.secure_cookies, httponly=True, samesite="Lax"
     )
+
+
+def clear_cookies(resp: Response, config: AppConfig) -> None:
+    """Clears the app session cookie and the IdP session's cookies."""
+    domain = config.project["http"].get("cookie_domain") or None
+    resp.delete_cookie(
+        cookie_name(config), path="/", domain=domain, secure=config.secure_cookies, httponly=True, samesite="Lax"
+    )
+    clear_session_cookie(resp, config)
 
 
 def open_session(
@@ -116,6 +128,27 @@ def browser_session(provider: OIDCProvider, cookies: Mapping[str, str]) -> tuple
     if app_session is not None:
         return app_session.session, app_session.user
     return provider.live_session(cookies.get(session_cookie_name(provider.config)))
+
+
+def signed_in_sessions(provider: OIDCProvider, cookies: Mapping[str, str]) -> list[tuple[IdPSession, User]]:
+    """Every session the browser holds: its app session and its IdP session, those that resolve."""
+    app_session = from_cookies(cookies)
+    idp_session = provider.live_session(cookies.get(session_cookie_name(provider.config)))
+    found = [(app_session.session, app_session.user)] if app_session is not None else []
+    return found + ([idp_session] if idp_session is not None else [])
+
+
+def sign_out(provider: OIDCProvider, sessions: list[tuple[IdPSession, User]], ctx: RequestContext) -> None:
+    """Ends the browser's sessions: an IdP session with its SSO group, an app session with the
+    offline grant it stands for (the row goes with it)."""
+    for session, _user in sessions:
+        if session.offline_grant_id is None:
+            provider.svc.sessions.sign_out(session, ctx)
+            continue
+        grant = db.session.get(OfflineGrant, session.offline_grant_id)
+        if grant is not None:
+            provider.offline_grants.revoke(grant, ctx)
+            provider.svc.audit.write("user.signed_out", ctx, session.user_id)
 
 
 def login_session(provider: OIDCProvider, cookies: Mapping[str, str]) -> tuple[IdPSession, User] | None:

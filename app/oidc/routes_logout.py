@@ -21,13 +21,14 @@ from urllib.parse import urlencode
 from flask import Response, redirect, request
 
 from app.extensions import csrf, db
+from app.oidc import app_sessions
 from app.oidc.blueprint import bp
 from app.oidc.id_token import SID_IDP
 from app.oidc.logout_stash import KEY_COOKIE_MAX_AGE, KEY_COOKIE_SUFFIX, STASH_PARAM, open_sealed, seal
 from app.oidc.provider import OIDCProvider, oidc_provider
 from app.oidc.urls import add_query
 from app.sessions.models import IdPSession, OfflineGrant
-from app.transport import SAME_SITE_STRICT_COOKIE, clear_session_cookie, request_context, session_cookie_name
+from app.transport import SAME_SITE_STRICT_COOKIE, request_context
 
 log = logging.getLogger("gatehouse.oidc")
 
@@ -82,9 +83,9 @@ def end_session() -> Response:
 
 def _answer(provider: OIDCProvider, params: dict[str, str]) -> Response:
     config = provider.config
-    live = provider.live_session(request.cookies.get(session_cookie_name(config)))
-    if live is not None:
-        session = live[0]
+    sessions = app_sessions.signed_in_sessions(provider, request.cookies)
+    if sessions:
+        session = sessions[-1][0]  # the IdP session when there is one: SSO groups are made of it
         hint = params.get("id_token_hint")
         if hint:
             silent = _hint_in_session_group(provider, hint, session)
@@ -96,7 +97,7 @@ def _answer(provider: OIDCProvider, params: dict[str, str]) -> Response:
             if rest:
                 back += "?" + urlencode(rest)
             return redirect(f"{provider.issuer}/logout?{urlencode({'redirect_uri': back})}", 302)
-        provider.svc.sessions.sign_out(session, request_context())
+        app_sessions.sign_out(provider, sessions, request_context())
         db.session.commit()
 
     post_logout = params.get("post_logout_redirect_uri")
@@ -105,12 +106,13 @@ def _answer(provider: OIDCProvider, params: dict[str, str]) -> Response:
         resp = redirect(add_query(post_logout, {"state": state}) if state else post_logout, 303)
     else:
         resp = redirect(f"{provider.issuer}/settings", 302)
-    clear_session_cookie(resp, config)
+    app_sessions.clear_cookies(resp, config)
     return resp
 
 
 def _hint_in_session_group(provider: OIDCProvider, token: str, session: IdPSession) -> bool:
-    """Whether a first-party client's ID token names `session` or a grant issued from it."""
+    """Whether a first-party client's ID token names `session`, a grant issued from it, or (an app
+    session) the grant it stands for."""
     hint = provider.id_tokens.verify_hint(token)
     if hint is None or len(hint.audience) != 1:
         return False
@@ -120,4 +122,7 @@ def _hint_in_session_group(provider: OIDCProvider, token: str, session: IdPSessi
     if hint.sid_kind == SID_IDP:
         return hint.sid_id == session.id
     grant = db.session.get(OfflineGrant, hint.sid_id)
-    return grant is not None and grant.idp_session_id == session.id
+    if grant is None:
+        return False
+    # A grant issued from this IdP session, or the grant this app session stands for.
+    return grant.idp_session_id == session.id or grant.id == session.offline_grant_id

@@ -11,9 +11,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.errors import AppError
 from app.extensions import db
+from app.oidc import app_sessions
+from app.oidc.provider import oidc_provider
 from app.oidc.responses import form_page_csp
 from app.services import services
-from app.transport import clear_session_cookie, request_context, session_cookie_name
+from app.transport import request_context
 from app.web.blueprint import bp, theme
 from app.web.flow_pages import SIGNED_UP_COOKIE
 from app.web.forms import ConfirmForm
@@ -42,32 +44,32 @@ def root() -> BaseResponse:
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> BaseResponse:
-    """GET asks; POST (with the CSRF token) revokes the IdP session and clears its cookie, then
-    goes to `redirect_uri` when it is on this origin (end_session's way back), else says so."""
-    svc = services()
-    cfg = svc.config
-    session = svc.sessions.resolve(request.cookies.get(session_cookie_name(cfg)))
+    """GET asks; POST (with the CSRF token) ends the browser's sessions (app session and IdP session,
+    app/oidc/app_sessions.py) and clears their cookies, then goes to `redirect_uri` when it is on this
+    origin (end_session's way back), else says so."""
+    provider = oidc_provider()
+    cfg = provider.config
+    sessions = app_sessions.signed_in_sessions(provider, request.cookies)
     form = ConfirmForm()
     back = same_origin_redirect(request.args.get("redirect_uri"), cfg.public_origin, request.path)
     if request.method == "POST":
         if not form.validate():
             raise CSRFError()
-        if session is not None:
-            svc.sessions.sign_out(session, request_context())
+        if sessions:
+            app_sessions.sign_out(provider, sessions, request_context())
             db.session.commit()
         if back:
             resp: BaseResponse = redirect(back, 302)
         else:
             resp = Response(render_template("web/logged_out.html", page="logout"), mimetype="text/html")
-        clear_session_cookie(resp, cfg)
+        app_sessions.clear_cookies(resp, cfg)
         return resp
     label = None
-    if session is not None:
-        user = svc.users.get(session.user_id)
-        attrs = user.standard_attributes or {}
+    if sessions:
+        attrs = sessions[0][1].standard_attributes or {}
         label = attrs.get("email") or attrs.get("phone_number") or attrs.get("preferred_username")
     resp = Response(
-        render_template("web/logout.html", page="logout", form=form, signed_in=session is not None, user_label=label),
+        render_template("web/logout.html", page="logout", form=form, signed_in=bool(sessions), user_label=label),
         mimetype="text/html",
     )
     if back:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from app.oidc import app_sessions
 from app.transport import session_cookie_name
-from tests.oidc.helpers import SPA_CB, authorize_params, pkce_pair, query_of
+from tests.oidc.helpers import SPA, SPA_CB, authorize_params, pkce_pair, query_of
 from tests.sdk.test_app_session_token import _app_session_token, _open_settings, _refresh_token
 
 FLOWS = "/api/v1/authentication_flows"
@@ -87,3 +87,32 @@ def test_the_login_page_does_not_offer_continue_as(sdk_app):
     page = browser.get(resp.headers["Location"], headers={"Accept": "text/html"}, follow_redirects=True)
     assert page.request.path != "/authflow/v2/select_account"
     assert not re.search(r'name="x_action" value="continue"', page.get_data(as_text=True))
+
+
+def test_signing_out_on_the_logout_page_ends_the_app_session_and_its_grant(sdk_app):
+    """As Authgear's /logout (session.Manager.Logout): the session the browser holds is ended, an app
+    session with its offline grant, and its cookie cleared; the app's refresh token stops working."""
+    browser, user, refresh_token = _settings_browser(sdk_app)
+    name = app_sessions.cookie_name(sdk_app.extensions["gatehouse"].config)
+    cookie = browser.get_cookie(name).value
+    page = browser.get("/logout", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "Sign out" in page.get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    resp = browser.post("/logout", data={"csrf_token": csrf}, headers={"Accept": "text/html"})
+    assert resp.status_code == 200 and "You are signed out" in resp.get_data(as_text=True)
+    assert any(c.startswith(f"{name}=;") for c in resp.headers.getlist("Set-Cookie"))
+    replayed = sdk_app.test_client()
+    replayed.set_cookie(name, cookie)
+    assert _resolve(replayed) == {"X-Authgear-Session-Valid": "false"}
+    refreshed = sdk_app.test_client().post(
+        "/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": SPA}
+    )
+    assert refreshed.status_code == 400 and refreshed.get_json()["error"] == "invalid_grant"
+
+
+def test_end_session_with_only_an_app_session_asks_to_sign_out(sdk_app):
+    """RP-initiated logout sees the app session as a session: without a hint of its group the user
+    confirms on /logout (before, the browser went on signed in)."""
+    browser, _user, _refresh_token = _settings_browser(sdk_app)
+    resp = browser.get("/oauth2/end_session")
+    assert resp.status_code == 302 and urlsplit(resp.headers["Location"]).path == "/logout"

@@ -26,15 +26,10 @@ _POSTGRES_UP = [
     f"""
     CREATE FUNCTION user_count_shards_add() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF TG_OP = 'INSERT' THEN
-        INSERT INTO user_count_shards AS s (shard, users)
-          SELECT pg_backend_pid() % {SHARDS}, count(*) FROM user_count_rows HAVING count(*) > 0
-          ON CONFLICT (shard) DO UPDATE SET users = s.users + excluded.users;
-      ELSE
-        INSERT INTO user_count_shards AS s (shard, users)
-          SELECT pg_backend_pid() % {SHARDS}, -count(*) FROM user_count_rows HAVING count(*) > 0
-          ON CONFLICT (shard) DO UPDATE SET users = s.users + excluded.users;
-      END IF;
+      INSERT INTO user_count_shards AS s (shard, users)
+        SELECT pg_backend_pid() % {SHARDS}, CASE TG_OP WHEN 'INSERT' THEN count(*) ELSE -count(*) END
+        FROM user_count_rows HAVING count(*) > 0
+        ON CONFLICT (shard) DO UPDATE SET users = s.users + excluded.users;
       RETURN NULL;
     END $$
     """,
