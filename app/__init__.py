@@ -6,7 +6,6 @@ import inspect
 import logging
 import secrets
 import types
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -20,11 +19,12 @@ from app.config import AppConfig, load_config, unimplemented_report
 from app.db import SQLITE_BUSY_TIMEOUT_S, sqlite_begin
 from app.dbtimeouts import postgres_engine_options
 from app.errors import RequestEntityTooLarge, register_error_handlers
-from app.extensions import SigningCookieSessions, csrf, db, migrate
+from app.extensions import SigningCookieSessions, csrf, db
 from app.flows.engine import FlowEngine
 from app.hooks import sink as hook_sink
 from app.i18n import init_babel
 from app.kvstore import KVStore, MemoryStore, RedisStore
+from app.migrations_ext import init_migrations
 from app.resolver import invalidation as resolver_invalidation
 from app.resolver.cache import ResolutionCache
 from app.resolver.fast import CachedResolutions
@@ -55,9 +55,7 @@ def create_app(config: AppConfig | None = None, store: KVStore | None = None) ->
         TESTING=config.testing,
     )
     db.init_app(app)
-    migrate.init_app(
-        app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True, compare_type=True
-    )
+    init_migrations(app)
     csrf.init_app(app)
     init_babel(app)
     if store is None and config.redis_url:

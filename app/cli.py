@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from flask_migrate import upgrade
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
@@ -38,6 +37,8 @@ def init(public_origin: str | None) -> None:
     if cfg.config_dir is not None:
         for line in ensure_project_dir(cfg.config_dir, public_origin):
             click.echo(f"wrote {line}")
+    from flask_migrate import upgrade  # Alembic, loaded here only (app/migrations_ext.py)
+
     upgrade(directory=current_app.extensions["migrate"].directory)
     click.echo("database is up to date")
 

@@ -10,7 +10,6 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, Se
 from flask.wrappers import Request
 from flask_babel import Babel
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
@@ -101,7 +100,6 @@ class RequestScopedSQLAlchemy(SQLAlchemy):
 
 
 db = RequestScopedSQLAlchemy(model_class=Base, disable_autonaming=True, session_options={"expire_on_commit": False})
-migrate = Migrate()
 csrf = CrossOriginCSRF()
 babel = Babel()
 login_manager = CookielessLoginManager()

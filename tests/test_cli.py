@@ -75,6 +75,40 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return config_dir
 
 
+def test_flask_db_commands_load_flask_migrate_when_asked(project):
+    """`flask db ...` is Flask-Migrate's, loaded on demand (app/migrations_ext.py)."""
+    result = subprocess.run(
+        [FLASK, "--app", "app", "db", "current"],
+        cwd=project.parent,
+        env=clean_env(GATEHOUSE_CONFIG_DIR=str(project)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    head = ScriptDirectory(str(REPO / "app" / "migrations")).get_current_head()
+    assert f"{head} (head)" in result.stdout
+
+
+def test_a_web_worker_does_not_load_alembic(project):
+    """Alembic (about 11 MB) stays out of the app until a migration runs."""
+    code = (
+        "import sys; from app import create_app; app = create_app(); "
+        "print('alembic' in sys.modules, app.extensions['migrate'].directory)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project.parent,
+        env=clean_env(GATEHOUSE_CONFIG_DIR=str(project)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", str(REPO / "app" / "migrations")]
+
+
 def test_init_writes_project_with_demo_client(project):
     doc = yaml.safe_load((project / "authgear.yaml").read_text())
     validated, unimplemented = validate_project(doc)
