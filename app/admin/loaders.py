@@ -74,12 +74,15 @@ def verified_claims(ctx: AdminContext, user_id: str) -> list[VerifiedClaim]:
 
 
 def sessions(ctx: AdminContext, user_id: str) -> list[IdPSession | OfflineGrant]:
-    """Live IdP sessions and offline grants, most recently used first."""
+    """Live IdP sessions and offline grants, most recently used first. An app session (an
+    `idp_sessions` row of a grant, app/oidc/app_sessions.py) is the grant's, listed as the grant, as
+    Authgear's session.Manager.List knows only IdP sessions and offline grants."""
     svc = ctx.services.sessions
     now = ctx.services.clock()
 
     def fetch(ids: list[str]) -> dict[str, list[Any]]:
-        idp = [s for s in db.session.scalars(select(IdPSession).where(IdPSession.user_id.in_(ids))) if svc.is_live(s)]
+        browser = select(IdPSession).where(IdPSession.user_id.in_(ids), IdPSession.offline_grant_id.is_(None))
+        idp = [s for s in db.session.scalars(browser) if svc.is_live(s)]
         grants = db.session.scalars(
             select(OfflineGrant).where(OfflineGrant.user_id.in_(ids), OfflineGrant.expires_at > now)
         )

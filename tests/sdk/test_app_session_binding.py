@@ -116,3 +116,32 @@ def test_end_session_with_only_an_app_session_asks_to_sign_out(sdk_app):
     browser, _user, _refresh_token = _settings_browser(sdk_app)
     resp = browser.get("/oauth2/end_session")
     assert resp.status_code == 302 and urlsplit(resp.headers["Location"]).path == "/logout"
+
+
+def test_the_admin_api_lists_the_grant_not_its_app_session(sdk_app):
+    """Authgear lists IdP sessions and offline grants; the app session is a way into the grant."""
+    from tests.admin.conftest import GRAPHQL_PATH, gid
+    from tests.sdk.test_biometric import admin_headers
+
+    _browser, user, refresh_token = _settings_browser(sdk_app)
+    query = """query($id: ID!) { node(id: $id) { ... on User { sessions { edges { node { id type } } } } } }"""
+    resp = sdk_app.test_client().post(
+        GRAPHQL_PATH, json={"query": query, "variables": {"id": gid("User", user.id)}}, headers=admin_headers(sdk_app)
+    )
+    sessions = [e["node"] for e in resp.get_json()["data"]["node"]["sessions"]["edges"]]
+    grant_id = refresh_token.partition(".")[0]
+    offline = [s for s in sessions if s["type"] == "OFFLINE_GRANT"]
+    assert [s["id"] for s in offline] == [gid("Session", grant_id)]
+    assert len(sessions) == len(offline) + _idp_sessions_of(sdk_app, user.id)
+
+
+def _idp_sessions_of(app: Any, user_id: str) -> int:
+    """The user's IdP sessions proper (not app sessions)."""
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.sessions.models import IdPSession
+
+    with app.app_context():
+        stmt = select(func.count()).where(IdPSession.user_id == user_id, IdPSession.offline_grant_id.is_(None))
+        return db.session.scalar(stmt)
