@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import sys
 
+import redis
 from flask import Flask
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 
 from app.jobs.maintenance import MAINTENANCE_INTERVAL_SECONDS, MaintenanceThread
-from app.jobs.runner import LEASE_SECONDS, RQRunner, get_runner
+from app.jobs.runner import LEASE_SECONDS, REDIS_CONNECT_TIMEOUT_SECONDS, RQRunner, get_runner
 
 
 def serve(
@@ -32,7 +33,11 @@ def serve(
     runner.lease_seconds = lease_seconds
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     MaintenanceThread(app, maintenance_interval).start()
+    # The worker waits on its queues with blocking pops of several minutes: a connection of its own
+    # without the runner's short socket timeout (which bounds enqueues, leases and recovery).
+    config = app.extensions["gatehouse"].config
+    dequeue = redis.Redis.from_url(config.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS)
     with app.app_context():
-        worker = SimpleWorker(runner.queues(), connection=runner.connection)
+        worker = SimpleWorker([Queue(q.name, connection=dequeue) for q in runner.queues()], connection=dequeue)
         worker.work(burst=burst, logging_level="WARNING")
     return 0

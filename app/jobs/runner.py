@@ -283,8 +283,14 @@ def get_runner(app: Flask) -> JobRunner:
             if runner is None:
                 config = app.extensions["gatehouse"].config
                 if config.redis_url:
+                    # Bounded waits, as the key-value store's: a hung Redis fails an enqueue (the job
+                    # is kept for recovery) instead of holding the request. The worker's blocking
+                    # dequeue has a connection of its own (app/jobs/rq_worker.py).
+                    timeout = config.redis_timeout or None
                     connection = redis.Redis.from_url(
-                        config.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS
+                        config.redis_url,
+                        socket_connect_timeout=timeout or REDIS_CONNECT_TIMEOUT_SECONDS,
+                        socket_timeout=timeout,
                     )
                     runner = RQRunner(connection, config.queue_prefix)
                 else:

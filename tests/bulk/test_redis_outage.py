@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from app.extensions import db
 from app.tasks.models import BackgroundTask
 from tests.bulk.conftest import BULK_OVERRIDES, IMPORT, Bulk
 from tests.conftest import BACKEND
+from tests.tcp_proxy import TCPProxy
 
 REDIS_SERVER = "/usr/bin/redis-server"
 
@@ -115,3 +117,39 @@ def test_import_during_a_redis_outage_is_accepted_once_and_runs_when_redis_is_ba
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.mark.usefixtures("_migrated")
+def test_an_import_while_redis_hangs_is_answered_within_the_bound(make_config, throwaway_redis):
+    """A Redis that takes the connection and never answers: the enqueue gives up after the Redis
+    bound (GATEHOUSE_REDIS_TIMEOUT) instead of holding the request, and the committed job is
+    answered as accepted (a worker's recovery queues it later)."""
+    prefix = f"gatehouse-test-{uuid.uuid4().hex[:12]}:"
+    with TCPProxy(throwaway_redis.port) as proxy:
+        url = f"redis://127.0.0.1:{proxy.port}/0"
+        app = create_app(make_config(BULK_OVERRIDES, redis_url=url, queue_prefix=prefix, redis_timeout=0.5))
+        try:
+            bulk = Bulk(app)
+            records = [{"email": f"hung-{i}@example.com", "name": f"Hung {i}"} for i in range(2)]
+            answers: list = []
+            request = threading.Thread(
+                target=lambda: answers.append(
+                    bulk.client.post(IMPORT, json={"identifier": "email", "records": records}, headers=bulk.headers)
+                ),
+                daemon=True,
+            )
+            proxy.set_mode("blackhole")
+            started = time.monotonic()
+            request.start()
+            request.join(timeout=10)
+            took = time.monotonic() - started
+            proxy.set_mode("refuse")  # lets a request still waiting go (the code before the bound)
+            request.join(timeout=10)
+            assert took < 3, f"the request was still waiting after {took:.1f} s"
+            resp = answers[0]
+            assert resp.status_code == 200, resp.get_data(as_text=True)
+            assert resp.get_json()["result"]["status"] == "pending"
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
