@@ -18,6 +18,7 @@ from sqlalchemy import inspect, text
 
 from app import create_app
 from app.extensions import db
+from app.identities.models import UserCountShard
 from app.kvstore import MemoryStore
 from tests.conftest import BACKEND, PG_ADMIN_URL
 
@@ -132,3 +133,38 @@ def test_a_schema_drift_is_detected(make_config, tmp_path):
         assert [(d[0], d[1].name) for d in diff] == [("add_index", "ix_identities_login_id")]
     finally:
         dispose(app)
+
+
+def _count_from_existing_users(make_config, url: str) -> None:
+    app = migrated_app(make_config, url)
+    try:
+        directory = app.extensions["migrate"].directory
+        with app.app_context():
+            downgrade(directory=directory, revision="0008")
+            for i in range(3):
+                db.session.execute(
+                    text(
+                        "INSERT INTO users (id, created_at, updated_at, is_disabled, is_deactivated, is_anonymized,"
+                        " opt_out_passkey_upsell, standard_attributes, custom_attributes)"
+                        " VALUES (:id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, false, false, false, false, '{}', '{}')"
+                    ),
+                    {"id": f"existing-{i}"},
+                )
+            db.session.commit()
+            upgrade(directory=directory)
+            assert UserCountShard.total() == 3
+            db.session.execute(text("DELETE FROM users WHERE id = 'existing-0'"))
+            db.session.commit()
+            assert UserCountShard.total() == 2
+    finally:
+        dispose(app)
+
+
+@pytest.mark.embedded
+def test_the_user_count_starts_from_the_users_already_there_on_sqlite(make_config, tmp_path):
+    _count_from_existing_users(make_config, f"sqlite:///{tmp_path / 'count.sqlite'}")
+
+
+@pytest.mark.skipif(BACKEND == "embedded", reason="needs PostgreSQL")
+def test_the_user_count_starts_from_the_users_already_there_on_postgres(make_config, fresh_postgres):
+    _count_from_existing_users(make_config, fresh_postgres)

@@ -78,10 +78,12 @@ def upgrade() -> None:
         sa.Column("users", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("shard", name=op.f("pk_user_count_shards")),
     )
-    op.execute("INSERT INTO user_count_shards (shard, users) SELECT 0, count(*) FROM users")
     postgres = op.get_bind().dialect.name == "postgresql"
     for statement in _POSTGRES_UP if postgres else _SQLITE_UP:
         op.execute(statement)
+    # After the triggers: creating them locked `users` against writes until this commits, so the
+    # count misses no row that a concurrent sign-up adds (that one waits, then counts itself).
+    op.execute("INSERT INTO user_count_shards (shard, users) SELECT 0, count(*) FROM users")
 
 
 def downgrade() -> None:
