@@ -7,8 +7,8 @@ Three bounds, from the configuration (app/config.py, README "Production"):
   waiting on a lock; the connection stays usable.
 - the I/O bound (client side): no wait for the server's answer (a query, COMMIT, the pool's check
   of an idle connection) lasts longer. It covers what the server cannot: a server that is hung, or a
-  network path that swallows packets while the TCP connection looks alive. Past it the connection is closed and
-  `DatabaseTimeout` raised. It is longer than `statement_timeout`, so a slow statement gets
+  network path that swallows packets while the TCP connection looks alive. Past it the connection is
+  closed and `DatabaseTimeout` raised. It is longer than `statement_timeout`, so a slow statement gets
   PostgreSQL's own clean cancel first.
 - connecting (`connect_timeout`), TCP keepalives and `tcp_user_timeout` (libpq), and the pool's
   wait for a free connection (`pool_timeout`).

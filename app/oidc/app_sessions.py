@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import Response, current_app
 from sqlalchemy import bindparam, select
@@ -67,19 +67,18 @@ def cookie_name(config: AppConfig) -> str:
     return config.cookie_prefix + COOKIE
 
 
-def set_cookie(resp: Response, token: str, config: AppConfig) -> None:
+def _cookie_options(config: AppConfig) -> dict[str, Any]:
     domain = config.project["http"].get("cookie_domain") or None
-    resp.set_cookie(
-        cookie_name(config), token, domain=domain, path="/", secure=config.secure_cookies, httponly=True, samesite="Lax"
-    )
+    return {"domain": domain, "path": "/", "secure": config.secure_cookies, "httponly": True, "samesite": "Lax"}
+
+
+def set_cookie(resp: Response, token: str, config: AppConfig) -> None:
+    resp.set_cookie(cookie_name(config), token, **_cookie_options(config))
 
 
 def clear_cookies(resp: Response, config: AppConfig) -> None:
     """Clears the app session cookie and the IdP session's cookies."""
-    domain = config.project["http"].get("cookie_domain") or None
-    resp.delete_cookie(
-        cookie_name(config), path="/", domain=domain, secure=config.secure_cookies, httponly=True, samesite="Lax"
-    )
+    resp.delete_cookie(cookie_name(config), **_cookie_options(config))
     clear_session_cookie(resp, config)
 
 
@@ -132,7 +131,7 @@ def browser_session(provider: OIDCProvider, cookies: Mapping[str, str]) -> tuple
 
 def signed_in_sessions(provider: OIDCProvider, cookies: Mapping[str, str]) -> list[tuple[IdPSession, User]]:
     """Every session the browser holds: its app session and its IdP session, those that resolve."""
-    app_session = from_cookies(cookies)
+    app_session = resolve(provider, cookies.get(cookie_name(provider.config)))
     idp_session = provider.live_session(cookies.get(session_cookie_name(provider.config)))
     found = [(app_session.session, app_session.user)] if app_session is not None else []
     return found + ([idp_session] if idp_session is not None else [])

@@ -20,14 +20,13 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-SHARDS = 16
-
+# 16 shards: pg_backend_pid() % 16 below.
 _POSTGRES_UP = [
-    f"""
+    """
     CREATE FUNCTION user_count_shards_add() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       INSERT INTO user_count_shards AS s (shard, users)
-        SELECT pg_backend_pid() % {SHARDS}, CASE TG_OP WHEN 'INSERT' THEN count(*) ELSE -count(*) END
+        SELECT pg_backend_pid() % 16, CASE TG_OP WHEN 'INSERT' THEN count(*) ELSE -count(*) END
         FROM user_count_rows HAVING count(*) > 0
         ON CONFLICT (shard) DO UPDATE SET users = s.users + excluded.users;
       RETURN NULL;
