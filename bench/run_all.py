@@ -32,6 +32,7 @@ SUITES: dict[str, list[str]] = {
     "memory": ["--requests", "10000"],
     "admin": ["--users", "20000", "--requests", "200"],
     "bulk": ["--users", "3000", "--export-users", "20000", "--per-request", "1000"],
+    "cost_breakdown": ["--requests", "300"],
 }
 NOT_BENCHES = {"harness", "seed", "run_all"}
 IMPORT_LINE = re.compile(

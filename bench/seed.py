@@ -3,6 +3,7 @@ the stack's database), the way a login and a token grant would make them."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,7 @@ def users(stack: Stack, count: int, *, roles: int = 2, verified: bool = True) ->
                 svc.roles.create_role(key)
         shared_hash = hash_password(PASSWORD)
         for n in range(count):
-            email = f"bench-{len(out)}-{n}-{stack.db_name[-6:]}@example.com"
+            email = f"bench-{n}-{uuid.uuid4().hex[:8]}@example.com"  # unique across calls
             user = svc.users.create_user([("email", email)])
             svc.passwords.create_from_hash(user.id, shared_hash)
             if verified:

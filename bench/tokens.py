@@ -5,7 +5,7 @@
 `wrk` (16 connections) POSTs to `/oauth2/token`:
   - client_credentials for an m2m client that issues JWT access tokens (client_secret_basic, a
     `resource` registered and linked to the client, two scopes asked for), each signing an RFC 9068
-    access token (RS256) and writing its `access_tokens` row and an audit row;
+    access token (RS256) and writing an audit row (client tokens are not stored, as in Authgear);
   - refresh_token for a public client, cycling through 200 offline grants (no rotation), each
     issuing a new opaque access token and touching its grant;
 next to `GET /healthz/live`, in interleaved rounds, on each server. A sample of each grant is
@@ -18,9 +18,9 @@ scopes, JWT access tokens signed RS256 with the stack's own signing key, the sam
 It runs in the same rounds, right after Gatehouse's client_credentials run, so both see the same
 machine. Configuration, printed at the start: Gatehouse as the harness serves it (gunicorn sync
 workers or granian WSGI, one worker per core, PostgreSQL and Redis on the same cores) against one
-Node process (Node's usual deployment, one event loop; it does not store JWT access tokens, where
-Gatehouse writes a row per token so that it can revoke them). The ratio is therefore the app
-against a single-process reference on the same cores, not per core.
+Node process (Node's usual deployment, one event loop). The ratio is therefore the app against a
+single-process reference on the same cores, not per core. bench/cost_breakdown.py splits the CPU
+time of each grant into its parts.
 
     .venv/bin/python bench/tokens.py
     .venv/bin/python bench/tokens.py --servers granian --seconds 3 --rounds 1
