@@ -20,7 +20,8 @@ class KVStore(Protocol):
     def delete(self, *keys: str) -> None: ...
     def take(self, key: str) -> bytes | None: ...
     def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
-    def get_and_incr(self, get_key: str, key: str, ttl: float) -> tuple[bytes | None, int]: ...
+    def get_and_add(self, get_key: str, key: str, ttl: float, amount: float) -> tuple[bytes | None, float]: ...
+    def add(self, key: str, ttl: float, amount: float) -> float: ...
     def set_new_then_set(self, key: str, value: str, then_key: str, then_value: str, ttl: float) -> bool: ...
     def ttl(self, key: str) -> float | None: ...
     def ping(self) -> bool: ...
@@ -110,9 +111,19 @@ class MemoryStore:
             self._wrote(now)  # type: ignore[arg-type]
             return value
 
-    def get_and_incr(self, get_key: str, key: str, ttl: float) -> tuple[bytes | None, int]:
-        """`get(get_key)` and `incr(key, ttl)`."""
-        return self.get(get_key), self.incr(key, ttl)
+    def add(self, key: str, ttl: float, amount: float) -> float:
+        """`incr` of a number that may be fractional (a rate limit's weighted count)."""
+        with self._lock:
+            item = self._live(key)
+            now = self._clock()
+            value = (float(item[0]) if item else 0.0) + amount
+            self._data[key] = (repr(value).encode(), item[1] if item else now + ttl)  # type: ignore[operator]
+            self._wrote(now)  # type: ignore[arg-type]
+            return value
+
+    def get_and_add(self, get_key: str, key: str, ttl: float, amount: float) -> tuple[bytes | None, float]:
+        """`get(get_key)` and `add(key, ttl, amount)`."""
+        return self.get(get_key), self.add(key, ttl, amount)
 
     def set_new_then_set(self, key: str, value: str, then_key: str, then_value: str, ttl: float) -> bool:
         """`set(key, value, ttl, only_new=True)` and, when it set, `set(then_key, then_value, ttl)`;
@@ -194,14 +205,21 @@ class RedisStore:
         value, _ = pipe.execute()
         return int(value)
 
-    def get_and_incr(self, get_key: str, key: str, ttl: float) -> tuple[bytes | None, int]:
-        """`get(get_key)` and `incr(key, ttl)` in one round trip."""
+    def add(self, key: str, ttl: float, amount: float) -> float:
+        pipe = self.client.pipeline()
+        pipe.incrbyfloat(self._k(key), amount)
+        pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
+        value, _ = pipe.execute()
+        return float(value)
+
+    def get_and_add(self, get_key: str, key: str, ttl: float, amount: float) -> tuple[bytes | None, float]:
+        """`get(get_key)` and `add(key, ttl, amount)` in one round trip."""
         pipe = self.client.pipeline()
         pipe.get(self._k(get_key))
-        pipe.incrby(self._k(key), 1)
+        pipe.incrbyfloat(self._k(key), amount)
         pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
         previous, value, _ = pipe.execute()
-        return previous, int(value)
+        return previous, float(value)
 
     def set_new_then_set(self, key: str, value: str, then_key: str, then_value: str, ttl: float) -> bool:
         """`set(key, value, ttl, only_new=True)` and, when it set, `set(then_key, then_value, ttl)`:

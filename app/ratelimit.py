@@ -3,11 +3,13 @@
 Buckets live in Redis when configured (shared by every web node) or in the in-process store.
 The store offers atomic INCR and SET NX only, so:
 
-* `RateLimiter.check` is a sliding-window counter: the current fixed window plus the previous one
-  weighted by how much of it still falls inside the last `period`. Each attempt increments the
-  current window first and is refunded when refused, so the counter never drops below the number
-  of admitted attempts and N parallel callers can never get more than `burst` through. Refused
-  attempts do not consume, as in Authgear's GCRA where a non-conforming request is not counted.
+* `RateLimiter.check` is a sliding-window counter of weighted attempts (weight 1 unless a blocking
+  hook's `rate_limits` answer says otherwise, as Authgear's ResolveWeight): the current fixed window
+  plus the previous one weighted by how much of it still falls inside the last `period`. Each
+  attempt increments the current window first and is refunded when refused, so the counter never
+  drops below the number of admitted attempts and N parallel callers can never get more than
+  `burst` through. Refused attempts do not consume, as in Authgear's GCRA where a non-conforming
+  request is not counted.
 * `RateLimiter.cooldown` (burst 1, e.g. the 60 s OTP resend cooldown) keeps "blocked until" and
   moves it forward with a claim key derived from the previous value: a compare-and-set that only
   one of several racing callers wins.
@@ -22,6 +24,7 @@ Scopes (IPs, user IDs, addresses) are hashed into the keys so the store holds no
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,13 +43,88 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def rate_limited(group: str, name: str, message: str = "request rate limited") -> TooManyRequest:
-    """Authgear's `TooManyRequest/RateLimited` with its info shape (contract 0.2)."""
-    return TooManyRequest(
-        "RateLimited",
-        message,
-        info={"bucket_name": name, "rate_limit": {"name": name, "group": group}, "rate_limit_name": group},
-    )
+# The kind of an Authgear bucket, by the end of its name: the rate limit is `<group>.<kind>`
+# (VerifyPasswordPerIP of authentication.password is authentication.password.per_ip).
+_BUCKET_KINDS = (
+    ("PerUserPerIP", "per_user_per_ip"),
+    ("PerIP", "per_ip"),
+    ("PerUser", "per_user"),
+    ("PerTarget", "per_target"),
+)
+
+
+def rate_limited(group: str | None, bucket: str, message: str = "request rate limited") -> TooManyRequest:
+    """Authgear's `TooManyRequest/RateLimited` (its ErrRateLimited, contract 0.2): `bucket_name`, and,
+    for a bucket of a named rate limit, `rate_limit` {name, group} and `rate_limit_name` (the group).
+    Cooldowns and buckets of no group have no rate limit name, as in Authgear."""
+    info: dict[str, Any] = {"bucket_name": bucket}
+    kind = next((k for suffix, k in _BUCKET_KINDS if bucket.endswith(suffix)), None) if group else None
+    if group and kind:
+        info["rate_limit"] = {"name": f"{group}.{kind}", "group": group}
+        info["rate_limit_name"] = group
+    return TooManyRequest("RateLimited", message, info=info)
+
+
+@dataclass(frozen=True)
+class VerifyLimit:
+    """Authgear's rate limits of checking one kind of authenticator: the group, the key of its rules
+    under `authentication.rate_limits`, its buckets' common name and the rules it counts per IP and
+    per user per IP (None: not here). Its rules fall back to `general`'s, and so does the weight a
+    hook gives it."""
+
+    group: str
+    key: str
+    bucket: str
+    per_ip: str | None = "per_ip"
+    per_user_per_ip: str | None = "per_user_per_ip"
+
+    def rule(self, rules: dict[str, Any], kind: str) -> dict[str, Any] | None:
+        """Authgear's resolveConfig: the group's own rule when it sets `enabled` (true or false),
+        `general`'s otherwise."""
+        node: Any = rules
+        for part in self.key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        own = node.get(kind) if isinstance(node, dict) else None
+        if isinstance(own, dict) and "enabled" in own:
+            return own
+        return (rules.get("general") or {}).get(kind.removeprefix("validate_"))
+
+
+PASSWORD_LIMIT = VerifyLimit("authentication.password", "password", "VerifyPassword")
+TOTP_LIMIT = VerifyLimit("authentication.totp", "totp", "VerifyTOTP")
+RECOVERY_CODE_LIMIT = VerifyLimit("authentication.recovery_code", "recovery_code", "VerifyRecoveryCode")
+PASSKEY_LIMIT = VerifyLimit("authentication.passkey", "passkey", "VerifyPasskey", per_user_per_ip=None)
+
+
+def verification_rule(rules: dict[str, Any], bucket: str) -> dict[str, Any] | None:
+    """The rule behind a bucket of the limits above (e.g. VerifyPasswordPerUserPerIP), or None."""
+    for limit in (PASSWORD_LIMIT, TOTP_LIMIT, RECOVERY_CODE_LIMIT, PASSKEY_LIMIT):
+        for suffix, kind in (("PerIP", limit.per_ip), ("PerUserPerIP", limit.per_user_per_ip)):
+            if kind and bucket == limit.bucket + suffix:
+                return limit.rule(rules, kind)
+    return None
+
+
+def oob_otp_limit(channel: str) -> VerifyLimit:
+    """Validating an OOB OTP of the authenticate step: per user per IP here (per IP: the OTP
+    service). WhatsApp codes count in the SMS group under buckets of their own, as in Authgear."""
+    rules_channel = "email" if channel == "email" else "sms"
+    bucket = "OOBOTPValidate" + {"email": "Email", "sms": "SMS"}.get(channel, "Whatsapp")
+    group = f"authentication.oob_otp.{rules_channel}.validate"
+    return VerifyLimit(group, f"oob_otp.{rules_channel}", bucket, None, "validate_per_user_per_ip")
+
+
+# The weight keys a blocking hook may answer (Authgear's hook response schema): the verification
+# groups above take `authentication.general`'s, account enumeration its own.
+GENERAL_WEIGHT = "authentication.general"
+ACCOUNT_ENUMERATION_WEIGHT = "authentication.account_enumeration"
+
+
+def hook_weight(weights: dict[str, Any] | None, key: str) -> float:
+    """Authgear's ResolveWeight: the hook's weight for `key`, else 1; never below 0."""
+    entry = (weights or {}).get(key)
+    weight = entry.get("weight", 1) if isinstance(entry, dict) else 1
+    return max(float(weight), 0.0)
 
 
 class RateLimiter:
@@ -54,12 +132,15 @@ class RateLimiter:
         self.store = store
         self.clock = clock
 
-    def check(self, group: str, name: str, scope: str, rule: dict[str, Any] | None) -> None:
-        """Count one attempt of `name` for `scope`; `TooManyRequest/RateLimited` past `rule.burst` per period.
+    def check(self, group: str | None, name: str, scope: str, rule: dict[str, Any] | None, weight: float = 1.0) -> None:
+        """Count an attempt of `name` for `scope`, as `weight` attempts; `TooManyRequest/RateLimited`
+        past `rule.burst` per period.
 
         `rule` is Authgear's `{"enabled": bool, "period": "1m", "burst": 60}`; a missing rule or
-        `enabled: false` means no limit."""
+        `enabled: false` means no limit; so does a weight of 0 (Authgear reserves nothing then)."""
         if not rule or not rule.get("enabled", True) or "period" not in rule or "burst" not in rule:
+            return
+        if weight <= 0:
             return
         period = parse_duration(rule["period"])
         burst = int(rule["burst"])
@@ -73,13 +154,23 @@ class RateLimiter:
         # Keys must outlive the next window, which reads them as its `previous`.
         ttl = 2 * period + 1
         # The previous window's count and this attempt's increment: one round trip.
-        raw_previous, count = self.store.get_and_incr(base + str(window - 1), key, ttl)
-        previous = int(raw_previous or 0)
+        raw_previous, count = self.store.get_and_add(base + str(window - 1), key, ttl, weight)
+        previous = float(raw_previous or 0)
         if count + previous * overlap > burst:
-            self.store.incr(key, ttl, -1)
+            self.store.add(key, ttl, -weight)
             raise rate_limited(group, name)
 
-    def cooldown(self, group: str, name: str, scope: str, seconds: float) -> datetime:
+    def check_verification(
+        self, limit: VerifyLimit, rules: dict[str, Any], ip: str, user_id: str | None, weight: float = 1.0
+    ) -> None:
+        """A check of an authenticator (`limit`): per IP, and per user per IP when the user is known."""
+        if limit.per_ip:
+            self.check(limit.group, limit.bucket + "PerIP", ip, limit.rule(rules, limit.per_ip), weight)
+        if user_id and limit.per_user_per_ip:
+            rule = limit.rule(rules, limit.per_user_per_ip)
+            self.check(limit.group, limit.bucket + "PerUserPerIP", f"{user_id}:{ip}", rule, weight)
+
+    def cooldown(self, name: str, scope: str, seconds: float) -> datetime:
         """Start a cooldown of `seconds` for `scope`, or `TooManyRequest/RateLimited` while one runs.
 
         Returns when the next cooldown may start (e.g. an OTP's `can_resend_at`)."""
@@ -89,12 +180,12 @@ class RateLimiter:
         key = f"cooldown:{name}:{_scope_key(scope)}"
         current = self.store.get(key)
         if current is not None and float(current) > now.timestamp():
-            raise rate_limited(group, name, "cooling down")
+            raise rate_limited(None, name)
         # Only one caller may replace this particular value: the claim is keyed by it. The claim
         # lives no longer than the value it guards, so an expired "no value" state can recur.
         claim = f"{key}:after:{current.decode() if current is not None else '-'}"
         if not self.store.set(claim, "1", ttl=seconds, only_new=True):
-            raise rate_limited(group, name, "cooling down")
+            raise rate_limited(None, name)
         until = now + timedelta(seconds=seconds)
         self.store.set(key, f"{until.timestamp():.6f}", ttl=seconds + 5)
         return until

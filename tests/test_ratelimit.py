@@ -60,19 +60,53 @@ def _outcomes(n: int, attempt: Callable[[], object]) -> tuple[int, list[BaseExce
 def test_burst_then_rate_limited_with_authgear_info(kv, clock):
     limiter = RateLimiter(kv, clock)
     for _ in range(5):
-        limiter.check("authentication.general", "AuthenticationGeneralPerIP", "10.0.0.1", RULE)
+        limiter.check("authentication.password", "VerifyPasswordPerIP", "10.0.0.1", RULE)
     with pytest.raises(TooManyRequest) as exc:
-        limiter.check("authentication.general", "AuthenticationGeneralPerIP", "10.0.0.1", RULE)
+        limiter.check("authentication.password", "VerifyPasswordPerIP", "10.0.0.1", RULE)
     err = exc.value
     assert (err.status, err.reason) == (429, "RateLimited")
+    # Authgear's ErrRateLimited: the rate limit's name is `<group>.<kind of bucket>`.
     assert err.to_dict()["info"] == {
-        "bucket_name": "AuthenticationGeneralPerIP",
-        "rate_limit": {"name": "AuthenticationGeneralPerIP", "group": "authentication.general"},
-        "rate_limit_name": "authentication.general",
+        "bucket_name": "VerifyPasswordPerIP",
+        "rate_limit": {"name": "authentication.password.per_ip", "group": "authentication.password"},
+        "rate_limit_name": "authentication.password",
     }
     # Other scopes and other buckets have their own counts.
-    limiter.check("authentication.general", "AuthenticationGeneralPerIP", "10.0.0.2", RULE)
+    limiter.check("authentication.password", "VerifyPasswordPerIP", "10.0.0.2", RULE)
     limiter.check("authentication.signup", "SignupPerIP", "10.0.0.1", RULE)
+
+
+@pytest.mark.parametrize(
+    ("group", "bucket", "name"),
+    [
+        ("authentication.password", "VerifyPasswordPerUserPerIP", "authentication.password.per_user_per_ip"),
+        ("verification.sms.trigger", "VerificationTriggerSMSPerUser", "verification.sms.trigger.per_user"),
+        ("messaging.sms", "MessagingSMSPerTarget", "messaging.sms.per_target"),
+        ("authentication.account_enumeration", "AccountEnumerationPerIP", "authentication.account_enumeration.per_ip"),
+    ],
+)
+def test_rate_limit_names_follow_the_bucket_kind(kv, clock, group, bucket, name):
+    limiter = RateLimiter(kv, clock)
+    limiter.check(group, bucket, "s", {"enabled": True, "period": "1m", "burst": 1})
+    with pytest.raises(TooManyRequest) as exc:
+        limiter.check(group, bucket, "s", {"enabled": True, "period": "1m", "burst": 1})
+    assert exc.value.info["rate_limit"] == {"name": name, "group": group}
+
+
+def test_weights_count_an_attempt_as_more_less_or_nothing(kv, clock):
+    """Authgear's rate limit weights (a blocking hook's `rate_limits`): an attempt reserves `weight`
+    of the burst; 0 reserves nothing."""
+    limiter = RateLimiter(kv, clock)
+    for _ in range(100):
+        limiter.check("g", "FreePerIP", "s", RULE, weight=0)
+    limiter.check("g", "HeavyPerIP", "s", RULE, weight=2.5)
+    limiter.check("g", "HeavyPerIP", "s", RULE, weight=2.5)
+    with pytest.raises(TooManyRequest):
+        limiter.check("g", "HeavyPerIP", "s", RULE, weight=0.5)  # 5.5 > burst 5
+    for _ in range(10):
+        limiter.check("g", "LightPerIP", "s", RULE, weight=0.5)
+    with pytest.raises(TooManyRequest):
+        limiter.check("g", "LightPerIP", "s", RULE, weight=0.5)
 
 
 def test_parallel_callers_never_get_more_than_burst_through(kv, clock):
@@ -124,30 +158,29 @@ def test_refused_attempts_do_not_count_against_the_next_window(kv, clock):
 
 def test_cooldown_refuses_until_it_ends(kv, clock):
     limiter = RateLimiter(kv, clock)
-    until = limiter.cooldown("verification.email.trigger", "VerificationCooldownEmail", "t", 60)
+    until = limiter.cooldown("VerificationCooldownEmail", "t", 60)
     assert until == clock() + timedelta(seconds=60)
     assert limiter.cooldown_until("VerificationCooldownEmail", "t") == until
     with pytest.raises(TooManyRequest) as exc:
-        limiter.cooldown("verification.email.trigger", "VerificationCooldownEmail", "t", 60)
-    assert exc.value.info["bucket_name"] == "VerificationCooldownEmail"
-    assert exc.value.info["rate_limit"]["group"] == "verification.email.trigger"
-    limiter.cooldown("verification.email.trigger", "VerificationCooldownEmail", "other", 60)
+        limiter.cooldown("VerificationCooldownEmail", "t", 60)
+    # Authgear's cooldown buckets belong to no rate limit: the bucket's name only.
+    assert exc.value.to_dict()["info"] == {"bucket_name": "VerificationCooldownEmail"}
+    assert exc.value.to_dict()["message"] == "request rate limited"
+    limiter.cooldown("VerificationCooldownEmail", "other", 60)
     clock.advance(59)
     with pytest.raises(TooManyRequest):
-        limiter.cooldown("verification.email.trigger", "VerificationCooldownEmail", "t", 60)
+        limiter.cooldown("VerificationCooldownEmail", "t", 60)
     clock.advance(1)
     assert limiter.cooldown_until("VerificationCooldownEmail", "t") is None
-    assert limiter.cooldown("verification.email.trigger", "VerificationCooldownEmail", "t", 60) == until + timedelta(
-        seconds=60
-    )
+    assert limiter.cooldown("VerificationCooldownEmail", "t", 60) == until + timedelta(seconds=60)
 
 
 def test_parallel_cooldown_lets_exactly_one_through(kv, clock):
     limiter = RateLimiter(kv, clock)
-    ok, errors = _outcomes(20, lambda: limiter.cooldown("g", "Cooldown", "t", 60))
+    ok, errors = _outcomes(20, lambda: limiter.cooldown("Cooldown", "t", 60))
     assert ok == 1 and len(errors) == 19 and all(isinstance(e, TooManyRequest) for e in errors)
     clock.advance(61)
-    ok, _ = _outcomes(20, lambda: limiter.cooldown("g", "Cooldown", "t", 60))
+    ok, _ = _outcomes(20, lambda: limiter.cooldown("Cooldown", "t", 60))
     assert ok == 1
 
 

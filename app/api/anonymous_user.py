@@ -120,7 +120,7 @@ def _signup(provider: OIDCProvider, body: dict[str, Any]) -> Response:
         if user is not None:
             identities.anonymous_identity(user.id)  # a normal user's session: refused
             return jsonify({"result": {}})
-        provider.svc.rate_limiter.check("authentication", "SignupAnonymousPerIP", ctx.ip or "", rule)
+        provider.svc.rate_limiter.check("authentication.signup_anonymous", "SignupAnonymousPerIP", ctx.ip or "", rule)
         user, _ = identities.create_user(ctx)
         _, token = provider.svc.sessions.create(user.id, [], ctx)
         provider.svc.audit.write("user.authenticated", ctx, user.id, {"amr": []})
@@ -144,7 +144,7 @@ def _signup(provider: OIDCProvider, body: dict[str, Any]) -> Response:
         )
         db.session.commit()
         return jsonify({"result": result})
-    provider.svc.rate_limiter.check("authentication", "SignupAnonymousPerIP", ctx.ip or "", rule)
+    provider.svc.rate_limiter.check("authentication.signup_anonymous", "SignupAnonymousPerIP", ctx.ip or "", rule)
     user, _ = identities.create_user(ctx)
     result = issue_device_session(provider, client, user, [], ctx)
     db.session.commit()

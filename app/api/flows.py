@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.cross_origin import check_cross_origin
+from app.errors import TooManyRequest
 from app.flows.engine import FlowEngine, FlowResult
 from app.flows.run import FlowContext
 from app.services import services
@@ -24,7 +25,11 @@ def engine() -> FlowEngine:
 def _rate_limit_preflight_and_origin() -> Response | None:
     svc = services()
     rule = svc.config.project["authentication_flow"]["rate_limits"]["per_ip"]
-    svc.rate_limiter.check("authentication_flow", "AuthflowAPIPerIP", request.remote_addr or "", rule)
+    try:
+        svc.rate_limiter.check(None, "AuthflowAPIPerIP", request.remote_addr or "", rule)
+    except TooManyRequest:
+        # Authgear's RateLimitMiddleware answers a plain TooManyRequest, without rate limit info.
+        raise TooManyRequest("TooManyRequest", "Reach Rate Limit") from None
     if request.method == "OPTIONS":
         return Response(status=204)
     # A flow that finishes sets the IdP session cookie: a page of another site must not be able to

@@ -7,9 +7,9 @@
 * `authentication.blocked`: the attempt was refused before any check, because the account is locked
   out (`TooManyRequest/AccountLockout`) or its status forbids signing in (disabled, deactivated,
   scheduled for deletion...). Data: the error as the client saw it.
-* `rate_limit.blocked`: a rate limit refused the attempt. Data: `rate_limit` (e.g.
-  `authentication.general`) and `bucket` (e.g. `AuthenticationGeneralPerUserPerIP`); no user ID, as in
-  Authgear.
+* `rate_limit.blocked`: a rate limit refused the attempt. Data: Authgear's payload, `rate_limit`
+  {name, group} (e.g. `authentication.password.per_user_per_ip` of `authentication.password`); no
+  user ID, as in Authgear. A cooldown belongs to no rate limit and leaves no row, as in Authgear.
 
 The request that was refused rolls its transaction back, so `write_alone` writes the row after the
 rollback in a transaction of its own.
@@ -80,10 +80,8 @@ def refusal_event(exc: BaseException, user_id: str | None, mismatch: AuditEvent 
         error = {"name": exc.name, "reason": exc.reason, "info": dict(exc.info)}
         return AuditEvent("authentication.blocked", user_id, {"error": error})
     if exc.name == "TooManyRequest" and exc.reason == "RateLimited":
-        info = exc.info or {}
-        return AuditEvent(
-            "rate_limit.blocked", None, {"rate_limit": info.get("rate_limit_name"), "bucket": info.get("bucket_name")}
-        )
+        rate_limit = (exc.info or {}).get("rate_limit")
+        return AuditEvent("rate_limit.blocked", None, {"rate_limit": rate_limit}) if rate_limit else None
     if mismatch is not None and exc.reason in MISMATCH_REASONS:
         return mismatch
     return None

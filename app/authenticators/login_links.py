@@ -104,10 +104,10 @@ def lookup(otp: OTPService, code: str) -> tuple[str, str, dict[str, Any]] | None
     return found["purpose"], found["target"], record
 
 
-def _validate_limit(otp: OTPService, purpose: str, target: str, ip: str) -> None:
+def _validate_limit(otp: OTPService, purpose: str, target: str, ip: str, weight: float = 1.0) -> None:
     if ip:
         policy = otp._policy(purpose, "email", "link")
-        otp.rate_limiter.check(policy.validate_group, policy.validate_bucket, ip, policy.validate_rule)
+        otp.rate_limiter.check(policy.validate_group, policy.validate_bucket, ip, policy.validate_rule, weight)
 
 
 def _invalid() -> Forbidden:
@@ -135,9 +135,9 @@ def approve(otp: OTPService, code: str, ip: str = "") -> None:
         publish_refresh(otp.store, record["ws_channel"])
 
 
-def check(otp: OTPService, purpose: str, target: str, ip: str = "") -> None:
+def check(otp: OTPService, purpose: str, target: str, ip: str = "", weight: float = 1.0) -> None:
     """`{"check": true}`: consume the approved link, once. Forbidden/InvalidOTPCode before approval."""
-    _validate_limit(otp, purpose, target, ip)
+    _validate_limit(otp, purpose, target, ip, weight)
     record = otp._load(purpose, target)
     if (
         record is None

@@ -209,9 +209,7 @@ class OTPService:
         if channel_of(target) != ("sms" if channel == "whatsapp" else channel):
             raise ValueError("target does not match the channel")
         target_key = self._target_key(target)
-        can_resend_at = self.rate_limiter.cooldown(
-            policy.trigger_group, policy.cooldown_bucket, target_key, policy.cooldown_seconds
-        )
+        can_resend_at = self.rate_limiter.cooldown(policy.cooldown_bucket, target_key, policy.cooldown_seconds)
         # WhatsApp counts the SMS messaging limits (Authgear's checkWhatsapp).
         limit_channel = "sms" if channel == "whatsapp" else channel
         limiter, group, kind = self.rate_limiter, f"messaging.{limit_channel}", "Email" if channel == "email" else "SMS"
@@ -308,8 +306,9 @@ class OTPService:
         """Whether `error` is the target's trigger cooldown of (purpose, channel) rather than another limit."""
         return error.info.get("bucket_name") == self._policy(purpose, channel).cooldown_bucket
 
-    def verify(self, purpose: str, target: str, code: str, ip: str = "") -> None:
-        """Accept the code once; `Forbidden/InvalidOTPCode` or, once revoked, `TooManyRequest/RateLimited`."""
+    def verify(self, purpose: str, target: str, code: str, ip: str = "", weight: float = 1.0) -> None:
+        """Accept the code once; `Forbidden/InvalidOTPCode` or, once revoked, `TooManyRequest/RateLimited`.
+        `weight`: how much the attempt counts in the per-IP validate limit (a hook's answer)."""
         record = self._load(purpose, target)
         channel = record["channel"] if record else channel_of(target)
         policy = self._policy(purpose, channel)
@@ -319,7 +318,7 @@ class OTPService:
             self.store.delete(key)
             raise _too_many_attempts(policy)
         if ip:
-            self.rate_limiter.check(policy.validate_group, policy.validate_bucket, ip, policy.validate_rule)
+            self.rate_limiter.check(policy.validate_group, policy.validate_bucket, ip, policy.validate_rule, weight)
         if record is None or record["expire_at"] <= self.clock().timestamp():
             raise Forbidden("InvalidOTPCode", "otp code is expired or invalid")
         # Reserve the try before comparing: parallel guesses cannot exceed the limit.

@@ -200,6 +200,12 @@ def collected_amr(run: Any) -> list[str]:
     return sorted(amr)
 
 
+def rate_limit_weights(run: Any) -> dict[str, Any] | None:
+    """The `rate_limits` of the last answer that had them (None: no answer said anything; the
+    weights stay 1), as Authgear's nodes set them for the rest of the flow."""
+    return run.data.get(_ANSWERS, {}).get("rate_limits")
+
+
 def remaining_amr(run: Any) -> list[str]:
     constraints = (run.data.get(_ANSWERS, {}).get("constraints") or {}).get("amr") or []
     if not constraints:

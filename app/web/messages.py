@@ -352,11 +352,8 @@ def broken_rules(error: dict[str, Any] | None) -> set[str]:
 # Authgear's RateLimited info names the bucket (`bucket_name`); its rule in authgear.yaml gives the
 # period after which attempts are counted afresh, and a cooldown's length is the wait itself.
 _BUCKET_RULES = {
-    "AuthenticationGeneralPerIP": ("authentication", "rate_limits", "general", "per_ip"),
-    "AuthenticationGeneralPerUserPerIP": ("authentication", "rate_limits", "general", "per_user_per_ip"),
     "SignupPerIP": ("authentication", "rate_limits", "signup", "per_ip"),
     "AccountEnumerationPerIP": ("authentication", "rate_limits", "account_enumeration", "per_ip"),
-    "AuthflowAPIPerIP": ("authentication_flow", "rate_limits", "per_ip"),
 }
 _COOLDOWNS = {
     "VerificationCooldown": ("verification", "rate_limits", "{channel}", "trigger_cooldown"),
@@ -375,14 +372,17 @@ def _lookup(project: dict[str, Any], path: tuple[str, ...]) -> Any:
 def retry_seconds(info: dict[str, Any]) -> float | None:
     """At most how long a `RateLimited` error's bucket refuses (its rule's period or cooldown), or None."""
     from app.config import parse_duration
+    from app.ratelimit import verification_rule
     from app.services import services
 
     bucket = str(info.get("bucket_name") or "")
     project = services().config.project
     value: Any = None
-    if bucket in _BUCKET_RULES:
+    rule = verification_rule(project["authentication"]["rate_limits"], bucket)
+    if rule is None and bucket in _BUCKET_RULES:
         rule = _lookup(project, _BUCKET_RULES[bucket])
-        value = rule.get("period") if isinstance(rule, dict) else None
+    if isinstance(rule, dict):
+        value = rule.get("period")
     for prefix, path in _COOLDOWNS.items():
         if bucket.startswith(prefix):
             channel = "sms" if bucket.endswith("SMS") else "email"

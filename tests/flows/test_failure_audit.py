@@ -214,4 +214,8 @@ def test_rate_limit_leaves_rate_limit_blocked(flow_app):
     assert [r.activity_type for r in _rows(app, user_id=user_id)] == ["authentication.primary.password.failed"]
     [row] = [r for r in _rows(app) if r.activity_type == "rate_limit.blocked"]
     assert row.user_id is None and row.user_agent == AGENT["User-Agent"]
-    assert row.data == {"rate_limit": "authentication.general", "bucket": "AuthenticationGeneralPerUserPerIP"}
+    # Authgear's RateLimitBlockedEventPayload; a password check counts in authentication.password,
+    # whose rules fall back to `general`'s.
+    assert row.data == {
+        "rate_limit": {"name": "authentication.password.per_user_per_ip", "group": "authentication.password"}
+    }

@@ -107,15 +107,27 @@ def test_parallel_password_guesses_never_exceed_the_rate_limit(flow_app, service
         json={"state_token": token, "input": {"authentication": "primary_password", "password": "Right-password-1"}},
     )
     assert limited.status_code == 429
-    info = limited.get_json()["error"]["info"]
-    assert info["rate_limit"]["group"] == "authentication.general"
+    # authentication.password, its rules `general`'s (none of its own): Authgear's names.
+    assert limited.get_json()["error"]["info"] == {
+        "bucket_name": "VerifyPasswordPerUserPerIP",
+        "rate_limit": {"name": "authentication.password.per_user_per_ip", "group": "authentication.password"},
+        "rate_limit_name": "authentication.password",
+        "FlowType": "login",
+    }
 
 
 def test_flow_api_per_ip_limit(flow_app):
     app = flow_app({"authentication_flow": {"rate_limits": {"per_ip": {"enabled": True, "period": "1m", "burst": 3}}}})
     client = app.test_client()
-    codes = [client.post(FLOWS, json={"type": "login", "name": "default"}).status_code for _ in range(5)]
-    assert codes == [200, 200, 200, 429, 429]
+    answers = [client.post(FLOWS, json={"type": "login", "name": "default"}) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    # Authgear's authenticationflow.RateLimitMiddleware: apierrors.NewTooManyRequest("Reach Rate Limit").
+    assert answers[-1].get_json()["error"] == {
+        "name": "TooManyRequest",
+        "reason": "TooManyRequest",
+        "message": "Reach Rate Limit",
+        "code": 429,
+    }
 
 
 def test_cors_only_for_allowed_origins(flow_app):

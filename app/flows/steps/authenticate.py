@@ -28,6 +28,7 @@ from app.flows.steps.common import (
     otp_start_on,
 )
 from app.flows.steps.create_authenticator import CreateAuthenticator
+from app.ratelimit import PASSWORD_LIMIT, RECOVERY_CODE_LIMIT, TOTP_LIMIT, oob_otp_limit
 
 OOB_CHANNEL = {
     "primary_oob_otp_email": "email",
@@ -200,7 +201,7 @@ class Authenticate:
             return WAIT
         if "otp" in run.local:
             authentication = run.local["chosen"]
-            authentication_rate_limits(run, run.user_id)
+            authentication_rate_limits(run, oob_otp_limit(run.local["otp"]["channel"]), run.user_id)
             try:
                 otp_input_done = otp_input(run, inp)
             except Forbidden:
@@ -223,7 +224,7 @@ class Authenticate:
             return self._succeeded(run, authentication, passkey.AMR, None)
         if authentication in ("primary_password", "secondary_password"):
             validate(inp, obj({"authentication": STRING, "password": PASSWORD, **DEVICE}, ["password"]))
-            authentication_rate_limits(run, user_id)
+            authentication_rate_limits(run, PASSWORD_LIMIT, user_id)
             loaded = run.memo.get(_loaded_key(authentication))
             auth = run.svc.passwords.verify(user_id, inp["password"], _kind(authentication), loaded)
             if auth is None:
@@ -251,13 +252,13 @@ class Authenticate:
             return WAIT
         if authentication == "secondary_totp":
             validate(inp, obj({"authentication": STRING, "code": CODE, **DEVICE}, ["code"]))
-            authentication_rate_limits(run, user_id)
+            authentication_rate_limits(run, TOTP_LIMIT, user_id)
             if run.svc.totp.verify_user(user_id, inp["code"]) is None:
                 failed_attempt(run, user_id, authentication)
                 raise invalid_credentials()
             return self._succeeded(run, authentication, ["otp"], inp.get("request_device_token"))
         validate(inp, obj({"authentication": STRING, "recovery_code": CODE}, ["recovery_code"]))
-        authentication_rate_limits(run, user_id)
+        authentication_rate_limits(run, RECOVERY_CODE_LIMIT, user_id)
         if not run.svc.recovery_codes.consume(user_id, inp["recovery_code"]):
             failed_attempt(run, user_id, authentication)
             raise invalid_credentials()

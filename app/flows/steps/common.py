@@ -12,7 +12,9 @@ from app.errors import ValidationFailed
 from app.flows.failures import note_mismatch
 from app.flows.inputs import CODE, TRUE, obj, validate
 from app.flows.run import FlowRun
+from app.hooks import effects as hook_effects
 from app.messaging.service import MessageDeliveryFailed
+from app.ratelimit import ACCOUNT_ENUMERATION_WEIGHT, GENERAL_WEIGHT, VerifyLimit, hook_weight
 from app.realtime.events import websocket_url
 
 
@@ -31,19 +33,26 @@ def choose(options: list[dict[str, Any]], key: str, value: Any) -> int:
     )
 
 
-def authentication_rate_limits(run: FlowRun, user_id: str | None) -> None:
-    """authentication.general: per IP, and per user per IP (contract 10)."""
-    limits = run.project["authentication"]["rate_limits"]["general"]
-    limiter = run.svc.rate_limiter
-    limiter.check("authentication.general", "AuthenticationGeneralPerIP", run.ip, limits["per_ip"])
+def authenticator_weight(run: FlowRun) -> float:
+    """How much an attempt at an authenticator counts: `authentication.general`'s weight in the hooks' answers."""
+    return hook_weight(hook_effects.rate_limit_weights(run), GENERAL_WEIGHT)
+
+
+def authentication_rate_limits(run: FlowRun, limit: VerifyLimit, user_id: str | None) -> None:
+    """Authgear's rate limits of checking an authenticator (`limit`; its rules fall back to
+    `general`'s, contract 10), each attempt weighted by the hooks' answers; then the lockout."""
+    rules = run.project["authentication"]["rate_limits"]
+    run.svc.rate_limiter.check_verification(limit, rules, run.ip, user_id, authenticator_weight(run))
     if user_id:
-        limiter.check(
-            "authentication.general",
-            "AuthenticationGeneralPerUserPerIP",
-            f"{user_id}:{run.ip}",
-            limits["per_user_per_ip"],
-        )
         run.svc.lockout.check(user_id, run.ip)
+
+
+def account_enumeration_limit(run: FlowRun) -> None:
+    """authentication.account_enumeration per IP: a login ID looked up, weighted by the hooks' answers."""
+    rule = run.project["authentication"]["rate_limits"]["account_enumeration"]["per_ip"]
+    weight = hook_weight(hook_effects.rate_limit_weights(run), ACCOUNT_ENUMERATION_WEIGHT)
+    group, bucket = "authentication.account_enumeration", "AccountEnumerationPerIP"
+    run.svc.rate_limiter.check(group, bucket, run.ip, rule, weight)
 
 
 def failed_attempt(run: FlowRun, user_id: str | None, authentication: str) -> None:
@@ -187,8 +196,10 @@ def otp_input(run: FlowRun, inp: dict[str, Any]) -> bool:
     if inp.get("resend"):
         _send_otp(run, otp["purpose"], otp["channel"], otp["target"], otp.get("form", "code"), otp.get("ws_channel"))
         return False
+    # Authentication codes (login, setup) fall back to authentication.general's weight, as in Authgear.
+    weight = authenticator_weight(run) if otp["purpose"] in ("login", "setup") else 1.0
     if link:
-        login_links.check(run.svc.otp, otp["purpose"], otp["target"], ip=run.ip)
+        login_links.check(run.svc.otp, otp["purpose"], otp["target"], ip=run.ip, weight=weight)
         return True
-    run.svc.otp.verify(otp["purpose"], otp["target"], inp["code"], ip=run.ip)
+    run.svc.otp.verify(otp["purpose"], otp["target"], inp["code"], ip=run.ip, weight=weight)
     return True

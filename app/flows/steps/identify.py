@@ -15,7 +15,7 @@ from app.flows.failures import note_mismatch
 from app.flows.inputs import STRING, obj, validate
 from app.flows.run import WAIT, Done, FlowRun, Outcome, register
 from app.flows.steps import account_linking, oauth, passkey, select_account
-from app.flows.steps.common import branches, choose
+from app.flows.steps.common import account_enumeration_limit, branches, choose
 
 LOGIN_ID_TYPES = ("email", "phone", "username")
 CLAIM = {"email": "email", "phone": "phone_number", "username": "preferred_username"}
@@ -125,8 +125,7 @@ class Identify:
         return Done(list(branch.get("steps", [])))
 
     def _login(self, run: FlowRun, branch: dict[str, Any], identified: dict[str, Any], raw: str) -> Outcome:
-        limits = run.project["authentication"]["rate_limits"]["account_enumeration"]["per_ip"]
-        run.svc.rate_limiter.check("authentication.account_enumeration", "AccountEnumerationPerIP", run.ip, limits)
+        account_enumeration_limit(run)
         found = run.svc.users.find_identity_with_user(identified["identification"], raw)
         if found is None:
             note_mismatch(run, login_id_failed(identified["value"]))
@@ -192,8 +191,7 @@ class Identify:
         return Done(steps)
 
     def _account_recovery(self, run: FlowRun, branch: dict[str, Any], identified: dict[str, Any], raw: str) -> Outcome:
-        limits = run.project["authentication"]["rate_limits"]["account_enumeration"]["per_ip"]
-        run.svc.rate_limiter.check("authentication.account_enumeration", "AccountEnumerationPerIP", run.ip, limits)
+        account_enumeration_limit(run)
         identity = run.svc.users.find_identity(identified["identification"], raw)
         # Whether the account exists is not revealed: the flow goes on either way.
         # select_destination turns it into the destination (a username has none of its own).

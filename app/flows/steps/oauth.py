@@ -19,6 +19,7 @@ from app.errors import BadRequest, InvariantViolated, NotFound
 from app.flows.inputs import obj, validate
 from app.flows.run import WAIT, Done, FlowRun, Outcome
 from app.flows.steps import account_linking
+from app.flows.steps.common import account_enumeration_limit
 from app.identities.models import Identity
 from app.sso.service import IncomingOAuth
 
@@ -186,8 +187,7 @@ def _user_not_found(run: FlowRun, spec: IncomingOAuth) -> NotFound:
 
 
 def _login(run: FlowRun, branch: dict[str, Any], spec: IncomingOAuth, identified: dict[str, Any]) -> Outcome:
-    limits = run.project["authentication"]["rate_limits"]["account_enumeration"]["per_ip"]
-    run.svc.rate_limiter.check("authentication.account_enumeration", "AccountEnumerationPerIP", run.ip, limits)
+    account_enumeration_limit(run)
     identity = run.svc.oauth_identities.find(spec)
     if identity is None:
         raise _user_not_found(run, spec)

@@ -13,6 +13,7 @@ from app.flows.inputs import STRING, obj, validate
 from app.flows.run import Done, FlowRun, Outcome
 from app.flows.steps.common import authentication_rate_limits, failed_attempt
 from app.passkeys.service import passkeys
+from app.ratelimit import PASSKEY_LIMIT
 
 AMR = ["x_passkey"]
 # A base64url value as WebAuthn's JSON serialisation writes it (Authgear's `x_base64_url` format).
@@ -88,7 +89,7 @@ def identify(run: FlowRun, branch: dict[str, Any], inp: dict[str, Any]) -> Outco
         raise BadRequest("AuthenticationFlowUnsupported", "passkey is not available")
     validate(inp, obj({"identification": STRING, "assertion_response": ASSERTION_RESPONSE}, ["assertion_response"]))
     response = inp["assertion_response"]
-    authentication_rate_limits(run, None)
+    authentication_rate_limits(run, PASSKEY_LIMIT, None)
     service = passkeys(run.svc)
     user_id = service.credential_user(response)
     if user_id is None:
@@ -135,7 +136,7 @@ def authenticate(run: FlowRun, inp: dict[str, Any]) -> None:
     the authenticate step records the success as for its other options."""
     validate(inp, obj({"authentication": STRING, "assertion_response": ASSERTION_RESPONSE}, ["assertion_response"]))
     user_id = run.user_id or ""
-    authentication_rate_limits(run, user_id)
+    authentication_rate_limits(run, PASSKEY_LIMIT, user_id)
     _check(run, user_id, inp["assertion_response"])
 
 
@@ -149,7 +150,7 @@ def _check(run: FlowRun, user_id: str, response: dict[str, Any]) -> None:
 
 
 def _verify(run: FlowRun, user_id: str, response: dict[str, Any]) -> None:
-    authentication_rate_limits(run, user_id)
+    authentication_rate_limits(run, PASSKEY_LIMIT, user_id)
     _check(run, user_id, response)
     run.svc.lockout.reset(user_id, ip=run.ip)
     run.add_amr(*AMR)

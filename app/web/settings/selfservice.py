@@ -49,6 +49,7 @@ from app.identities.account import AuthenticatorNotFound, AuthorizationNotFound,
 from app.identities.models import Identity, User
 from app.identities.normalize import normalize_email, normalize_phone
 from app.identities.service import CLAIM_BY_TYPE, IdentityNotFound
+from app.ratelimit import PASSWORD_LIMIT
 from app.services import Services
 from app.sessions.models import IdPSession, OAuthAuthorization, OfflineGrant
 
@@ -385,12 +386,10 @@ class SelfService:
 
     # -- passwords ------------------------------------------------------------------------------
     def _credential_limits(self, user: User, ctx: RequestContext) -> None:
-        """authentication.general per IP and per user per IP, and the lockout (contract 10)."""
-        limits = self.project["authentication"]["rate_limits"]["general"]
-        limiter = self.svc.rate_limiter
-        limiter.check("authentication.general", "AuthenticationGeneralPerIP", ctx.ip, limits["per_ip"])
-        scope = f"{user.id}:{ctx.ip}"
-        limiter.check("authentication.general", "AuthenticationGeneralPerUserPerIP", scope, limits["per_user_per_ip"])
+        """authentication.password per IP and per user per IP (falling back to `general`), and the
+        lockout (contract 10)."""
+        rules = self.project["authentication"]["rate_limits"]
+        self.svc.rate_limiter.check_verification(PASSWORD_LIMIT, rules, ctx.ip, user.id)
         self.svc.lockout.check(user.id, ctx.ip)
 
     def change_password(self, user: User, current: str, new: str, ctx: RequestContext, kind: str = "primary") -> None:
