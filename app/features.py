@@ -3,8 +3,9 @@
 Authgear's plans put limits and switches here (rate and usage limits, `identity.oauth.maximum_providers`,
 `test_mode`, ...). A project without the file gets Authgear's effective defaults. Gatehouse acts on
 `test_mode` (fixed OOB OTP code, suppressed email and SMS), `admin_api.create_session_enabled`,
-`identity.oauth` and `oauth.client.app2app_enabled`; the other sections are checked, kept with
-their defaults and reported once at start as not implemented.
+`identity.oauth`, `oauth.client.app2app_enabled` and `rate_limits.disabled` (every rate limit off);
+the other sections are checked, kept with their defaults and reported once at start as not
+implemented.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ SCHEMA: dict[str, Any] = _closed(
         "hook": _OBJECT,
         "audit_log": _OBJECT,
         "google_tag_manager": _OBJECT,
-        "rate_limits": _OBJECT,
+        # `disabled` (Authgear's RateLimitsFeatureConfig); older files have per-channel keys here too.
+        "rate_limits": {"type": "object", "properties": {"disabled": _BOOL}},
         "messaging": _OBJECT,
         # Nullable, as in Authgear; a `type` list keeps the error at the key that is wrong.
         "usage": {
@@ -87,6 +89,7 @@ DEFAULTS: dict[str, Any] = {
     "hook": {"blocking_handler": {"maximum": 99}, "non_blocking_handler": {"maximum": 99}},
     "audit_log": {"retrieval_days": -1},
     "admin_api": {"create_session_enabled": False},
+    "rate_limits": {"disabled": False},
     "fraud_protection": {"is_modifiable": False},
     "test_mode": {
         "fixed_oob_otp": {"enabled": False, "code": ""},
@@ -108,6 +111,8 @@ IMPLEMENTED_PATHS = frozenset(
         "identity.oauth",
         # app2app (app/oidc/app2app.py)
         "oauth.client.app2app_enabled",
+        # app/ratelimit.py: every rate limit off, as Authgear's Limiter (not the lockout)
+        "rate_limits.disabled",
     }
 )
 # Sections whose keys are reported one level down (`oauth.client.<key>`): parts are implemented.

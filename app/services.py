@@ -53,7 +53,8 @@ class Services:
         audit = AuditLogWriter(clock)
         project = config.project
         users = UserService(project["identity"], audit, clock, project["ui"].get("phone_input"))
-        rate_limiter = RateLimiter(store, clock)
+        disabled = bool((config.features.get("rate_limits") or {}).get("disabled"))
+        rate_limiter = RateLimiter(store, clock, disabled=disabled)
         expensive = project["authentication"]["rate_limits"].get("password", {}).get("x_expensive_hash_per_user")
         passwords = PasswordService(project["authenticator"]["password"], audit, clock, rate_limiter, expensive)
         sessions = SessionService(project["session"], audit, clock)

@@ -5,7 +5,7 @@ second with the configured parameters on the same cores (issues 10 and 23; targe
 One request per login: `POST /api/v1/authentication_flows` with `type: login` and a `batch_input` of
 the identification and the password, which creates the flow, identifies and authenticates, and
 answers `finished` with a new IdP session. `wrk` cycles through `--users` users (rate limits off in
-the bench project: they exist to stop exactly this). The hash rate is measured with one process per
+the bench's feature config: they exist to stop exactly this). The hash rate is measured with one process per
 core right before and right after the logins; the limit is their mean. Because other work on the
 machine takes its share of the cores unevenly, the CPU time of a hash and of a login (web workers +
 PostgreSQL) are printed too; their quotient is the ratio the cores would give without that work.

@@ -35,6 +35,7 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
 
 from app.extensions import db
+from app.oidc import token_rate_limits
 from app.oidc.challenges import Challenges
 from app.oidc.clients import OAuthClient
 from app.oidc.codes import SessionlessLogin
@@ -188,6 +189,7 @@ class App2AppRequestGrant(BaseGrant, TokenEndpointMixin):
         grant, user = check.grant, check.user
         if not provider.claims.is_active(user, provider.clock()):
             raise InvalidGrantError("invalid refresh token")
+        token_rate_limits.per_user(provider, user.id)
 
         try:
             request = _read(svc, form["jwt"])

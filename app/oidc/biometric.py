@@ -41,6 +41,7 @@ from app.identities.biometric import (
     device_model,
 )
 from app.identities.models import User
+from app.oidc import token_rate_limits
 from app.oidc.challenges import Challenges
 from app.oidc.clients import OAuthClient
 from app.oidc.device_grants import DEVICE_SESSION_SCOPES, issue_device_session
@@ -166,6 +167,7 @@ class BiometricRequestGrant(BaseGrant, TokenEndpointMixin):
             db.session.commit()  # the used challenge and a failed attempt's audit row stay
         if not provider.claims.is_active(user, provider.clock()):
             raise InvalidGrantError("InvalidCredentials")
+        token_rate_limits.per_user(provider, user.id)
         scopes = parse_scope(self.request.form.get("scope")) or list(DEVICE_SESSION_SCOPES)
         try:
             validate_user_scopes(client, scopes)

@@ -19,6 +19,7 @@ from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
 from app.context import RequestContext
 from app.identities.anonymous import AnonymousIdentityService, AnonymousUserDisallowed
 from app.identities.models import User
+from app.oidc import token_rate_limits
 from app.oidc.challenges import Challenges
 from app.oidc.clients import OAuthClient
 from app.oidc.device_keys import InvalidDeviceRequest, parse_unverified, public_jwk, verify
@@ -135,5 +136,6 @@ class AnonymousRequestGrant(BaseGrant, TokenEndpointMixin):
             raise InvalidGrantError("InvalidCredentials") from None
         if not provider.claims.is_active(user, provider.clock()):
             raise InvalidGrantError("InvalidCredentials")
+        token_rate_limits.per_user(provider, user.id)
         body = issue_device_session(provider, self.request.client, user, [], ctx)
         return 200, body, self.TOKEN_RESPONSE_HEADER

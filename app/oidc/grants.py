@@ -24,11 +24,13 @@ from authlib.oauth2.rfc6749.grants import (
     RefreshTokenGrant,
     TokenEndpointMixin,
 )
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 
 from app.extensions import db
 from app.identities.models import User
+from app.oidc import token_rate_limits
 from app.oidc.claims import UserFacts
 from app.oidc.clients import ID_TOKEN_GRANT, SETTINGS_ACTION_GRANT, OAuthClient
 from app.oidc.codes import CodeRecord
@@ -99,6 +101,7 @@ class CodeGrant(_GatehouseGrant, AuthorizationCodeGrant):
         user = self.authenticate_user(record)
         if user is None:
             raise InvalidGrantError("invalid authorization code")
+        token_rate_limits.per_user(self.server.provider, user.id)
         from app.oidc import app2app  # app2app builds on this module's neighbours
 
         # Authgear checks `x_app2app_device_key_jwt` before issuing; the key goes to the new grant.
@@ -145,6 +148,7 @@ class RefreshGrant(_GatehouseGrant, RefreshTokenGrant):
         user = self.authenticate_user(record)
         if user is None:
             raise InvalidGrantError("invalid refresh token")
+        token_rate_limits.per_user(self.server.provider, user.id)
         scopes = parse_scope(self.request.payload.scope) or list(record.grant.scopes or [])
         body = self.server.issuance.for_refresh(
             self.request.client,
@@ -167,6 +171,10 @@ class ClientCredentials(_GatehouseGrant, ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def validate_token_request(self) -> None:
+        client_id, _ = extract_basic_authorization(self.request.headers)
+        client = self.server.query_client(self.request.form.get("client_id") or client_id or "")
+        if client is not None and client.check_grant_type(self.GRANT_TYPE):
+            token_rate_limits.client_credentials(self.server.provider, client.client_id)  # before the secret
         # Authgear checks the resource's presence before the client secret.
         if not self.request.form.get("resource"):
             raise InvalidTargetError("resource is required")
@@ -225,6 +233,7 @@ class IdTokenGrant(_GatehouseGrant, BaseGrant, TokenEndpointMixin):
         # missing one (Authgear's error when the grant has no session), saying nothing about it.
         if access is None or access.client.client_id != self.request.client.client_id:
             raise InvalidGrantError("valid session is required", status_code=401)
+        token_rate_limits.per_user(self.server.provider, access.user.id)
         device_secret = self.request.form.get("device_secret")
         body = self.server.issuance.id_token_only(self.request.client, access, device_secret)
         return 200, body, self.TOKEN_RESPONSE_HEADER
@@ -270,6 +279,7 @@ class SettingsActionGrant(_GatehouseGrant, BaseGrant, TokenEndpointMixin):
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         row = self.request.settings_action_code
+        token_rate_limits.per_user(self.server.provider, row.user_id)
         if not self.server.provider.codes.consume(row):
             raise InvalidGrantError("invalid settings action code")
         return 200, {}, self.TOKEN_RESPONSE_HEADER

@@ -42,7 +42,7 @@ from app.context import RequestContext
 from app.crypto import sha256_hex
 from app.extensions import db
 from app.identities.models import User
-from app.oidc import device_secrets
+from app.oidc import device_secrets, token_rate_limits
 from app.oidc.app_sessions import open_session
 from app.oidc.authz_request import AuthorizeError, redirect_allowed
 from app.oidc.clients import OAuthClient
@@ -159,6 +159,7 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
         user = db.session.get(User, grant.user_id)
         if not provider.claims.is_active(user, provider.clock()):
             raise InsufficientScopeError("pre-authenticated url is not allowed for this session")
+        token_rate_limits.per_user(provider, grant.user_id)
         _check_device_secret(grant, claims, form["actor_token"])
 
         scopes = list(grant.scopes or [])

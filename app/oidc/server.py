@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Error, OAuth2Payloa
 from flask import Request, Response, request
 
 from app.context import RequestContext
+from app.oidc import token_rate_limits
 from app.oidc.app2app import App2AppRequestGrant
 from app.oidc.biometric import BiometricRequestGrant
 from app.oidc.clients import OAuthClient
@@ -88,6 +89,7 @@ class GatehouseAuthorizationServer(AuthorizationServer):
     def token_response(self) -> Response:
         """The token endpoint: OAuth errors as JSON (RFC 6749 section 5.2), never an exception."""
         try:
+            token_rate_limits.per_ip(self.provider, request_context().ip)
             check_basic_header(request.headers.get("Authorization"))
             reject_repeated_parameters(request.form)
             return self.create_token_response()
