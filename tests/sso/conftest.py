@@ -44,6 +44,13 @@ def standins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standins]:
         "github": {"client_id": "github-client", "client_secret": "github-secret"},
         "facebook": {"client_id": "1234567890", "client_secret": "facebook-secret"},
         "azureadv2": {"client_id": "entra-client", "client_secret": "entra-secret", "tid": "tenant-guid-1"},
+        "linkedin": {"client_id": "86linkedin", "client_secret": "linkedin-secret"},
+        "azureadb2c": {
+            "client_id": "b2c-client",
+            "client_secret": "b2c-secret",
+            "policy": "B2C_1_signupsignin",
+            "tenant_id": "775527ff-9a37-4307-8b3d-cc311f58d925",
+        },
     }
     yield s
     s.close()

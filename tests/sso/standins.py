@@ -1,4 +1,5 @@
-"""Stand-ins for the providers whose endpoints are fixed (Google, Apple, GitHub, Facebook, Microsoft),
+"""Stand-ins for the providers whose endpoints are fixed (Google, Apple, GitHub, Facebook, Microsoft,
+LinkedIn, Azure AD B2C),
 reached at their real host names the way Authgear's end-to-end tests reach them: the app's outgoing
 requests go through E2E_HTTP_PROXY (a CONNECT proxy here) to one TLS server whose certificate, for
 every provider host, is signed by a test CA given as E2E_TLS_CA_CERT_FILE.
@@ -6,7 +7,9 @@ every provider host, is signed by a test CA given as E2E_TLS_CA_CERT_FILE.
 Each stand-in speaks its provider's real formats: Google's and Microsoft's discovery, token and JWKS
 endpoints with RS256 ID tokens (nonce, PKCE for Google), Apple's form_post answer with the `user`
 field and its ES256 client-secret JWT check, GitHub's token answer (200 with `error` on a bad code),
-`/user` and `/user/emails`, Facebook's Graph API with `appsecret_proof`. The test chooses who signs in
+`/user` and `/user/emails`, Facebook's Graph API with `appsecret_proof`, LinkedIn's OpenID Connect
+(profile from its UserInfo), Azure AD B2C's per-policy discovery with the user's `emails` in the ID
+token. The test chooses who signs in
 (`standins.next_user[type]`), or that the user cancels (`deny`), and may make a provider hang (`delay`).
 """
 
@@ -31,6 +34,8 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from tests.provider_tls import ProviderServers, make_certs
 
+B2C_TENANT = "contosob2c"
+B2C_HOST = f"{B2C_TENANT}.b2clogin.com"
 HOSTS = [
     "accounts.google.com",
     "oauth2.googleapis.com",
@@ -41,6 +46,9 @@ HOSTS = [
     "www.facebook.com",
     "graph.facebook.com",
     "login.microsoftonline.com",
+    "www.linkedin.com",
+    "api.linkedin.com",
+    B2C_HOST,
 ]
 
 
@@ -135,6 +143,9 @@ class _Handler(BaseHTTPRequestHandler):
             "www.facebook.com": "facebook",
             "graph.facebook.com": "facebook",
             "login.microsoftonline.com": "azureadv2",
+            "www.linkedin.com": "linkedin",
+            "api.linkedin.com": "linkedin",
+            B2C_HOST: "azureadb2c",
         }.get(host)
         if provider is None:
             return self._send(404, {"error": "unknown host"})
@@ -345,4 +356,86 @@ class _Handler(BaseHTTPRequestHandler):
                 claims["nonce"] = grant["query"]["nonce"]
             body = {"token_type": "Bearer", "scope": "openid profile email", "expires_in": "3599"}
             return self._send(200, {**body, "access_token": "eyJ0", "id_token": self.standins.id_token(claims)})
+        return self._send(404, {"error": "not_found"})
+
+    # -- LinkedIn (Sign In with LinkedIn using OpenID Connect) ---------------------------------------
+    def _linkedin(self, method: str, host: str, path: str, query: dict[str, str], form: dict[str, str]) -> None:
+        client = self.standins.clients["linkedin"]
+        if host == "www.linkedin.com" and path == "/oauth/.well-known/openid-configuration":
+            return self._send(
+                200,
+                {
+                    "issuer": "https://www.linkedin.com/oauth",
+                    "authorization_endpoint": "https://www.linkedin.com/oauth/v2/authorization",
+                    "token_endpoint": "https://www.linkedin.com/oauth/v2/accessToken",
+                    "userinfo_endpoint": "https://api.linkedin.com/v2/userinfo",
+                    "jwks_uri": "https://www.linkedin.com/oauth/openid/jwks",
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["pairwise"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "scopes_supported": ["openid", "profile", "email"],
+                },
+            )
+        if path == "/oauth/v2/authorization":
+            return self._authorize("linkedin", query)
+        if path == "/oauth/openid/jwks":
+            return self._send(200, self.standins.jwks())
+        if path == "/oauth/v2/accessToken" and method == "POST":
+            grant = self._token_grant("linkedin", form)
+            if grant is None or form.get("client_secret") != client["client_secret"]:
+                error = {"error": "invalid_request", "error_description": "Unable to retrieve access token"}
+                return self._send(400, error)
+            user = grant["user"]
+            claims = {"iss": "https://www.linkedin.com/oauth", "aud": client["client_id"], "sub": user["sub"]}
+            if grant["query"].get("nonce"):
+                claims["nonce"] = grant["query"]["nonce"]
+            token = "AQV" + secrets.token_urlsafe(16)
+            self.standins.codes["token:" + token] = grant
+            body = {"access_token": token, "expires_in": 5183999, "scope": "email,openid,profile"}
+            body["token_type"] = "Bearer"
+            return self._send(200, {**body, "id_token": self.standins.id_token(claims)})
+        if host == "api.linkedin.com" and path == "/v2/userinfo":
+            token = self.headers.get("Authorization", "").partition(" ")[2]
+            grant = self.standins.codes.get("token:" + token)
+            if grant is None:
+                return self._send(401, {"serviceErrorCode": 65600, "message": "Invalid access token", "status": 401})
+            return self._send(200, grant["user"])
+        return self._send(404, {"message": "Not Found", "status": 404})
+
+    # -- Azure AD B2C --------------------------------------------------------------------------------
+    def _azureadb2c(self, method: str, host: str, path: str, query: dict[str, str], form: dict[str, str]) -> None:
+        client = self.standins.clients["azureadb2c"]
+        base = f"https://{B2C_HOST}/{B2C_TENANT}.onmicrosoft.com/{client['policy']}"
+        issuer = f"https://{B2C_HOST}/{client['tenant_id']}/v2.0/"
+        prefix = f"/{B2C_TENANT}.onmicrosoft.com/{client['policy']}"
+        if not path.startswith(prefix):
+            return self._send(404, {"error": "AADB2C90008: The request does not contain a valid policy"})
+        rest = path[len(prefix) :]
+        if rest == "/v2.0/.well-known/openid-configuration":
+            return self._send(
+                200,
+                {
+                    "issuer": issuer,
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+                    "jwks_uri": f"{base}/discovery/v2.0/keys",
+                    "response_types_supported": ["code", "code id_token", "id_token"],
+                    "subject_types_supported": ["pairwise"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                },
+            )
+        if rest == "/oauth2/v2.0/authorize":
+            return self._authorize("azureadb2c", query)
+        if rest == "/discovery/v2.0/keys":
+            return self._send(200, self.standins.jwks())
+        if rest == "/oauth2/v2.0/token" and method == "POST":
+            grant = self._token_grant("azureadb2c", form)
+            if grant is None or form.get("client_secret") != client["client_secret"]:
+                return self._send(400, {"error": "invalid_grant", "error_description": "AADB2C90080: expired grant."})
+            claims = {"iss": issuer, "aud": form["client_id"], "ver": "1.0", "tfp": client["policy"], **grant["user"]}
+            if grant["query"].get("nonce"):
+                claims["nonce"] = grant["query"]["nonce"]
+            body = {"token_type": "Bearer", "not_before": int(time.time()), "id_token_expires_in": 3600}
+            return self._send(200, {**body, "id_token": self.standins.id_token(claims)})
         return self._send(404, {"error": "not_found"})

@@ -1,6 +1,7 @@
 """Each provider type through the Flow API against a real upstream: Apple (form_post, ES256 client
-secret), GitHub (user + verified emails), Facebook (appsecret_proof), Microsoft Entra ID (oid), the
-generic `oidc` type and AD FS against node oidc-provider. Each maps its profile as Authgear does."""
+secret), GitHub (user + verified emails), Facebook (appsecret_proof), Microsoft Entra ID (oid),
+LinkedIn (UserInfo), Azure AD B2C (`emails`), the generic `oidc` type and AD FS against node
+oidc-provider. Each maps its profile as Authgear does."""
 
 from __future__ import annotations
 
@@ -201,6 +202,63 @@ def test_microsoft_entra_id_names_the_user_by_oid(sso_app, standins):
     assert identity.provider_subject_id == "00000000-0000-0000-66f3-3332eca7ea81"
     assert identity.dedup_key.startswith('oauth:azureadv2:{"tenant":"contoso.onmicrosoft.com"}:')
     assert attrs["email"] == "adele@contoso.example"
+
+
+def test_linkedin_takes_the_profile_from_userinfo(sso_app, standins):
+    provider = {"alias": "linkedin", "type": "linkedin", "client_id": "86linkedin"}
+    app = sso_app([provider], {"linkedin": "linkedin-secret"})
+    client = app.test_client()
+    standins.next_user["linkedin"] = {
+        "sub": "782bbtaQ",
+        "name": "John Doe",
+        "given_name": "John",
+        "family_name": "Doe",
+        "picture": "https://media.licdn.com/dms/image/john.jpg",
+        "locale": "en-US",
+        "email": "doe@example.com",
+        "email_verified": True,
+    }
+    data = choose_provider(client, create(client, "signup")["state_token"], "linkedin")
+    url = data["action"]["data"]["oauth_authorization_url"]
+    assert url.startswith("https://www.linkedin.com/oauth/v2/authorization?")
+    query = callback_query(standins, url)
+    ok(send(client, data["state_token"], {"query": query}))
+    identity, attrs = _identity(app)
+    assert identity.provider_subject_id == "782bbtaQ"
+    assert identity.dedup_key.startswith('oauth:linkedin:{"client_id":"86linkedin"}:')
+    assert (attrs["email"], attrs["given_name"], attrs["family_name"]) == ("doe@example.com", "John", "Doe")
+    # The profile came from UserInfo, asked with the access token the token endpoint gave.
+    assert ("api.linkedin.com", "GET", "/v2/userinfo") in standins.requests
+
+
+def test_azure_ad_b2c_takes_the_last_of_the_emails(sso_app, standins):
+    provider = {
+        "alias": "b2c",
+        "type": "azureadb2c",
+        "client_id": "b2c-client",
+        "tenant": "contosob2c",
+        "policy": "B2C_1_signupsignin",
+    }
+    app = sso_app([provider], {"b2c": "b2c-secret"})
+    client = app.test_client()
+    standins.next_user["azureadb2c"] = {
+        "sub": "a5e8b6c4-0f4e-4c44-9c1b-7e0d6d3f2a11",
+        "name": "Megan Bowen",
+        "given_name": "Megan",
+        "family_name": "Bowen",
+        "emails": ["old@contoso.example", "megan@contoso.example"],
+    }
+    data = choose_provider(client, create(client, "signup")["state_token"], "b2c")
+    url = data["action"]["data"]["oauth_authorization_url"]
+    assert url.startswith(
+        "https://contosob2c.b2clogin.com/contosob2c.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/authorize?"
+    )
+    query = callback_query(standins, url)
+    ok(send(client, data["state_token"], {"query": query}))
+    identity, attrs = _identity(app)
+    assert identity.provider_subject_id == "a5e8b6c4-0f4e-4c44-9c1b-7e0d6d3f2a11"
+    assert identity.dedup_key.startswith('oauth:azureadb2c:{"tenant":"contosob2c"}:')
+    assert (attrs["email"], attrs["name"]) == ("megan@contoso.example", "Megan Bowen")
 
 
 def _upstream_app(sso_app, upstream, provider_type):
