@@ -158,6 +158,7 @@ def _sqlite_begin(conn: Connection) -> None:
 def _register_blueprints(app: Flask) -> None:
     from app import admin_bulk, demo, health, oidc, web
     from app.admin import graphql_api as admin_graphql
+    from app.api import account_management as account_management_api
     from app.api import anonymous_user as anonymous_user_api
     from app.api import flows as flows_api
     from app.resolver import routes as resolver
@@ -170,6 +171,7 @@ def _register_blueprints(app: Flask) -> None:
         (health.bp, True),
         (flows_api.bp, True),
         (anonymous_user_api.bp, True),
+        (account_management_api.bp, True),  # JSON only, other origins refused (app/api/json_api.py)
         (admin_graphql.bp, True),
         (admin_bulk.bp, True),
         (resolver.bp, True),

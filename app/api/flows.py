@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
-from app.cross_origin import check_cross_origin
-from app.errors import TooManyRequest
+from app.api import json_api
 from app.flows.engine import FlowEngine, FlowResult
 from app.flows.run import FlowContext
 from app.services import services
-from app.transport import apply_flow_cookies, flow_context, json_body, require_json_content_type
+from app.transport import apply_flow_cookies, flow_context, json_body
 
 bp = Blueprint("flows_api", __name__, url_prefix="/api/v1/authentication_flows")
 
@@ -22,41 +21,12 @@ def engine() -> FlowEngine:
 
 
 @bp.before_request
-def _rate_limit_preflight_and_origin() -> Response | None:
-    svc = services()
-    rule = svc.config.project["authentication_flow"]["rate_limits"]["per_ip"]
-    try:
-        svc.rate_limiter.check(None, "AuthflowAPIPerIP", request.remote_addr or "", rule)
-    except TooManyRequest:
-        # Authgear's RateLimitMiddleware answers a plain TooManyRequest, without rate limit info.
-        raise TooManyRequest("TooManyRequest", "Reach Rate Limit") from None
-    if request.method == "OPTIONS":
-        return Response(status=204)
-    # A flow that finishes sets the IdP session cookie: a page of another site must not be able to
-    # run one in a victim's browser (login CSRF). Custom UIs on allowed origins use CORS.
-    require_json_content_type()
-    check_cross_origin(_trusted_origins())
-    return None
+def _guard() -> Response | None:
+    # Authgear's AuthowAPIPerIP, from `authentication_flow.rate_limits.per_ip`.
+    return json_api.guard("AuthflowAPIPerIP", services().config.project["authentication_flow"]["rate_limits"]["per_ip"])
 
 
-def _trusted_origins() -> list[str]:
-    """The public origin (when a proxy rewrites Host) and `http.allowed_origins`."""
-    cfg = services().config
-    return [cfg.public_origin, *cfg.project["http"]["allowed_origins"]]
-
-
-@bp.after_request
-def _cors(resp: Response) -> Response:
-    """CORS only for `http.allowed_origins` (a custom UI on another origin)."""
-    origin = request.headers.get("Origin")
-    allowed = services().config.project["http"]["allowed_origins"]
-    if origin and origin in allowed:
-        resp.headers["Access-Control-Allow-Origin"] = origin
-        resp.headers["Access-Control-Allow-Credentials"] = "true"
-        resp.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-        resp.headers["Access-Control-Allow-Headers"] = "Content-Type"
-        resp.headers["Vary"] = "Origin"
-    return resp
+bp.after_request(json_api.cors)
 
 
 def flow_response(result: FlowResult) -> Response:

@@ -93,12 +93,14 @@ class OAuthLinks:
         return found
 
     # -- linking --------------------------------------------------------------------------------
-    def start_link(self, user: User, alias: str, redirect_uri: str) -> AuthorizationStart:
-        """The provider's authorization URL (without state) for linking `alias` to `user`."""
+    def start_link(
+        self, user: User, alias: str, redirect_uri: str, response_mode: str = "form_post", state: str = ""
+    ) -> AuthorizationStart:
+        """The provider's authorization URL for linking `alias` to `user`."""
         c = self.candidate(user, alias)
         if c.create_disabled or c.identity is not None:
             raise modify_disabled()
-        return self.svc.sso.start(alias, redirect_uri, "form_post")
+        return self.svc.sso.start(alias, redirect_uri, response_mode, state=state)
 
     def finish_link(
         self,

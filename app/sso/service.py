@@ -123,7 +123,12 @@ class SSOService:
 
     # -- the two legs -----------------------------------------------------------------------------
     def start(
-        self, alias: str, redirect_uri: str, response_mode: str = "", prompt: list[str] | None = None
+        self,
+        alias: str,
+        redirect_uri: str,
+        response_mode: str = "",
+        prompt: list[str] | None = None,
+        state: str = "",
     ) -> AuthorizationStart:
         provider, ctx, _ = self._context(alias)
         nonce = generate_token(32) if provider.uses_nonce else ""
@@ -131,6 +136,7 @@ class SSOService:
         params = AuthorizationParams(
             redirect_uri=redirect_uri,
             response_mode=response_mode,
+            state=state,
             nonce=nonce,
             code_challenge=create_s256_code_challenge(verifier) if verifier else "",
             prompt=list(prompt or []),
