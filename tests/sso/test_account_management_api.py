@@ -133,3 +133,43 @@ def test_what_the_api_refuses(sso_app):
     assert foreign.status_code == 403 and foreign.get_json()["error"]["reason"] == "CrossOriginRequest"
     form = client.post(START, data="identification=oauth", content_type="text/plain")
     assert form.status_code == 400
+
+
+def test_an_apps_access_token_signs_the_calls(sso_app, standins):
+    """Native apps and SPAs call with their access token (Authgear's session middleware takes both)."""
+    from app.identities.models import User
+    from app.oidc.id_token import SID_IDP, encode_sid
+    from app.sessions.models import IdPSession
+
+    spa = {"client_id": "am-spa", "name": "App", "x_application_type": "spa", "redirect_uris": [REDIRECT_URI]}
+    overrides = {**PASSWORD_LOGIN, "oauth": {"clients": [spa]}}
+    app = sso_app([google_provider()], {"google": "google-secret"}, overrides=overrides)
+    _signed_in(app, "bearer1")
+    with app.app_context():
+        provider = app.extensions["gatehouse_oidc"]
+        session = db.session.scalars(select(IdPSession)).one()
+        token = provider.access_tokens.issue_for_user(
+            client=provider.clients.get("am-spa"),
+            user_id=session.user_id,
+            scopes=["openid", "https://authgear.com/scopes/full-access"],
+            offline_grant_id=None,
+            idp_session_id=session.id,
+            sid=encode_sid(SID_IDP, session.id),
+            auth_time=session.authenticated_at,
+            amr=["pwd"],
+            user_claims=provider.claims.user_facts(db.session.get_one(User, session.user_id)).custom_claims(),
+        ).token
+        db.session.commit()
+    cookieless = app.test_client()
+    started = cookieless.post(
+        START,
+        json={"identification": "oauth", "alias": "google", "redirect_uri": REDIRECT_URI},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert started.status_code == 200, started.get_json()
+    wrong = cookieless.post(
+        START,
+        json={"identification": "oauth", "alias": "google", "redirect_uri": REDIRECT_URI},
+        headers={"Authorization": "Bearer not-a-token"},
+    )
+    assert wrong.status_code == 401
