@@ -28,6 +28,7 @@ def rejected(fn, raw, **kwargs) -> dict:
         fn(raw, **kwargs)
     err = info.value
     assert err.name == "Invalid" and err.reason == "ValidationFailed" and err.status == 400
+    assert err.message == "invalid login ID"  # Authgear's login ID checker, whatever the rule
     (cause,) = err.info["causes"]
     assert cause["location"] == "/login_id"
     return cause
@@ -62,7 +63,7 @@ def test_fullwidth_characters_are_nfkc_normalized():
 def test_plus_sign_allowed_by_default_and_blocked_on_request():
     assert email("a+tag@example.com").value == "a+tag@example.com"
     cause = rejected(email, "a+tag@example.com", block_plus_sign=True)
-    assert cause["kind"] == "format" and cause["details"] == {"format": "email"}
+    assert cause["kind"] == "blocked" and cause["details"] == {"reason": "BlockPlusSign"}  # Authgear's
 
 
 def test_ignore_dot_sign_changes_only_the_unique_key():
@@ -205,7 +206,8 @@ def test_unicode_username_allowed_when_not_ascii_only():
 @pytest.mark.parametrize("raw", ["admin", "Admin", "ROOT", "postmaster", "noreply"])
 def test_reserved_usernames_are_refused(raw):
     cause = rejected(username, raw)
-    assert cause["details"] == {"format": "username"}
+    # Authgear's login ID checker: kind blocked, reason UsernameReserved.
+    assert (cause["kind"], cause["details"]) == ("blocked", {"reason": "UsernameReserved"})
 
 
 def test_reserved_usernames_allowed_when_not_blocked():
@@ -213,7 +215,8 @@ def test_reserved_usernames_allowed_when_not_blocked():
 
 
 def test_excluded_keywords():
-    rejected(username, "SuperBadWord99", exclude_keywords_enabled=True, excluded_keywords=["badword"])
+    cause = rejected(username, "SuperBadWord99", exclude_keywords_enabled=True, excluded_keywords=["badword"])
+    assert (cause["kind"], cause["details"]) == ("blocked", {"reason": "UsernameExcludedKeywords"})
     assert username("SuperBadWord99").value == "superbadword99"
 
 

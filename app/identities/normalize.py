@@ -60,8 +60,14 @@ class NormalizedLoginID:
     unique_key: str  # what must be unique per login ID key
 
 
-def _invalid(fmt: str, message: str, location: str = "/login_id") -> ValidationFailed:
+def _invalid(fmt: str, message: str = "invalid login ID", location: str = "/login_id") -> ValidationFailed:
     return ValidationFailed([{"location": location, "kind": "format", "details": {"format": fmt}}], message)
+
+
+def _blocked(reason: str) -> ValidationFailed:
+    """Authgear's login ID checker: a value its rules block, `kind: blocked` with the rule's reason."""
+    cause = {"location": "/login_id", "kind": "blocked", "details": {"reason": reason}}
+    return ValidationFailed([cause], "invalid login ID")
 
 
 def _invisible(c: str) -> bool:
@@ -82,20 +88,20 @@ def normalize_email(raw: str, rules: dict[str, Any]) -> NormalizedLoginID:
     # Printable ASCII holds no invisible character: the per-character check is for the rest only.
     visible = value.isascii() and value.isprintable()
     if not _EMAIL.match(value) or (not visible and any(_invisible(c) for c in value)):
-        raise _invalid("email", "invalid email address")
+        raise _invalid("email")
     local, domain = value.rsplit("@", 1)
     if _bad_dots(local) or _bad_dots(domain):
-        raise _invalid("email", "invalid email address")
+        raise _invalid("email")
     domain = domain.lower()
     if not rules.get("case_sensitive", False):
         local = local.lower()
     if rules.get("block_plus_sign", False) and "+" in local:
-        raise _invalid("email", "email address with + is not allowed")
+        raise _blocked("BlockPlusSign")
     try:
         # The unique key uses the ASCII (IDNA) domain so a Unicode domain and its punycode collide.
         ascii_domain = domain.encode("idna").decode()
     except UnicodeError:  # an empty or over-long (> 63 characters) label
-        raise _invalid("email", "invalid email address") from None
+        raise _invalid("email") from None
     stored = f"{local}@{domain}"
     unique_local = local.replace(".", "") if rules.get("ignore_dot_sign", False) else local
     return NormalizedLoginID("email", stored, f"{unique_local}@{ascii_domain}")
@@ -111,18 +117,18 @@ def normalize_phone(raw: str, rules: dict[str, Any] | None = None) -> Normalized
     """`rules` is `ui.phone_input` (validation method and country allowlist); none: the strictest check."""
     value = raw.strip()
     if not value.startswith("+"):
-        raise _invalid("phone", "invalid login ID")
+        raise _invalid("phone")
     if not _PHONE_CHARS.match(value):
         # libphonenumber would drop letters and extensions ("x123") silently; refuse them instead.
-        raise _invalid("phone", "invalid login ID")
+        raise _invalid("phone")
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise _invalid("phone", "invalid login ID") from None
+        raise _invalid("phone") from None
     if not phonenumbers.is_possible_number(number):
-        raise _invalid("phone", "invalid login ID")
+        raise _invalid("phone")
     if phone_validation_method(rules) == "isValidNumber" and not phonenumbers.is_valid_number(number):
-        raise _invalid("phone", "invalid login ID")
+        raise _invalid("phone")
     allowlist = (rules or {}).get("allowlist")
     if allowlist and not set(_regions(number)) & set(allowlist):
         raise ValidationFailed(
@@ -151,16 +157,17 @@ def _regions(number: phonenumbers.PhoneNumber) -> list[str]:
 def normalize_username(raw: str, rules: dict[str, Any]) -> NormalizedLoginID:
     value = unicodedata.normalize("NFKC", raw).strip()
     if not value:
-        raise _invalid("username", "username must not be empty")
-    if rules.get("ascii_only", True) and not _USERNAME_ASCII.match(value):
-        raise _invalid("username", "username may contain only letters, digits, _ - and .")
+        raise _invalid("username")
     folded = value.casefold()
+    # In Authgear's order: reserved names, excluded keywords, then the ASCII rule.
     if rules.get("block_reserved_usernames", True) and folded in RESERVED_USERNAMES:
-        raise _invalid("username", "this username is reserved")
+        raise _blocked("UsernameReserved")
     if rules.get("exclude_keywords_enabled", False):
         for keyword in rules.get("excluded_keywords", []):
             if keyword.casefold() in folded:
-                raise _invalid("username", "this username is not allowed")
+                raise _blocked("UsernameExcludedKeywords")
+    if rules.get("ascii_only", True) and not _USERNAME_ASCII.match(value):
+        raise _invalid("username")
     stored = value if rules.get("case_sensitive", False) else folded
     return NormalizedLoginID("username", stored, stored)
 
@@ -172,11 +179,11 @@ def normalize(login_id_type: str, raw: Any, rules: dict[str, Any], max_length: i
     if not isinstance(raw, str):
         raise ValidationFailed(
             [{"location": "/login_id", "kind": "type", "details": {"expected": ["string"]}}],
-            "login ID must be a string",
+            "invalid login ID",
         )
     if len(raw) > max_length:
         raise ValidationFailed(
             [{"location": "/login_id", "kind": "maxLength", "details": {"expected": max_length, "actual": len(raw)}}],
-            "login ID is too long",
+            "invalid login ID",
         )
     return _NORMALIZERS[login_id_type](raw, rules)

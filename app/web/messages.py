@@ -317,10 +317,12 @@ def _validation_text(info: dict[str, Any], page: str, identification: Any) -> st
     for cause in causes:
         if not isinstance(cause, dict):
             continue
-        if cause.get("location") == "/login_id" and cause.get("kind") == "blocked":
-            # ui.phone_input.allowlist refused the number's country (Authgear's PhoneNumberCountryCodeAllowlist).
+        reason = (cause.get("details") or {}).get("reason")
+        if cause.get("location") == "/login_id" and reason == "PhoneNumberCountryCodeAllowlist":
+            # ui.phone_input.allowlist refused the number's country.
             return gettext("Phone numbers from this country or region are not accepted.")
-        if cause.get("location") == "/login_id" and cause.get("kind") == "format":
+        # A reserved or excluded username, an address with `+` (kind blocked): said as a bad format.
+        if cause.get("location") == "/login_id" and cause.get("kind") in ("format", "blocked"):
             if identification == "phone":
                 return gettext("Enter a phone number with its country code, for example +85298765432.")
             if identification == "username":
