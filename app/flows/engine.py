@@ -53,7 +53,6 @@ INPUT_SCHEMA = {
         "batch_input": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "object"}},
     },
     "required": ["state_token"],
-    "additionalProperties": False,
     "oneOf": [{"required": ["input"]}, {"required": ["batch_input"]}],
 }
 # Without a state token (Authgear's resolveStateTokenFromInput): one input, a reset link's code.

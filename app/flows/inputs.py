@@ -37,8 +37,9 @@ def validate(instance: Any, schema: dict[str, Any]) -> None:
 
 
 def obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    """A closed object schema: unknown keys are refused."""
-    return {"type": "object", "properties": properties, "required": required or [], "additionalProperties": False}
+    """An object schema. Other keys are ignored, as Authgear's input and request schemas, which set no
+    `additionalProperties`, ignore them (a custom UI may send more than a step reads)."""
+    return {"type": "object", "properties": properties, "required": required or []}
 
 
 STRING = {"type": "string", "minLength": 1, "maxLength": 1000}

@@ -70,9 +70,11 @@ class PromptCreatePasskey:
             return Done()
         if not inp["skip"]:
             raise BadRequest("AuthenticationFlowIncompatibleInput", "incompatible input")
-        if inp.get("do_not_ask_again") and not run.signing_up:
+        # Input keys no schema names are ignored (Authgear): `do_not_ask_again` counts only when offered.
+        opt_out = inp.get("do_not_ask_again") is True and _opt_out_allowed(run)
+        if opt_out and not run.signing_up:
             run.svc.users.get(run.user_id or "").opt_out_passkey_upsell = True
-        elif inp.get("do_not_ask_again"):
+        elif opt_out:
             run.pending["opt_out_passkey_upsell"] = True
         return Done()
 
