@@ -249,3 +249,24 @@ def test_a_password_login_is_one_transaction_of_a_constant_number_of_statements(
             audit = select(AuditLog.activity_type).where(AuditLog.user_id == user_id).order_by(AuditLog.id)
             rows = [r for r in db.session.scalars(audit) if r in ("session.created", "user.authenticated")]
             assert rows == ["session.created", "user.authenticated"] * logins
+
+
+def test_an_id_token_identifies_by_its_signature_alone(flow_app, services_of):
+    """Authgear's VerifyIDToken checks only the signature: an ID token of an earlier public origin, or
+    with `sub` alone (its e2e generateIDToken), identifies the user, who still authenticates."""
+    from app.oidc.keys import SigningKeys
+
+    app = flow_app()
+    with services_of(app)() as svc:
+        user = svc.users.create_user([("username", "idtoken_user")])
+        svc.passwords.create(user.id, "Idtoken-pass-1")
+        db.session.commit()
+        keys = SigningKeys.from_config(svc.config)
+        tokens = [keys.sign({"sub": user.id}), keys.sign({"sub": user.id, "iss": "https://old.example.com"})]
+    for token in tokens:
+        client = app.test_client()
+        start = client.post(FLOWS, json={"type": "reauth", "name": "default"}).get_json()["result"]
+        body = {"state_token": start["state_token"], "input": {"identification": "id_token", "id_token": token}}
+        result = client.post(INPUT, json=body).get_json()["result"]
+        assert result["action"]["type"] == "authenticate"
+        assert result["action"]["data"]["options"] == [{"authentication": "primary_password"}]

@@ -242,7 +242,9 @@ class Identify:
         except (JoseError, ValueError):
             raise Invalid("Invalid", "invalid ID token") from None  # Authgear's apierrors.NewInvalid
         claims = token.claims
-        if claims.get("iss") != run.svc.config.public_origin or not isinstance(claims.get("sub"), str):
+        # Only the signature counts, as Authgear's VerifyIDToken: `iss` changes with the public
+        # origin, and one ID token serves several clients (`aud`). The user still authenticates.
+        if not isinstance(claims.get("sub"), str):
             raise Invalid("Invalid", "invalid ID token")
         if run.ctx.session_user_id and claims["sub"] != run.ctx.session_user_id:
             raise BadRequest("AuthenticationFlowDifferentUserID", "a different user is signed in")
