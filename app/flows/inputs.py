@@ -37,9 +37,14 @@ def validate(instance: Any, schema: dict[str, Any]) -> None:
 
 
 def obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    """An object schema. Other keys are ignored, as Authgear's input and request schemas, which set no
-    `additionalProperties`, ignore them (a custom UI may send more than a step reads)."""
+    """A flow input's object schema. Other keys are ignored, as Authgear's input and request schemas,
+    which set no `additionalProperties`, ignore them (a custom UI may send more than a step reads)."""
     return {"type": "object", "properties": properties, "required": required or []}
+
+
+def closed_obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """An object schema that refuses other keys (Authgear's import and export request schemas)."""
+    return {**obj(properties, required), "additionalProperties": False}
 
 
 STRING = {"type": "string", "minLength": 1, "maxLength": 1000}

@@ -51,7 +51,7 @@ from app.db import CHANGES_USERS
 from app.errors import AppError, InternalError, Invalid, ValidationFailed
 from app.extensions import db
 from app.flows.inputs import _cause as cause
-from app.flows.inputs import obj
+from app.flows.inputs import closed_obj
 from app.identities.account import ADDRESS_FIELDS, PROFILE_ATTRIBUTES
 from app.identities.models import Identity, User, VerifiedClaim
 from app.identities.normalize import NormalizedLoginID, normalize, normalize_email, normalize_phone
@@ -75,7 +75,7 @@ _NULLABLE_LOGIN_ID = {"type": ["string", "null"], "minLength": 1, "maxLength": 4
 _KEYS = {"type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 40}}
 _BOOL = {"type": "boolean"}
 _NULLABLE_TIME = {"type": ["string", "null"], "maxLength": 64}
-_PASSWORD = obj(
+_PASSWORD = closed_obj(
     {
         "type": {"enum": list(imported_hashes.IMPORT_TYPES)},
         "password_hash": {"type": "string", "minLength": 1, "maxLength": 1000},
@@ -83,12 +83,12 @@ _PASSWORD = obj(
     },
     ["type", "password_hash"],
 )
-_MFA = obj(
+_MFA = closed_obj(
     {
         "email": _NULLABLE_LOGIN_ID,
         "phone_number": _NULLABLE_LOGIN_ID,
         "password": _PASSWORD,
-        "totp": obj({"secret": {"type": "string", "minLength": 1, "maxLength": 200}}, ["secret"]),
+        "totp": closed_obj({"secret": {"type": "string", "minLength": 1, "maxLength": 200}}, ["secret"]),
     }
 )
 
@@ -117,7 +117,7 @@ def record_schema(identifier: str) -> dict[str, Any]:
             "mfa": _MFA,
         }
     )
-    return obj(properties, [identifier])
+    return closed_obj(properties, [identifier])
 
 
 _SCHEMAS = {identifier: record_schema(identifier) for identifier in LOGIN_ID_TYPES}

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text, update
 
 from app.errors import InternalError, Invalid, TooManyRequest, ValidationFailed
 from app.extensions import db
-from app.flows.inputs import obj, validate
+from app.flows.inputs import closed_obj, validate
 from app.identities.models import User
 from app.jobs.export_records import (
     DEFAULT_CSV_POINTERS,
@@ -56,16 +56,16 @@ MAX_CSV_FIELDS = 500
 # Serializes "is an export running?" with the insert of a new one on PostgreSQL.
 _ADVISORY_LOCK = 0x6761746568757365
 
-REQUEST_SCHEMA = obj(
+REQUEST_SCHEMA = closed_obj(
     {
         "format": {"enum": ["ndjson", "csv"]},
-        "csv": obj(
+        "csv": closed_obj(
             {
                 "fields": {
                     "type": "array",
                     "minItems": 1,
                     "maxItems": MAX_CSV_FIELDS,
-                    "items": obj(
+                    "items": closed_obj(
                         {
                             "pointer": {"type": "string", "maxLength": 1000},
                             "field_name": {"type": "string", "maxLength": 1000},

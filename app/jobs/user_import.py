@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 
 from app.errors import AppError, InternalError, ValidationFailed
 from app.extensions import db
-from app.flows.inputs import obj, validate
+from app.flows.inputs import closed_obj, validate
 from app.jobs.import_records import LOGIN_ID_TYPES, LoginIDRules, Outcome, RecordImporter, redact
 from app.jobs.runner import JobRunner, Lease, get_runner
 from app.jobs.tasks import (
@@ -57,7 +57,7 @@ TASK_TIMEOUT_SECONDS = 600
 BATCH_RECORDS = RECORDS_PER_TASK
 OUTCOMES = ("inserted", "updated", "skipped", "failed")
 
-REQUEST_SCHEMA = obj(
+REQUEST_SCHEMA = closed_obj(
     {
         "upsert": {"type": "boolean"},
         "identifier": {"enum": list(LOGIN_ID_TYPES)},

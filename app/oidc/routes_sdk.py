@@ -7,15 +7,15 @@ from flask import Response, jsonify, request
 
 from app.errors import AppError, error_response
 from app.extensions import csrf, db
-from app.flows.inputs import obj, validate
+from app.flows.inputs import closed_obj, validate
 from app.oidc.app_session_tokens import AppSessionTokens
 from app.oidc.blueprint import bp, with_cors
 from app.oidc.challenges import PURPOSES, Challenges
 from app.oidc.provider import oidc_provider
 from app.transport import json_body
 
-APP_SESSION_TOKEN_SCHEMA = obj({"refresh_token": {"type": "string"}}, ["refresh_token"])
-CHALLENGE_SCHEMA = obj({"purpose": {"type": "string", "enum": list(PURPOSES)}}, ["purpose"])
+APP_SESSION_TOKEN_SCHEMA = closed_obj({"refresh_token": {"type": "string"}}, ["refresh_token"])
+CHALLENGE_SCHEMA = closed_obj({"purpose": {"type": "string", "enum": list(PURPOSES)}}, ["purpose"])
 
 
 def _rfc3339(value: object) -> str:
