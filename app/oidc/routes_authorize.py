@@ -177,7 +177,8 @@ def _handed_over_login(provider: OIDCProvider, pending: PendingRequest) -> tuple
 @bp.route("/oauth2/consent", methods=["GET", "POST"])
 def consent() -> Response:
     provider = oidc_provider()
-    x_ref = (request.form if request.method == "POST" else request.args).get("x_ref", "")
+    # The form's fields or the page's own query, as Authgear's ParseForm reads both.
+    x_ref = request.values.get("x_ref", "")
     pending = provider.pending.load(x_ref)
     if pending is None:
         return _page_error("the authorization request has expired or was already completed")
@@ -200,11 +201,14 @@ def consent() -> Response:
             provider.pending.update(x_ref, pending)
             return redirect(settings_page_url(pending, x_ref), 302)
         if client.is_third_party and not provider.authorizations.covers(user.id, client.client_id, pending.scopes):
-            action = request.form.get("action") if request.method == "POST" else None
-            if "none" in pending.prompt or action == "deny":
+            # Authgear's consent form: `x_action` consent or cancel; any other POST is "Unknown action".
+            action = request.form.get("x_action") if request.method == "POST" else None
+            if "none" in pending.prompt or action == "cancel":
                 provider.pending.consume(x_ref)
                 raise pending.error("access_denied", "authorization denied")
-            if action != "allow":
+            if request.method == "POST" and action != "consent":
+                return Response("Unknown action", status=400, mimetype="text/plain")
+            if action != "consent":
                 return _consent_page(client, pending, user, x_ref)
         if not provider.pending.consume(x_ref):
             return _page_error("the authorization request has expired or was already completed")

@@ -316,9 +316,13 @@ def test_third_party_client_asks_for_consent_once(oidc_client, login, oidc_app):
     csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     x_ref = re.search(r'name="x_ref" value="([^"]+)"', html).group(1)
 
-    forged = oidc_client.post("/oauth2/consent", data={"x_ref": x_ref, "action": "allow"})
+    forged = oidc_client.post("/oauth2/consent", data={"x_ref": x_ref, "x_action": "consent"})
     assert forged.status_code == 400  # no CSRF token: nothing issued
-    allowed = oidc_client.post("/oauth2/consent", data={"x_ref": x_ref, "action": "allow", "csrf_token": csrf_token})
+    # Authgear's consent form: `x_action` consent or cancel, anything else is refused.
+    unknown = oidc_client.post("/oauth2/consent", data={"x_ref": x_ref, "x_action": "allow", "csrf_token": csrf_token})
+    assert (unknown.status_code, unknown.get_data(as_text=True)) == (400, "Unknown action")
+    # As Authgear's client posts it: to the page's own URL (x_ref in its query).
+    allowed = oidc_client.post(f"/oauth2/consent?x_ref={x_ref}", data={"x_action": "consent", "csrf_token": csrf_token})
     assert allowed.status_code == 302 and allowed.headers["Location"].startswith(THIRD_CB + "?code=")
     with oidc_app.app_context():
         authz = db.session.scalar(select(OAuthAuthorization).where(OAuthAuthorization.client_id == THIRD))
@@ -344,7 +348,7 @@ def test_third_party_consent_denied(oidc_client, login):
     ).get_data(as_text=True)
     csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     x_ref = re.search(r'name="x_ref" value="([^"]+)"', html).group(1)
-    denied = oidc_client.post("/oauth2/consent", data={"x_ref": x_ref, "action": "deny", "csrf_token": csrf_token})
+    denied = oidc_client.post("/oauth2/consent", data={"x_ref": x_ref, "x_action": "cancel", "csrf_token": csrf_token})
     assert query_of(denied.headers["Location"]) == {
         "error": "access_denied",
         "error_description": "authorization denied",

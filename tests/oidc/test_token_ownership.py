@@ -49,7 +49,7 @@ def _third_party_tokens(client, scope="openid offline_access"):
     form = {
         "x_ref": re.search(r'name="x_ref" value="([^"]+)"', page).group(1),
         "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
-        "action": "allow",
+        "x_action": "consent",
     }
     code = query_of(client.post("/oauth2/consent", data=form).headers["Location"])["code"]
     body = exchange(client, code, None, THIRD, THIRD_CB, headers=basic(THIRD, THIRD_SECRET)).get_json()

@@ -120,7 +120,7 @@ def test_third_party_consent_posted_same_origin_without_token_is_accepted(make_a
     params = {"client_id": THIRD, "redirect_uri": THIRD_CB, "response_type": "code", "scope": "openid"}
     page_url = client.get("/oauth2/authorize", query_string=params).headers["Location"]
     x_ref = query_of(page_url)["x_ref"]
-    refused = client.post("/oauth2/consent", data={"x_ref": x_ref, "action": "allow"}, headers=HTML)
+    refused = client.post("/oauth2/consent", data={"x_ref": x_ref, "x_action": "consent"}, headers=HTML)
     assert refused.status_code == 400  # no token, and nothing says where the POST came from
-    done = client.post("/oauth2/consent", data={"x_ref": x_ref, "action": "allow"}, headers=SAME_ORIGIN)
+    done = client.post("/oauth2/consent", data={"x_ref": x_ref, "x_action": "consent"}, headers=SAME_ORIGIN)
     assert done.status_code == 302 and query_of(done.headers["Location"])["code"]
