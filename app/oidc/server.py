@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Error, OAuth2Payload, OAuth2Request
 from flask import Request, Response, request
+from werkzeug.datastructures import Headers
 
 from app.context import RequestContext
 from app.oidc import token_rate_limits
@@ -46,11 +48,22 @@ class _FormPayload(OAuth2Payload):
         return {k: self._request.form.getlist(k) for k in self._request.form}
 
 
+def _basic_credentials_ignored(req: Request) -> bool:
+    """A client secret in the body wins over a Basic header, as in Authgear's token handler: the
+    header is then someone else's (a proxy's). Unlike Authgear, a body with `client_id` alone keeps
+    the header, so that clients sending both their ID in the body and Basic credentials still work."""
+    scheme = (req.headers.get("Authorization") or "").partition(" ")[0]
+    return scheme.lower() == "basic" and bool(req.form.get("client_secret"))
+
+
 class _TokenRequest(FlaskOAuth2Request):
     def __init__(self, req: Request, uri: str) -> None:
+        headers: Any = req.headers
+        if _basic_credentials_ignored(req):
+            headers = Headers([(k, v) for k, v in req.headers.items() if k.lower() != "authorization"])
         # authlib refuses plain-http URIs except on loopback; the URI it checks is the public one,
         # not whatever address the proxy in front used to reach this process.
-        OAuth2Request.__init__(self, method=req.method, uri=uri, headers=req.headers)
+        OAuth2Request.__init__(self, method=req.method, uri=uri, headers=headers)
         self._request = req
         self.payload = _FormPayload(req)
 
@@ -90,7 +103,8 @@ class GatehouseAuthorizationServer(AuthorizationServer):
         """The token endpoint: OAuth errors as JSON (RFC 6749 section 5.2), never an exception."""
         try:
             token_rate_limits.per_ip(self.provider, request_context().ip)
-            check_basic_header(request.headers.get("Authorization"))
+            if not _basic_credentials_ignored(request):
+                check_basic_header(request.headers.get("Authorization"))
             reject_repeated_parameters(request.form)
             return self.create_token_response()
         except OAuth2Error as error:

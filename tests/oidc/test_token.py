@@ -105,6 +105,17 @@ def test_confidential_client_with_basic_and_post_auth(oidc_client, login, oidc_a
     assert resp.status_code == 200 and REFRESH_TOKEN.match(resp.get_json()["refresh_token"])
 
 
+def test_a_secret_in_the_body_wins_over_a_proxys_basic_header(oidc_client, login, oidc_app):
+    """Authgear's e2e oauth_idp/token_client_secret_basic: the client's own credentials in the body,
+    a proxy's Basic credentials in the header."""
+    login(oidc_client)
+    code, _ = get_code(oidc_client, WEB, WEB_CB, scope="openid", pkce=False)
+    data = {"client_secret": client_secret(oidc_app, WEB)}
+    proxy = basic("someproxyuser", "someproxypassword")
+    resp = exchange(oidc_client, code, None, WEB, WEB_CB, data=data, headers=proxy)
+    assert resp.status_code == 200, resp.get_json()
+
+
 @pytest.mark.parametrize("auth", ["wrong-basic", "wrong-post", "missing", "unknown-client"])
 def test_confidential_client_secret_is_checked(oidc_client, login, oidc_app, auth):
     login(oidc_client)
