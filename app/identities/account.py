@@ -213,9 +213,12 @@ class AccountService:
         custom: dict[str, Any] | None,
         ctx: RequestContext | None = None,
     ) -> User:
-        """Each given object replaces the stored one whole (Authgear's `updateUser`)."""
+        """Each given object replaces the stored one whole (Authgear's `updateUser`). The derived
+        standard attributes a read gives (`*_verified`, `updated_at`) are dropped first, as Authgear's
+        WithDerivedAttributesRemoved, so what was read can be written back."""
         if standard is not None:
-            user.standard_attributes = self.validate_standard(standard)
+            derived = ("email_verified", "phone_number_verified", "updated_at")
+            user.standard_attributes = self.validate_standard({k: v for k, v in standard.items() if k not in derived})
         if custom is not None:
             user.custom_attributes = self.validate_custom(custom)
         self._touch(user)

@@ -90,9 +90,16 @@ def test_update_user_replaces_attributes(gql, svc, make_app):
             },
         )
     )["updateUser"]["user"]
-    assert data["standardAttributes"] == {"email": "upd@example.com", "name": "Up Dated", "address": {"country": "HK"}}
+    # Authgear's User.standardAttributes: with the derived `email_verified` and `updated_at`.
+    attrs = dict(data["standardAttributes"])
+    assert isinstance(attrs.pop("updated_at"), int)
+    expected = {"email": "upd@example.com", "email_verified": False, "name": "Up Dated", "address": {"country": "HK"}}
+    assert attrs == expected
     assert data["formattedName"] == "Up Dated"
     assert_mutation_audited("update_user", user.id)
+    # What was read can be written back: the derived attributes are dropped, not refused.
+    again = gql(query, input={"userID": gid("User", user.id), "standardAttributes": data["standardAttributes"]})
+    assert "errors" not in again, again
     for bad in (
         {"standardAttributes": {"unknown": 1}},
         {"standardAttributes": {"name": 5}},

@@ -164,7 +164,6 @@ for _field, _attr in {
     "anonymizeAt": "anonymize_at",
     "accountValidFrom": "account_valid_from",
     "accountValidUntil": "account_valid_until",
-    "standardAttributes": "standard_attributes",
     "customAttributes": "custom_attributes",
 }.items():
     user_type.set_alias(_field, _attr)
@@ -222,6 +221,19 @@ def resolve_end_user_account_id(user: User, _: GraphQLResolveInfo) -> str | None
 @user_type.field("isAnonymous")
 def resolve_is_anonymous(user: User, info: GraphQLResolveInfo) -> bool:
     return any(i.type == "anonymous" for i in loaders.identities(context(info), user.id))
+
+
+@user_type.field("standardAttributes")
+def resolve_standard_attributes(user: User, info: GraphQLResolveInfo) -> dict[str, Any]:
+    """Authgear's User.StandardAttributes: the stored attributes, `email_verified` and
+    `phone_number_verified` beside the address they speak of, and `updated_at` (Unix seconds)."""
+    attrs = dict(user.standard_attributes or {})
+    verified = {(c.name, c.value) for c in loaders.verified_claims(context(info), user.id)}
+    for claim in ("email", "phone_number"):
+        if claim in attrs:
+            attrs[f"{claim}_verified"] = (claim, attrs[claim]) in verified
+    attrs["updated_at"] = int(user.updated_at.timestamp())
+    return attrs
 
 
 @user_type.field("verifiedClaims")
