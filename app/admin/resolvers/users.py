@@ -13,18 +13,21 @@ from app.admin import loaders
 from app.admin.ids import to_global_id
 from app.admin.pagination import Connection, PageArgs, list_connection
 from app.admin.resolvers.common import context, related_connection, selects_field
-from app.errors import ValidationFailed
+from app.errors import Invalid, ValidationFailed
 from app.extensions import db
 from app.identities.account import outside_valid_period
 from app.identities.models import Identity, User, UserCountShard
+from app.identities.normalize import normalize
 from app.roles.models import Group, Role, user_groups, user_roles
 from app.roles.service import escape_like
+from app.sso.errors import OAuthProviderNotFound
 
 query = QueryType()
 user_type = ObjectType("User")
 
 SEARCHED_NAME_ATTRIBUTES = ("name", "given_name", "family_name", "nickname")
-STANDARD_ATTRIBUTE_LOOKUPS = ("email", "phone_number", "preferred_username")
+# The standard attributes users can be looked up by, and the login ID type of their values.
+STANDARD_ATTRIBUTE_LOOKUPS = {"email": "email", "phone_number": "phone", "preferred_username": "username"}
 MAX_KEYWORD_LENGTH = 400
 MAX_LOOKUP_RESULTS = 100
 
@@ -107,14 +110,20 @@ def resolve_users(_: Any, info: GraphQLResolveInfo, **args: Any) -> Connection:
     return connection
 
 
+def _invalid_argument(message: str) -> Invalid:
+    """Authgear's `Invalid/GetUsersInvalidArgument` of the user lookups."""
+    return Invalid("GetUsersInvalidArgument", message)
+
+
 @query.field("getUserByLoginID")
 def resolve_user_by_login_id(_: Any, info: GraphQLResolveInfo, loginIDKey: str, loginIDValue: str) -> User | None:  # noqa: N803
     users = context(info).services.users
-    users.spec_for(loginIDKey)  # an unknown key is an error, not "no such user"
+    if not any(spec.key == loginIDKey for spec in users.login_id_specs()):
+        raise _invalid_argument("invalid Login ID key")
     try:
         identity = users.find_identity(loginIDKey, loginIDValue)
     except ValidationFailed:
-        return None  # a value that is not a valid login ID belongs to nobody
+        raise _invalid_argument("invalid Login ID value") from None
     return db.session.get(User, identity.user_id) if identity is not None else None
 
 
@@ -122,6 +131,10 @@ def resolve_user_by_login_id(_: Any, info: GraphQLResolveInfo, loginIDKey: str, 
 def resolve_user_by_oauth(
     _: Any, info: GraphQLResolveInfo, oauthProviderAlias: str, oauthProviderUserID: str
 ) -> User | None:  # noqa: N803, E501
+    try:
+        context(info).services.sso.provider_config(oauthProviderAlias)
+    except OAuthProviderNotFound:
+        raise _invalid_argument("invalid OAuth provider alias") from None
     stmt = select(Identity.user_id).where(
         Identity.type == "oauth",
         Identity.provider_alias == oauthProviderAlias,
@@ -138,14 +151,19 @@ def resolve_users_by_standard_attribute(
     attributeName: str,  # noqa: N803
     attributeValue: str,  # noqa: N803
 ) -> list[User]:
-    if attributeName not in STANDARD_ATTRIBUTE_LOOKUPS:
-        raise ValidationFailed(
-            [{"location": "/attributeName", "kind": "enum", "details": {"enum": list(STANDARD_ATTRIBUTE_LOOKUPS)}}],
-            "attributeName must be email, phone_number or preferred_username",
-        )
+    login_id_type = STANDARD_ATTRIBUTE_LOOKUPS.get(attributeName)
+    if login_id_type is None:
+        raise _invalid_argument("attributeName must be email, phone_number or preferred_username")
+    users = context(info).services.users
+    # The value as a login ID of that type would be stored (Authgear normalizes it first).
+    rules = users.phone_input if login_id_type == "phone" else users.login_id_config["types"].get(login_id_type, {})
+    try:
+        value = normalize(login_id_type, attributeValue, rules, MAX_KEYWORD_LENGTH).value
+    except ValidationFailed:
+        raise _invalid_argument("invalid attributeValue") from None
     stmt = (
         select(User)
-        .where(User.standard_attributes[attributeName].as_string() == attributeValue)
+        .where(User.standard_attributes[attributeName].as_string() == value)
         .order_by(User.created_at, User.id)
         .limit(MAX_LOOKUP_RESULTS)
     )
