@@ -217,6 +217,7 @@ class Authenticate:
         index = choose(options, "authentication", inp["authentication"])
         authentication = options[index]["authentication"]
         branch = next((b for b in branches(run) if b.get("authentication") == authentication), None)
+        run.local["branch_steps"] = list((branch or {}).get("steps") or [])  # run once it succeeds
         inp = bot_protection.take(run, branch, inp)  # before the password is checked or a code sent
         user_id = run.user_id
         if authentication == "primary_passkey":
@@ -283,7 +284,7 @@ class Authenticate:
         run.data.setdefault("authentications", []).append(authentication)  # the AMR hooks constrain
         if device and _kind(authentication) == "secondary":
             run.data["device_token_requested"] = True
-        return Done()
+        return Done(list(run.local.get("branch_steps") or []))  # the chosen branch's nested steps
 
 
 def _bad_index() -> ValidationFailed:

@@ -123,6 +123,7 @@ class CreateAuthenticator:
         option = options[choose(options, "authentication", inp["authentication"])]
         authentication = option["authentication"]
         branch = next((b for b in branches(run) if b.get("authentication") == authentication), None)
+        run.local["branch_steps"] = list((branch or {}).get("steps") or [])  # run once it is created
         inp = bot_protection.take(run, branch, inp)  # before a code is sent to the new target
         if authentication in ("primary_password", "secondary_password"):
             validate(inp, obj({"authentication": STRING, "new_password": PASSWORD}, ["new_password"]))
@@ -185,9 +186,10 @@ class CreateAuthenticator:
         if authenticator["kind"] == "secondary":
             run.data["secondary_created"] = True
             run.data.setdefault("factors", [])
+        steps = list(run.local.get("branch_steps") or [])  # the chosen branch's nested steps come next
         if run.signing_up:
             run.pending["authenticators"].append(authenticator)
-            return Done()
+            return Done(steps)
         # Enrolment during login: the user exists, so the authenticator is written now.
         user_id, ctx, svc = run.user_id or "", run.ctx.request, run.svc
         if authenticator["type"] == "password":
@@ -199,4 +201,4 @@ class CreateAuthenticator:
                 user_id, authenticator["channel"], authenticator["target"], authenticator["kind"], ctx
             )
         svc.audit.write("authenticator.created", ctx, user_id, {"type": auth.type, "kind": auth.kind})
-        return Done()
+        return Done(steps)
