@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from app.api import json_api
 from app.cross_origin import check_cross_origin
 from app.errors import AppError, Forbidden, Invalid, Unauthorized, error_response
 from app.extensions import db
@@ -87,17 +88,7 @@ def _preflight_and_origin() -> Response | None:
     return None
 
 
-@bp.after_request
-def _cors(resp: Response) -> Response:
-    origin = request.headers.get("Origin")
-    if origin and origin in services().config.project["http"]["allowed_origins"]:
-        resp.headers["Access-Control-Allow-Origin"] = origin
-        resp.headers["Access-Control-Allow-Credentials"] = "true"
-        resp.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-        # The SDKs send their access token and a DPoP proof (when the browser can make one) with every call.
-        resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"
-        resp.headers["Vary"] = "Origin"
-    return resp
+bp.after_request(json_api.cors)
 
 
 def _cookie_user(provider: OIDCProvider) -> User | None:

@@ -1,8 +1,8 @@
-"""What Authgear's cookie-carrying JSON APIs under `/api/v1` share (the Authentication Flow API, the
-Account Management API): a per-IP rate limit answered as Authgear's RateLimitMiddleware answers it
-(`TooManyRequest` "Reach Rate Limit", no rate limit info), CORS preflights, `application/json` only
-and no request from a page of another origin unless `http.allowed_origins` trusts it (login CSRF),
-and CORS headers for those origins."""
+"""What Authgear's cookie-carrying JSON APIs under `/api` share (the Authentication Flow API and the
+Account Management API; the anonymous user API takes the CORS part): a per-IP rate limit answered
+as Authgear's RateLimitMiddleware answers it (`TooManyRequest` "Reach Rate Limit", no rate limit
+info), CORS preflights, `application/json` only and no request from a page of another origin unless
+`http.allowed_origins` trusts it (login CSRF), and CORS headers for those origins."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def cors(resp: Response) -> Response:
         resp.headers["Access-Control-Allow-Origin"] = origin
         resp.headers["Access-Control-Allow-Credentials"] = "true"
         resp.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-        resp.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+        # The SDKs send their access token and a DPoP proof (when the browser can make one).
+        resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"
         resp.headers["Vary"] = "Origin"
     return resp
