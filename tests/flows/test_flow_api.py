@@ -270,3 +270,41 @@ def test_an_id_token_identifies_by_its_signature_alone(flow_app, services_of):
         result = client.post(INPUT, json=body).get_json()["result"]
         assert result["action"]["type"] == "authenticate"
         assert result["action"]["data"]["options"] == [{"authentication": "primary_password"}]
+
+
+def test_a_remembered_device_does_not_stand_in_for_a_removed_second_factor(flow_app, services_of):
+    """Authgear's e2e login/device_token/disabled_if_no_2fa: once the user's second factor is gone, the
+    device token no longer finishes the login; required 2FA then refuses it (NoAuthenticator)."""
+    import pyotp
+
+    from app.authenticators.models import Authenticator
+
+    app = flow_app({"authentication": {"secondary_authentication_mode": "required"}})
+    secret = pyotp.random_base32(32)
+    with services_of(app)() as svc:
+        user = svc.users.create_user([("username", "device_user")])
+        svc.passwords.create(user.id, "Device-pass-1")
+        svc.totp.create(user.id, secret, "TOTP")
+        db.session.commit()
+        user_id = user.id
+    client = app.test_client()
+
+    def login(*inputs):
+        start = client.post(FLOWS, json={"type": "login", "name": "default"}).get_json()["result"]
+        batch = [{"identification": "username", "login_id": "device_user"}, *inputs]
+        return client.post(INPUT, json={"state_token": start["state_token"], "batch_input": batch})
+
+    password = {"authentication": "primary_password", "password": "Device-pass-1"}
+    totp = {"authentication": "secondary_totp", "code": pyotp.TOTP(secret).now(), "request_device_token": True}
+    assert login(password, totp).get_json()["result"]["action"]["type"] == "finished"
+    assert login(password).get_json()["result"]["action"]["type"] == "finished"  # the device is remembered
+    with services_of(app)() as svc:
+        db.session.delete(
+            db.session.scalars(
+                select(Authenticator).where(Authenticator.user_id == user_id, Authenticator.type == "totp")
+            ).one()
+        )
+        db.session.commit()
+    refused = login(password)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["info"]["cause"] == {"kind": "NoAuthenticator"}

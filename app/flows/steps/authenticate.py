@@ -92,7 +92,9 @@ class Authenticate:
         declared = [b["authentication"] for b in branches(run)]
         options = self._options(run)
         run.local["options"] = options
-        if "device_token" in declared and self._device_remembered(run):
+        # A remembered device stands in for a second factor the user has (Authgear offers the device
+        # token only then): one whose factors are gone is asked as if the device were unknown.
+        if "device_token" in declared and options and self._device_remembered(run):
             run.data.setdefault("factors", []).append("device_token")
             return Done()
         if options:
